@@ -1,0 +1,31 @@
+"""eventlog: Kafka's model (topics, partitions, offsets, producers, consumers, consumer
+groups) as a pure-Python library over a local directory of append-only segment files.
+
+    import eventlog
+    with eventlog.open("data/") as log:
+        topic = log.create_topic("orders", partitions=4)
+        topic.partition(0).append(b"hello", key=b"user-1")
+
+See docs/ for the storage model, producing, consuming and groups.
+"""
+from ._log import Log
+from ._partition import Partition
+from ._topic import Topic, TopicConfig
+from .errors import *  # noqa: F401,F403
+from .errors import EventLogError
+from .record import Record, RecordMetadata, TopicPartition
+
+__version__ = "0.1.0"
+
+
+def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect naming
+    """Open (creating if needed) the log directory at `path` and return a `Log`.
+
+    Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
+    `max_open_partitions` (descriptor budget), `background_maintenance`.
+    """
+    return Log(path, **options)
+
+
+__all__ = ["open", "Log", "Topic", "TopicConfig", "Partition", "Record", "RecordMetadata",
+           "TopicPartition", "EventLogError"]

@@ -1,0 +1,478 @@
+"""The record batch codec: bytes <-> records, pure functions, no I/O.
+
+A batch is the unit of writing, atomicity and checking. Layout (all integers little-endian,
+documented byte by byte in docs/format.md):
+
+    0  2s  magic b"EL"
+    2  B   version (1)
+    3  B   reserved (0)
+    4  I   length: the whole batch in bytes, header included
+    8  I   crc: zlib.crc32 of bytes [12, length): everything after it, base offset included
+    12 H   attributes (codec in bits 0-1, flags below)
+    14 H   reserved (0)
+    16 Q   base offset
+    24 I   last offset delta (offset of the last record - base offset)
+    28 I   record count
+    32 q   first timestamp (ms)
+    40 q   max timestamp (ms)
+    48 I   section length: bytes of the record section once decompressed
+    52 I   reserved (0)
+    56     record section (zstd-compressed when the codec says so)
+
+The record section is column-wise so encoding and decoding are a few C-level bulk
+operations per batch rather than Python work per field:
+
+    [OFFSET_DELTAS]  count x u32 offset deltas (only in batches rewritten by compaction)
+    [not UNIFORM_TS] count x i64 timestamp deltas from the first timestamp
+    [not NO_KEYS]    count x i32 key lengths (-1: None)
+                     count x i32 value lengths (-1: None)
+    [HAS_HEADERS]    count x i32 lengths of each record's encoded headers
+                     keys, then values, then encoded headers, back to back
+
+Invariants: `decode` either returns every record of a batch or raises `CorruptBatchError`
+(never another exception, never part of a batch); it never allocates more than the section
+length the (CRC-checked) header announces, and that is bounded by MAX_SECTION_BYTES.
+"""
+import struct
+import sys
+import zlib
+from array import array
+from itertools import repeat
+
+import zstandard
+
+from .errors import CorruptBatchError
+
+MAGIC = b"EL"
+VERSION = 1
+HEADER = struct.Struct("<2sBBIIHHQIIqqII")
+HEADER_SIZE = HEADER.size  # 56
+# The fields a reader needs to walk a file: magic, version, length, crc, attributes, base, ...
+_PEEK = struct.Struct("<2sBxII")  # magic, version, length, crc
+
+CODEC_NONE = 0
+CODEC_ZSTD = 1
+CODEC_MASK = 0x3
+NO_KEYS = 1 << 2
+UNIFORM_TS = 1 << 3
+HAS_HEADERS = 1 << 4
+OFFSET_DELTAS = 1 << 5
+HAS_NULLS = 1 << 6
+COMPACTED = 1 << 7  # written by the cleaner: base offsets may skip ahead (gaps)
+_KNOWN_ATTRS = CODEC_MASK | NO_KEYS | UNIFORM_TS | HAS_HEADERS | OFFSET_DELTAS | HAS_NULLS | COMPACTED
+
+MAX_SECTION_BYTES = 1 << 30
+MAX_RECORDS = 1 << 24
+_BIG = sys.byteorder == "big"
+_U16 = struct.Struct("<H")
+_I32 = struct.Struct("<i")
+_I32_LIMIT = (1 << 31) - 1
+
+_zstd_c = {}
+
+
+def _compressor(level):
+    c = _zstd_c.get(level)
+    if c is None:
+        c = _zstd_c[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return c
+
+
+_zstd_d = zstandard.ZstdDecompressor()
+
+
+class BatchInfo:
+    """The header fields of a batch, as read without decoding its records."""
+
+    __slots__ = ("length", "attributes", "base_offset", "last_offset_delta", "count",
+                 "first_timestamp", "max_timestamp", "section_len")
+
+    def __init__(self, length, attributes, base_offset, last_offset_delta, count,
+                 first_timestamp, max_timestamp, section_len):
+        self.length = length
+        self.attributes = attributes
+        self.base_offset = base_offset
+        self.last_offset_delta = last_offset_delta
+        self.count = count
+        self.first_timestamp = first_timestamp
+        self.max_timestamp = max_timestamp
+        self.section_len = section_len
+
+    @property
+    def last_offset(self):
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self):
+        return self.base_offset + self.last_offset_delta + 1
+
+    def __repr__(self):
+        return (f"BatchInfo(base_offset={self.base_offset}, count={self.count}, length={self.length}, "
+                f"attributes={self.attributes:#x}, first_ts={self.first_timestamp}, max_ts={self.max_timestamp})")
+
+
+def _i32_array(data):
+    a = array("i")
+    a.frombytes(data)
+    if _BIG:
+        a.byteswap()
+    return a
+
+
+def _typed(a, _code):
+    if _BIG:
+        a.byteswap()
+    return a.tobytes()
+
+
+def _encode_headers(headers):
+    """Encode one record's headers: u16 count, then (u16 name len, name, i32 value len, value)."""
+    parts = [_U16.pack(len(headers))]
+    for h in headers:
+        try:
+            name, value = h
+        except (TypeError, ValueError):
+            raise TypeError(f"a header must be a (str, bytes) pair, got {h!r}") from None
+        if not isinstance(name, str):
+            raise TypeError(f"header name must be str, got {type(name).__name__}: {name!r}")
+        nb = name.encode("utf-8")
+        if len(nb) > 0xFFFF:
+            raise ValueError(f"header name {name[:40]!r}... is longer than 65535 bytes")
+        if value is None:
+            parts.append(_U16.pack(len(nb)) + nb + b"\xff\xff\xff\xff")
+        else:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise TypeError(f"header {name!r} value must be bytes or None, got {type(value).__name__}")
+            value = bytes(value)
+            parts.append(_U16.pack(len(nb)) + nb + _I32.pack(len(value)) + value)
+    return b"".join(parts)
+
+
+def _decode_headers(data):
+    n, = _U16.unpack_from(data, 0)
+    pos = 2
+    out = []
+    for _ in range(n):
+        nl, = _U16.unpack_from(data, pos)
+        pos += 2
+        name = data[pos:pos + nl].decode("utf-8")
+        if len(name.encode("utf-8")) != nl:
+            raise ValueError("short header name")
+        pos += nl
+        vl, = _I32.unpack_from(data, pos)
+        pos += 4
+        if vl == -1:
+            value = None
+        elif vl < 0 or pos + vl > len(data):
+            raise ValueError("bad header value length")
+        else:
+            value = bytes(data[pos:pos + vl])
+            pos += vl
+        out.append((name, value))
+    if pos != len(data):
+        raise ValueError("trailing bytes in headers")
+    return tuple(out)
+
+
+class Prepared:
+    """A batch encoded except for its base offset (which is assigned under the append lock)."""
+
+    __slots__ = ("attributes", "count", "last_delta", "first_ts", "max_ts", "section_len", "payload",
+                 "max_record")
+
+    def __init__(self, attributes, count, last_delta, first_ts, max_ts, section_len, payload, max_record):
+        self.attributes = attributes
+        self.count = count
+        self.last_delta = last_delta
+        self.first_ts = first_ts
+        self.max_ts = max_ts
+        self.section_len = section_len
+        self.payload = payload
+        self.max_record = max_record
+
+    @property
+    def length(self):
+        return HEADER_SIZE + len(self.payload)
+
+
+def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
+            codec=CODEC_NONE, zstd_level=3, offset_deltas=None, compacted=False):
+    """Encode the record section of one batch (everything but the base offset).
+
+    `keys` (or None: no keys at all) and `values` are equal-length sequences of bytes-like
+    objects or None; anything else raises TypeError (callers turn it into a clear error).
+    `timestamp_ms` is every record's timestamp unless `timestamps` is given. `headers` is
+    None or a sequence of per-record header tuples. `offset_deltas` (compaction only) gives
+    each record's offset - base offset. `max_record` of the result is the largest
+    key + value + headers size of one record, for the caller's size limit.
+    """
+    count = len(values)
+    attrs = codec
+    cols = []
+    if offset_deltas is not None:
+        attrs |= OFFSET_DELTAS
+        last_delta = offset_deltas[-1] if count else 0
+        cols.append(_typed(array("I", offset_deltas), "I"))
+    else:
+        last_delta = count - 1 if count else 0
+    if compacted:
+        attrs |= COMPACTED
+    if timestamps is None:
+        attrs |= UNIFORM_TS
+        first_ts = max_ts = timestamp_ms
+    else:
+        timestamps = list(timestamps)
+        first_ts = timestamps[0]
+        max_ts = max(timestamps)
+        if timestamps.count(first_ts) == count:
+            attrs |= UNIFORM_TS
+        else:
+            cols.append(_typed(array("q", [t - first_ts for t in timestamps]), "q"))
+    nulls = False
+    klens = None
+    if keys is None:
+        attrs |= NO_KEYS
+        key_blob = b""
+    else:
+        try:
+            key_blob = b"".join(keys)
+            klens = array("i", map(len, keys))
+        except TypeError:
+            if keys.count(None) == count:
+                attrs |= NO_KEYS
+                key_blob = b""
+            else:
+                nulls = True
+                key_blob = b"".join([k for k in keys if k is not None])
+                klens = array("i", [-1 if k is None else len(k) for k in keys])
+        if klens is not None:
+            cols.append(_typed(klens, "i"))
+    try:
+        value_blob = b"".join(values)
+        vlens = array("i", map(len, values))
+    except TypeError:
+        nulls = True
+        value_blob = b"".join([v for v in values if v is not None])
+        vlens = array("i", [-1 if v is None else len(v) for v in values])
+    cols.append(_typed(vlens, "i"))
+    max_record = (max(vlens) if count else 0) + (max(klens) if klens and count else 0)
+    header_blob = b""
+    if headers is not None and any(headers):
+        attrs |= HAS_HEADERS
+        encoded = [_encode_headers(h) if h else b"\x00\x00" for h in headers]
+        hl = array("i", map(len, encoded))
+        max_record += max(hl)
+        cols.append(_typed(hl, "i"))
+        header_blob = b"".join(encoded)
+    if nulls:
+        attrs |= HAS_NULLS
+    cols.append(key_blob)
+    cols.append(value_blob)
+    if header_blob:
+        cols.append(header_blob)
+    section = b"".join(cols)
+    section_len = len(section)
+    if section_len > MAX_SECTION_BYTES or count > MAX_RECORDS:
+        raise ValueError(f"a batch of {count} records and {section_len} bytes is over the limit of "
+                         f"{MAX_RECORDS} records and {MAX_SECTION_BYTES} bytes: split it")
+    if codec == CODEC_ZSTD:
+        section = _compressor(zstd_level).compress(section)
+    return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, section, max_record)
+
+
+def seal(prep, base_offset):
+    """The header of a prepared batch at `base_offset`; the batch is header + prep.payload."""
+    length = HEADER_SIZE + len(prep.payload)
+    head = HEADER.pack(MAGIC, VERSION, 0, length, 0, prep.attributes, 0, base_offset, prep.last_delta,
+                       prep.count, prep.first_ts, prep.max_ts, prep.section_len, 0)
+    crc = zlib.crc32(prep.payload, zlib.crc32(memoryview(head)[12:]))
+    return head[:8] + crc.to_bytes(4, "little") + head[12:]
+
+
+def encode(base_offset, keys, values, timestamp_ms, **kw):
+    """Encode one whole batch (see `prepare` for the arguments) and return its bytes."""
+    prep = prepare(keys, values, timestamp_ms, **kw)
+    return seal(prep, base_offset) + prep.payload
+
+
+def peek(buf, pos=0):
+    """Parse and sanity-check the header at `buf[pos:]` without checking the CRC.
+
+    Returns a BatchInfo, or None if fewer than HEADER_SIZE bytes are there. Raises
+    CorruptBatchError if the header cannot be a batch header.
+    """
+    if len(buf) - pos < HEADER_SIZE:
+        return None
+    (magic, version, _r, length, _crc, attrs, _r2, base, last_delta, count, first_ts, max_ts,
+     section_len, _r3) = HEADER.unpack_from(buf, pos)
+    if magic != MAGIC or version != VERSION:
+        raise CorruptBatchError(f"bad magic/version {magic!r}/{version} at position {pos}")
+    if length < HEADER_SIZE or attrs & ~_KNOWN_ATTRS or count > MAX_RECORDS or section_len > MAX_SECTION_BYTES:
+        raise CorruptBatchError(f"implausible batch header at position {pos}")
+    return BatchInfo(length, attrs, base, last_delta, count, first_ts, max_ts, section_len)
+
+
+def check(buf, pos, info):
+    """True if the whole batch described by `info` is at buf[pos:] and its CRC matches."""
+    end = pos + info.length
+    if end > len(buf):
+        return False
+    crc = int.from_bytes(buf[pos + 8:pos + 12], "little")
+    return zlib.crc32(memoryview(buf)[pos + 12:end]) == crc
+
+
+_struct_cache = {}
+
+
+def _split(blob, lens, count):
+    """Cut `blob` into `count` bytes objects of the given lengths (all >= 0)."""
+    if count == 0:
+        return ()
+    first = lens[0]
+    if lens.count(first) == count:
+        key = (first, count)
+        s = _struct_cache.get(key)
+        if s is None:
+            if len(_struct_cache) > 256:
+                _struct_cache.clear()
+            s = _struct_cache[key] = struct.Struct("<" + f"{first}s" * count)
+        if first == 0:
+            return (b"",) * count
+        return s.unpack_from(blob, 0)
+    return struct.unpack_from("<" + "s".join(map(str, lens)) + "s", blob, 0)
+
+
+def _split_nullable(blob, lens, count):
+    if min(lens) >= 0:
+        return _split(blob, lens, count)
+    parts = _split(blob, [n if n >= 0 else 0 for n in lens], count)
+    return tuple(None if n < 0 else p for p, n in zip(parts, lens))
+
+
+def decode_columns(buf, pos, info):
+    """Decode the batch at buf[pos:] (already CRC-checked) into columns.
+
+    Returns (offsets, timestamps, keys, values, headers): sequences or iterators of length
+    info.count (`repeat` objects where a column is uniform). Raises CorruptBatchError.
+    """
+    try:
+        return _decode_columns(buf, pos, info)
+    except CorruptBatchError:
+        raise
+    except Exception as e:  # any inconsistency inside a CRC-valid batch is corruption
+        raise CorruptBatchError(f"batch at offset {info.base_offset} is malformed: {type(e).__name__}: {e}") from None
+
+
+def _decode_columns(buf, pos, info):
+    count = info.count
+    attrs = info.attributes
+    body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
+    codec = attrs & CODEC_MASK
+    if codec == CODEC_ZSTD:
+        section = _zstd_d.decompress(body, max_output_size=info.section_len)
+    elif codec == CODEC_NONE:
+        section = body
+    else:
+        raise CorruptBatchError(f"unknown compression codec {codec}")
+    if len(section) != info.section_len:
+        raise CorruptBatchError("record section length does not match the header")
+    p = 0
+    base = info.base_offset
+    if attrs & OFFSET_DELTAS:
+        a = array("I")
+        a.frombytes(section[p:p + 4 * count])
+        if _BIG:
+            a.byteswap()
+        p += 4 * count
+        if len(a) != count or (count and (a[-1] != info.last_offset_delta or
+                                          any(x >= y for x, y in zip(a, a[1:])))):
+            raise CorruptBatchError("bad offset deltas")
+        offsets = [base + d for d in a]
+    else:
+        if count and info.last_offset_delta != count - 1:
+            raise CorruptBatchError("last offset delta does not match the record count")
+        offsets = range(base, base + count)
+    if attrs & UNIFORM_TS:
+        timestamps = repeat(info.first_timestamp, count)
+    else:
+        a = array("q")
+        a.frombytes(section[p:p + 8 * count])
+        if _BIG:
+            a.byteswap()
+        p += 8 * count
+        if len(a) != count:
+            raise CorruptBatchError("short timestamp column")
+        ft = info.first_timestamp
+        timestamps = [ft + d for d in a]
+    nulls = attrs & HAS_NULLS
+    klens = None
+    if not attrs & NO_KEYS:
+        klens = _i32_array(section[p:p + 4 * count])
+        p += 4 * count
+    vlens = _i32_array(section[p:p + 4 * count])
+    p += 4 * count
+    hlens = None
+    if attrs & HAS_HEADERS:
+        hlens = _i32_array(section[p:p + 4 * count])
+        p += 4 * count
+    if len(vlens) != count or (klens is not None and len(klens) != count) or (hlens is not None and len(hlens) != count):
+        raise CorruptBatchError("short length column")
+    if count:
+        floor = -1 if nulls else 0
+        if min(vlens) < floor or (klens is not None and min(klens) < floor) or (hlens is not None and min(hlens) < 2):
+            raise CorruptBatchError("negative length in a batch")
+    ksum = 0 if klens is None else sum(klens) + (klens.count(-1) if nulls else 0)
+    vsum = sum(vlens) + (vlens.count(-1) if nulls else 0)
+    hsum = 0 if hlens is None else sum(hlens)
+    if p + ksum + vsum + hsum != len(section):
+        raise CorruptBatchError("column lengths do not add up to the record section")
+    if klens is None:
+        keys = repeat(None, count)
+    else:
+        kb = section[p:p + ksum]
+        keys = _split_nullable(kb, klens, count) if nulls else _split(kb, klens, count)
+    p += ksum
+    vb = section[p:p + vsum]
+    values = _split_nullable(vb, vlens, count) if nulls else _split(vb, vlens, count)
+    p += vsum
+    if hlens is None:
+        headers = repeat((), count)
+    else:
+        hb = section[p:p + hsum]
+        headers = [_decode_headers(h) for h in _split(hb, hlens, count)]
+    return offsets, timestamps, keys, values, headers
+
+
+def decode(data):
+    """Decode one whole batch from `data` (bytes-like) into a list of tuples
+    (offset, timestamp_ms, key, value, headers). Raises CorruptBatchError for anything
+    that is not exactly one valid batch."""
+    try:
+        info = peek(data, 0)
+    except CorruptBatchError:
+        raise
+    except Exception as e:
+        raise CorruptBatchError(f"not a batch: {type(e).__name__}") from None
+    if info is None:
+        raise CorruptBatchError(f"only {len(data)} bytes: shorter than a batch header")
+    if info.length != len(data):
+        raise CorruptBatchError(f"batch length {info.length} does not match the {len(data)} bytes given")
+    if not check(data, 0, info):
+        raise CorruptBatchError("CRC mismatch")
+    cols = decode_columns(data, 0, info)
+    return list(zip(*cols))
+
+
+def batch_iter(buf, pos=0):
+    """Yield (pos, info) for each whole, CRC-valid batch in buf from pos; stop at the first
+    short or invalid one. Used by tools and recovery; the hot read path inlines this."""
+    n = len(buf)
+    while pos < n:
+        try:
+            info = peek(buf, pos)
+        except CorruptBatchError:
+            return
+        if info is None or not check(buf, pos, info):
+            return
+        yield pos, info
+        pos += info.length

@@ -1,0 +1,216 @@
+"""The Log: a root directory holding topics (and consumer groups), shared by processes.
+
+Owns the directory layout (`eventlog.json`, `topics/`, `groups/`), topic creation and
+deletion, the cache of Topic handles, and the bound on open descriptors (partitions not
+used recently have their files closed; they reopen lazily).
+
+Invariants: nothing is scanned at open (opening costs the same for 1 or 10,000 topics);
+topic handles are re-validated against `topic.json` on lookup so a topic deleted, re-created
+or altered by another process is seen; a Log is not usable in a child after fork().
+"""
+import collections
+import os
+import secrets
+import shutil
+import threading
+
+from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json
+from ._topic import Topic, TopicConfig, validate_topic_name
+from .errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
+                     TopicExistsError, UnknownTopicError)
+
+FORMAT = "eventlog"
+FORMAT_VERSION = 1
+
+
+class Log:
+    """A log directory. Create with `eventlog.open(path)`; a context manager."""
+
+    def __init__(self, path, *, fsync=None, max_open_partitions=256, background_maintenance=False):
+        if fsync not in (None, "never", "batch"):
+            raise InvalidArgumentError(f"fsync must be 'never' or 'batch' (or None: each topic's setting), got {fsync!r}")
+        if type(max_open_partitions) is not int or max_open_partitions < 1:
+            raise InvalidArgumentError(f"max_open_partitions must be an int >= 1, got {max_open_partitions!r}")
+        self.path = os.path.abspath(os.fspath(path))
+        self.fsync = fsync
+        self._lock = threading.RLock()
+        self._topics = {}
+        self._open = collections.OrderedDict()
+        self._max_open = max_open_partitions
+        self._closed = False
+        self._fork = fork_generation()
+        self._producers = []
+        self._init_dir()
+        self._maintenance = None
+        if background_maintenance:
+            self._start_maintenance()
+
+    def _init_dir(self):
+        os.makedirs(os.path.join(self.path, "topics"), exist_ok=True)
+        os.makedirs(os.path.join(self.path, "groups"), exist_ok=True)
+        marker = os.path.join(self.path, "eventlog.json")
+        try:
+            meta = read_json(marker)
+        except FileNotFoundError:
+            atomic_write_json(marker, {"format": FORMAT, "version": FORMAT_VERSION})
+            return
+        except ValueError as e:
+            raise EventLogError(f"{marker} is not valid JSON ({e}); is {self.path} an eventlog directory?") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise EventLogError(f"{self.path} is not an eventlog directory ({marker} says {meta!r})")
+        if meta.get("version", 0) > FORMAT_VERSION:
+            raise EventLogError(f"{self.path} uses format version {meta.get('version')}; this eventlog "
+                                f"reads up to {FORMAT_VERSION}: upgrade eventlog")
+
+    def __repr__(self):
+        return f"<eventlog.Log {self.path!r}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check(self):
+        if self._closed:
+            raise LogClosedError(f"the log at {self.path} is closed")
+        if self._fork != fork_generation():
+            raise ForkedProcessError(f"the log at {self.path} was opened before fork(); "
+                                     "call eventlog.open() again in the child process")
+
+    def close(self):
+        """Flush producers made from this log, stop background work and close every file."""
+        if self._closed:
+            return
+        for p in list(self._producers):
+            try:
+                p.close()
+            except Exception:
+                pass
+        if self._maintenance is not None:
+            self._maintenance.stop()
+        with self._lock:
+            self._closed = True
+            for t in self._topics.values():
+                for p in t._parts.values():
+                    p._closed = True
+                t.close()
+            self._open.clear()
+
+    # -- topics ----------------------------------------------------------------------------
+    def _topic_dir(self, name):
+        return os.path.join(self.path, "topics", name)
+
+    def create_topic(self, name, partitions=1, **settings):
+        """Create a topic and return it. Settings (Kafka's names and units): retention_ms,
+        retention_bytes, segment_bytes, segment_ms, cleanup_policy ("delete" | "compact" |
+        "compact,delete"), compression ("none" | "zstd"), compression_level,
+        max_record_bytes, fsync ("never" | "batch"), delete_retention_ms,
+        min_compaction_lag_ms, min_cleanable_dirty_ratio.
+
+        Raises TopicExistsError if it exists (in any process), InvalidTopicError for a bad name.
+        """
+        self._check()
+        validate_topic_name(name)
+        if self.fsync is not None and "fsync" not in settings:
+            settings["fsync"] = self.fsync
+        config = TopicConfig.make(partitions=partitions, **settings)
+        final = self._topic_dir(name)
+        if os.path.exists(os.path.join(final, "topic.json")):
+            raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
+        tmp = os.path.join(self.path, "topics", f".creating-{name[:200]}-{secrets.token_hex(6)}")
+        os.makedirs(tmp)
+        try:
+            for i in range(partitions):
+                os.mkdir(os.path.join(tmp, str(i)))
+            atomic_write_json(os.path.join(tmp, "topic.json"), config.to_json(), fsync=config.fsync == "batch")
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                raise TopicExistsError(f"topic {name!r} already exists in {self.path}") from None
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+        if config.fsync == "batch":
+            fsync_dir(os.path.dirname(final))
+        return self.topic(name)
+
+    def topic(self, name):
+        """The topic `name`; UnknownTopicError if it does not exist."""
+        self._check()
+        t = self._topics.get(name)
+        path = os.path.join(self._topic_dir(name) if t is None else t.dir, "topic.json")
+        if t is None:
+            validate_topic_name(name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._topics.pop(name, None)
+            raise UnknownTopicError(f"unknown topic {name!r} in {self.path}; create it with "
+                                    f"log.create_topic({name!r}, partitions=...)") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if t is not None and t._stamp == stamp:
+            return t
+        with self._lock:
+            try:
+                config = TopicConfig.from_json(read_json(path))
+                dir_ino = os.stat(os.path.dirname(path)).st_ino
+            except FileNotFoundError:
+                raise UnknownTopicError(f"unknown topic {name!r} in {self.path}") from None
+            if t is not None and t._dir_ino == dir_ino:  # same topic, settings changed
+                t.config = config
+                t._stamp = stamp
+                return t
+            if t is not None:  # deleted and re-created by someone: a new topic
+                t.close()
+            t = Topic(self, name, config, stamp)
+            t._dir_ino = dir_ino
+            self._topics[name] = t
+            return t
+
+    def topics(self):
+        """Names of all topics, sorted."""
+        self._check()
+        root = os.path.join(self.path, "topics")
+        return sorted(n for n in os.listdir(root)
+                      if not n.startswith(".") and os.path.exists(os.path.join(root, n, "topic.json")))
+
+    def delete_topic(self, name):
+        """Delete a topic and all its data. UnknownTopicError if absent. Processes that have
+        it open notice on their next lookup."""
+        self._check()
+        validate_topic_name(name)
+        final = self._topic_dir(name)
+        if not os.path.exists(os.path.join(final, "topic.json")):
+            raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
+        grave = os.path.join(self.path, "topics", f".deleted-{name[:200]}-{secrets.token_hex(6)}")
+        try:
+            os.rename(final, grave)
+        except FileNotFoundError:
+            raise UnknownTopicError(f"unknown topic {name!r} in {self.path}") from None
+        with self._lock:
+            t = self._topics.pop(name, None)
+            if t is not None:
+                t.close()
+        shutil.rmtree(grave, ignore_errors=True)
+
+    # -- descriptor budget -----------------------------------------------------------------
+    def _touch(self, partition):
+        od = self._open
+        try:
+            od.move_to_end(partition)
+        except KeyError:
+            with self._lock:
+                od[partition] = None
+                while len(od) > self._max_open:
+                    old, _ = od.popitem(last=False)
+                    old._release_idle()
+
+    # -- hooks for later layers --------------------------------------------------------------
+    def _on_roll(self, partition):
+        hook = getattr(self, "_roll_hook", None)
+        if hook is not None:
+            hook(partition)
+
+    def _start_maintenance(self):
+        raise InvalidArgumentError("background_maintenance is not available yet")

@@ -1,0 +1,101 @@
+"""The exception hierarchy of eventlog.
+
+Every error the library raises on purpose is an `EventLogError` subclass, so callers can
+catch the whole family with one clause. Messages name the bad value and say what is allowed
+or what to do next. Classes that correspond to a Kafka error keep Kafka's name.
+"""
+
+
+class EventLogError(Exception):
+    """Base class of every error raised by eventlog."""
+
+
+class InvalidArgumentError(EventLogError, ValueError):
+    """An argument has a value that is not allowed (the message names it and what is)."""
+
+
+class InvalidTypeError(EventLogError, TypeError):
+    """An argument has the wrong type (for example `str` where `bytes` is needed)."""
+
+
+class InvalidTopicError(InvalidArgumentError):
+    """A topic name breaks Kafka's rules: 1-249 characters of [A-Za-z0-9._-], not '.' or '..'."""
+
+
+class UnknownTopicError(EventLogError, KeyError):
+    """The topic (or partition) does not exist in this log."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownPartitionError(UnknownTopicError):
+    """The topic exists but has no such partition."""
+
+
+class TopicExistsError(EventLogError):
+    """A topic of that name already exists."""
+
+
+class RecordTooLargeError(InvalidArgumentError):
+    """A record is larger than the topic's `max_record_bytes`."""
+
+
+class CorruptBatchError(EventLogError):
+    """Bytes that were expected to hold a record batch do not (bad magic, length or CRC)."""
+
+
+class CorruptLogError(EventLogError):
+    """A closed part of a log file is damaged; the message names the file and position."""
+
+
+class LogClosedError(EventLogError):
+    """The Log (or an object taken from it) was used after `close()`."""
+
+
+class ForkedProcessError(EventLogError):
+    """An object holding file locks was used in a child created by fork(); open the log anew there."""
+
+
+class OffsetOutOfRangeError(EventLogError):
+    """A fetch position is outside the partition's [start offset, end offset] range."""
+
+
+class ProducerClosedError(EventLogError):
+    """`send` was called after the producer was closed."""
+
+
+class BufferFullError(EventLogError):
+    """The producer's buffer stayed full for longer than `max_block_ms`."""
+
+
+class KafkaTimeoutError(EventLogError, TimeoutError):
+    """An operation did not complete within its timeout."""
+
+
+class ConsumerClosedError(EventLogError):
+    """The consumer was used after `close()`."""
+
+
+class IllegalStateError(EventLogError):
+    """The call is not allowed in the object's current state (the message says why)."""
+
+
+class NoOffsetForPartitionError(OffsetOutOfRangeError):
+    """No committed offset and `auto_offset_reset="error"`."""
+
+
+class CommitFailedError(EventLogError):
+    """The commit was refused: this member no longer owns the partition (or has no group)."""
+
+
+class RebalanceInProgressError(EventLogError):
+    """The group is rebalancing; retry after the next poll."""
+
+
+class GroupNotEmptyError(EventLogError):
+    """The group still has live members, so it cannot be reset or deleted."""
+
+
+class SerializationError(EventLogError):
+    """A key or value serializer (or deserializer) failed; the cause is chained."""
