@@ -194,6 +194,19 @@ class Log:
                 t.close()
         shutil.rmtree(grave, ignore_errors=True)
 
+    # -- clients ---------------------------------------------------------------------------
+    def producer(self, **options):
+        """A new Producer writing to this log (see `eventlog.producer.Producer` for options)."""
+        self._check()
+        from .producer import Producer
+        return Producer(self, **options)
+
+    def consumer(self, **options):
+        """A new Consumer reading this log (see `eventlog.consumer.Consumer` for options)."""
+        self._check()
+        from .consumer import Consumer
+        return Consumer(self, **options)
+
     # -- descriptor budget -----------------------------------------------------------------
     def _touch(self, partition):
         od = self._open

@@ -1,0 +1,448 @@
+"""The Consumer: reads assigned partitions, tracks positions, commits offsets.
+
+Owns: the assignment (manual `assign`, or given by the group layer through `subscribe`),
+one fetch position per assigned partition, pausing, resolving a missing or out-of-range
+position (`auto_offset_reset`), waiting for data (inotify wake-ups, any process's appends),
+and committing positions to an `OffsetStore`.
+
+Invariants:
+- A position only moves past records `poll` returned (or by an explicit seek/reset).
+- The committed offset is the offset of the next record to read, as in Kafka.
+- `poll` takes from every assigned, unpaused partition in turn (the starting partition
+  rotates), so no partition starves another; at most `max_records` and about
+  `fetch_max_bytes` are returned, and no more than one read chunk per partition is held.
+- A consumer is used by one thread at a time (as Kafka's); `close` may come from another.
+"""
+import itertools
+import os
+import threading
+import time
+
+from ._wakeup import DirWatcher
+from ._partition import FetchState
+from .errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
+                     InvalidTypeError, NoOffsetForPartitionError, OffsetOutOfRangeError,
+                     SerializationError, UnknownTopicError)
+from .record import Record, TopicPartition
+
+_RESETS = ("earliest", "latest", "error")
+
+
+def _as_tps(partitions, what):
+    if isinstance(partitions, TopicPartition):
+        return [partitions]
+    if isinstance(partitions, (str, bytes)) or not hasattr(partitions, "__iter__"):
+        raise InvalidTypeError(f"{what} takes a list of TopicPartition, got {partitions!r}")
+    out = []
+    for tp in partitions:
+        if not (isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) and type(tp[1]) is int):
+            raise InvalidTypeError(f"{what}: expected TopicPartition(topic, partition), got {tp!r}")
+        out.append(TopicPartition(tp[0], tp[1]))
+    return out
+
+
+class _Assigned:
+    __slots__ = ("tp", "part", "state", "paused", "valid")
+
+    def __init__(self, tp, part):
+        self.tp = tp
+        self.part = part
+        self.state = None     # FetchState once the position is known
+        self.paused = False
+
+
+class Consumer:
+    """Reads records from a Log. Create with `log.consumer(...)`; a context manager.
+
+    Options: group_id (None: no group, no commits), auto_offset_reset ("latest" as in Kafka,
+    "earliest", "error"), enable_auto_commit (True as in Kafka; only with a group_id),
+    auto_commit_interval_ms (5000), key_deserializer / value_deserializer, offset_store
+    (default: the log's file-backed store), max_poll_records (500), fetch_max_bytes
+    (50 MiB); the group options (partition_assignment_strategy, max_poll_interval_ms,
+    group_instance_id, session_timeout_ms) are used by `subscribe`.
+    """
+
+    def __init__(self, log, *, group_id=None, auto_offset_reset="latest", enable_auto_commit=True,
+                 auto_commit_interval_ms=5000, key_deserializer=None, value_deserializer=None,
+                 offset_store=None, max_poll_records=500, fetch_max_bytes=50 << 20,
+                 partition_assignment_strategy="cooperative-sticky", max_poll_interval_ms=300_000,
+                 group_instance_id=None, session_timeout_ms=45_000, client_id=None):
+        if group_id is not None and not isinstance(group_id, str):
+            raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
+        if auto_offset_reset not in _RESETS:
+            raise InvalidArgumentError(f"auto_offset_reset must be one of {', '.join(map(repr, _RESETS))}; "
+                                       f"got {auto_offset_reset!r}")
+        for name, v, lo in (("auto_commit_interval_ms", auto_commit_interval_ms, 0),
+                            ("max_poll_records", max_poll_records, 1), ("fetch_max_bytes", fetch_max_bytes, 1),
+                            ("max_poll_interval_ms", max_poll_interval_ms, 1),
+                            ("session_timeout_ms", session_timeout_ms, 1)):
+            if type(v) is not int or v < lo:
+                raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+        for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
+            if fn is not None and not callable(fn):
+                raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
+        self._log = log
+        self.group_id = group_id
+        self.auto_offset_reset = auto_offset_reset
+        self.enable_auto_commit = bool(enable_auto_commit) and group_id is not None
+        self.auto_commit_interval = auto_commit_interval_ms / 1000.0
+        self._kdes = key_deserializer
+        self._vdes = value_deserializer
+        if offset_store is None and group_id is not None:
+            from .offsets import FileOffsetStore
+            offset_store = FileOffsetStore(log.path, fsync=(log.fsync == "batch"))
+        self._store = offset_store
+        self.max_poll_records = max_poll_records
+        self.fetch_max_bytes = fetch_max_bytes
+        self.group_options = dict(partition_assignment_strategy=partition_assignment_strategy,
+                                  max_poll_interval_ms=max_poll_interval_ms,
+                                  group_instance_id=group_instance_id,
+                                  session_timeout_ms=session_timeout_ms, client_id=client_id)
+        self._assigned = {}           # tp -> _Assigned, in assignment order
+        self._order = []              # list of _Assigned, for rotation
+        self._rot = 0
+        self._watcher = None
+        self._closed = False
+        self._last_commit = time.monotonic()
+        self._iter_buf = []
+        self._group = None            # the group membership, when subscribed
+        self._lock = threading.RLock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check(self):
+        if self._closed:
+            raise ConsumerClosedError("the consumer is closed; create a new one with log.consumer()")
+
+    def close(self, autocommit=True):
+        """Commit (with enable_auto_commit), leave the group, and release everything."""
+        if self._closed:
+            return
+        try:
+            if autocommit and self.enable_auto_commit and self._assigned:
+                try:
+                    self.commit()
+                except EventLogError:
+                    pass
+        finally:
+            self._closed = True
+            if self._group is not None:
+                self._group.close()
+                self._group = None
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
+
+    # -- assignment ------------------------------------------------------------------------
+    def assign(self, partitions):
+        """Take exactly these partitions (no group membership). Positions start from the
+        committed offset (with a group_id) or `auto_offset_reset`."""
+        self._check()
+        if self._group is not None:
+            raise IllegalStateError("assign() after subscribe(): call unsubscribe() first")
+        tps = _as_tps(partitions, "assign")
+        self._set_assignment(tps)
+
+    def _set_assignment(self, tps):
+        """Replace the assignment, keeping positions of partitions that stay."""
+        parts = {}
+        for tp in tps:
+            if tp in parts:
+                continue
+            a = self._assigned.get(tp)
+            if a is None:
+                try:
+                    part = self._log.topic(tp.topic).partition(tp.partition)
+                except UnknownTopicError:
+                    raise
+                a = _Assigned(tp, part)
+            parts[tp] = a
+        old = set(self._assigned) - set(parts)
+        self._assigned = parts
+        self._order = list(parts.values())
+        w = self._watcher
+        if w is None and parts:
+            w = self._watcher = DirWatcher()
+        for a in parts.values():
+            os.makedirs(a.part.dir, exist_ok=True)
+            w.watch(a.part.dir)
+        if w is not None:
+            for tp in old:
+                d = os.path.join(self._log.path, "topics", tp.topic, str(tp.partition))
+                try:
+                    w.unwatch(d)
+                except (OSError, KeyError, ValueError):
+                    pass
+
+    def unassign(self):
+        self._check()
+        self._set_assignment([])
+
+    def assignment(self):
+        """The set of assigned TopicPartitions."""
+        return set(self._assigned)
+
+    def subscribe(self, topics=None, pattern=None, listener=None):
+        """Join the consumer group `group_id` and consume the partitions it assigns to this
+        member (see docs/groups.md)."""
+        self._check()
+        if self.group_id is None:
+            raise IllegalStateError("subscribe() needs a group_id; use assign() without a group")
+        from . import group as _group
+        if self._group is not None:
+            self._group.close()
+        self._group = _group.Membership(self, topics=topics, pattern=pattern, listener=listener,
+                                        **self.group_options)
+
+    def unsubscribe(self):
+        self._check()
+        if self._group is not None:
+            self._group.close()
+            self._group = None
+        self._set_assignment([])
+
+    def subscription(self):
+        return set(self._group.topics()) if self._group is not None else set()
+
+    # -- positions -------------------------------------------------------------------------
+    def _get(self, tp, what):
+        a = self._assigned.get(tp)
+        if a is None:
+            raise IllegalStateError(f"{what}: {tp} is not assigned to this consumer "
+                                    f"(assigned: {sorted(self._assigned) or 'nothing'})")
+        return a
+
+    def _resolve(self, a):
+        """Give `a` a position: committed offset, else auto_offset_reset."""
+        off = None
+        if self._store is not None and self.group_id is not None:
+            off = self._store.committed(self.group_id, [a.tp]).get(a.tp)
+        if off is None:
+            off = self._reset_offset(a, None)
+        a.state = FetchState(off)
+
+    def _reset_offset(self, a, bad):
+        policy = self.auto_offset_reset
+        p = a.part
+        if policy == "earliest":
+            return p.start_offset
+        if policy == "latest":
+            return p.end_offset
+        if bad is None:
+            raise NoOffsetForPartitionError(
+                f"{a.tp} has no committed offset and auto_offset_reset='error'; seek() first")
+        raise OffsetOutOfRangeError(
+            f"position {bad} of {a.tp} is out of range: valid offsets are "
+            f"{p.start_offset}..{p.end_offset} (auto_offset_reset='error')")
+
+    def position(self, tp):
+        """The offset of the next record `poll` will return for `tp`."""
+        self._check()
+        a = self._get(tp, "position")
+        if a.state is None:
+            self._resolve(a)
+        return a.state.offset
+
+    def seek(self, tp, offset):
+        """Make the next poll of `tp` start at `offset`."""
+        self._check()
+        if type(offset) is not int or offset < 0:
+            raise InvalidArgumentError(f"seek offset must be an int >= 0, got {offset!r}")
+        a = self._get(tp, "seek")
+        a.state = FetchState(offset)
+
+    def _targets(self, partitions, what):
+        if partitions is None or partitions == ():
+            return list(self._assigned.values())
+        return [self._get(tp, what) for tp in _as_tps(partitions, what)]
+
+    def seek_to_beginning(self, partitions=None):
+        """Seek `partitions` (default: all assigned) to their start offsets."""
+        self._check()
+        for a in self._targets(partitions, "seek_to_beginning"):
+            a.state = FetchState(a.part.start_offset)
+
+    def seek_to_end(self, partitions=None):
+        """Seek `partitions` (default: all assigned) to their end offsets."""
+        self._check()
+        for a in self._targets(partitions, "seek_to_end"):
+            a.state = FetchState(a.part.end_offset)
+
+    def pause(self, partitions):
+        self._check()
+        for a in self._targets(partitions, "pause"):
+            a.paused = True
+
+    def resume(self, partitions):
+        self._check()
+        for a in self._targets(partitions, "resume"):
+            a.paused = False
+
+    def paused(self):
+        return {a.tp for a in self._assigned.values() if a.paused}
+
+    # -- offsets of the log ----------------------------------------------------------------
+    def _partition(self, tp):
+        tp = _as_tps([tp], "offsets")[0]
+        return tp, self._log.topic(tp.topic).partition(tp.partition)
+
+    def beginning_offsets(self, partitions):
+        self._check()
+        return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
+
+    def end_offsets(self, partitions):
+        self._check()
+        return {tp: p.end_offset for tp, p in map(self._partition, partitions)}
+
+    def offsets_for_times(self, timestamps):
+        """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""
+        self._check()
+        out = {}
+        for tp, ts in timestamps.items():
+            tp, p = self._partition(tp)
+            out[tp] = p.offset_for_time(ts)
+        return out
+
+    def partitions_for_topic(self, topic):
+        return set(range(self._log.topic(topic).config.partitions))
+
+    def topics(self):
+        return self._log.topics()
+
+    # -- commits ---------------------------------------------------------------------------
+    def commit(self, offsets=None):
+        """Commit `offsets` ({tp: next offset to read}), or the current positions of all
+        assigned partitions. Needs a group_id."""
+        self._check()
+        if self.group_id is None:
+            raise IllegalStateError("commit() needs a group_id: create the consumer with group_id=...")
+        if offsets is None:
+            offsets = {a.tp: a.state.offset for a in self._assigned.values() if a.state is not None}
+        else:
+            if not hasattr(offsets, "items"):
+                raise InvalidTypeError(f"commit(offsets) takes a dict {{TopicPartition: offset}}, got {offsets!r}")
+            offsets = {TopicPartition(*tp): getattr(o, "offset", o) for tp, o in offsets.items()}
+        if not offsets:
+            return
+        if self._group is not None:
+            self._group.commit(offsets)
+        else:
+            self._store.commit(self.group_id, offsets)
+        self._last_commit = time.monotonic()
+
+    def committed(self, tp):
+        """The committed offset of `tp` for this group, or None."""
+        self._check()
+        if self.group_id is None:
+            return None
+        tp = _as_tps([tp], "committed")[0]
+        return self._store.committed(self.group_id, [tp]).get(tp)
+
+    # -- fetching --------------------------------------------------------------------------
+    def poll(self, timeout=0.0, max_records=None):
+        """Return the next records of the assigned partitions (a list, possibly empty).
+
+        Waits up to `timeout` seconds (None: forever) for records to arrive from any process.
+        """
+        self._check()
+        if max_records is None:
+            max_records = self.max_poll_records
+        elif type(max_records) is not int or max_records < 1:
+            raise InvalidArgumentError(f"max_records must be an int >= 1, got {max_records!r}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, got {timeout!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._group is not None:
+                self._group.on_poll()
+            if self.enable_auto_commit and time.monotonic() - self._last_commit >= self.auto_commit_interval:
+                try:
+                    self.commit()
+                except EventLogError:
+                    pass
+            w = self._watcher
+            if w is not None:
+                w.drain()
+            recs = self._fetch(max_records)
+            if recs:
+                return recs
+            if self._closed:
+                return []
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return []
+            # sleep until an append (inotify), bounded so group duties and new segments
+            # are looked at now and then
+            left = 0.5 if deadline is None else min(0.5, deadline - now)
+            if self._group is not None:
+                left = min(left, self._group.poll_interval())
+            if w is None:
+                time.sleep(left)
+            else:
+                w.wait(left)
+
+    def _fetch(self, max_records):
+        order = self._order
+        n = len(order)
+        if not n:
+            return []
+        out = []
+        budget = self.fetch_max_bytes
+        start = self._rot % n
+        self._rot += 1
+        need = max_records
+        for i in itertools.chain(range(start, n), range(0, start)):
+            a = order[i]
+            if a.paused:
+                continue
+            st = a.state
+            if st is None:
+                self._resolve(a)
+                st = a.state
+            recs = a.part.fetch(st, need, budget)
+            if st.seg is None and not recs:
+                self._out_of_range(a)
+                recs = a.part.fetch(a.state, need, budget)
+            if recs:
+                out += recs
+                need -= len(recs)
+                if need <= 0:
+                    break
+        if out and (self._kdes is not None or self._vdes is not None):
+            out = self._deserialize(out)
+        return out
+
+    def _out_of_range(self, a):
+        """The fetch found st.offset outside the log: an empty partition is fine, otherwise
+        apply auto_offset_reset."""
+        p = a.part
+        off = a.state.offset
+        start, end = p.start_offset, p.end_offset
+        if start <= off <= end:
+            return  # nothing there yet (an empty partition): try again later
+        a.state = FetchState(self._reset_offset(a, off))
+
+    def _deserialize(self, recs):
+        kd, vd = self._kdes, self._vdes
+        out = []
+        for r in recs:
+            try:
+                k = r.key if kd is None or r.key is None else kd(r.key)
+                v = r.value if vd is None or r.value is None else vd(r.value)
+            except Exception as e:
+                raise SerializationError(
+                    f"deserializing the record at {r.topic}[{r.partition}] offset {r.offset} failed: "
+                    f"{type(e).__name__}: {e}") from e
+            out.append(tuple.__new__(Record, (r.topic, r.partition, r.offset, r.timestamp_ms, k, v, r.headers)))
+        return out
+
+    def __iter__(self):
+        """Yield records forever (blocking), until the consumer is closed."""
+        while not self._closed:
+            buf = self.poll(timeout=0.5)
+            yield from buf

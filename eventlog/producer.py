@@ -1,0 +1,597 @@
+"""The Producer: `send` one record at a time, written to partitions in batches behind the scenes.
+
+Owns: placing records in partitions (partitioners), accumulating them per partition,
+writing each partition's accumulated records as one batch (when `batch_size` bytes are
+reached, `linger_ms` has passed, or on `flush`/`close`), delivery futures, and bounding the
+memory held by records not yet written (`buffer_memory`, `max_block_ms`).
+
+Invariants:
+- Records of one partition are written in the order `send` accepted them (one sender thread
+  writes a partition's batches in order; `send` appends under one lock).
+- A future resolves only after its batch is in the log (and fsynced with fsync="batch"),
+  with the record's offset, or with an EventLogError; never both, never twice.
+- Per record, `send` does a few list appends and builds one small tuple (`RecordFuture`);
+  everything costly (futures' events, metadata objects, encoding) is per batch or lazy.
+"""
+import atexit
+import threading
+import time
+import weakref
+from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
+
+from . import partitioners as _partitioners
+from .errors import (BufferFullError, EventLogError, InvalidArgumentError, InvalidTypeError,
+                     KafkaTimeoutError, ProducerClosedError, RecordTooLargeError, SerializationError,
+                     UnknownTopicError)
+from .record import RecordMetadata, TopicPartition
+
+_new = tuple.__new__
+_RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
+_MAX_WRITE = 1 << 20  # the sender writes at most this many value bytes per batch
+
+
+def _now_ms():
+    return time.time_ns() // 1_000_000
+
+
+class _Batch:
+    """Records accumulated for one partition, and, once written, their outcome."""
+
+    __slots__ = ("tp", "keys", "values", "headers", "timestamps", "room", "size", "created", "ts",
+                 "base", "error", "done", "_event", "callbacks", "sticky")
+
+    def __init__(self, tp, now_ms, size=0):
+        self.tp = tp
+        self.keys = []
+        self.values = []
+        self.headers = None
+        self.timestamps = None
+        self.size = size
+        self.room = size
+        self.created = time.monotonic()
+        self.ts = now_ms
+        self.base = None
+        self.error = None
+        self.done = False
+        self._event = None
+        self.callbacks = None
+        self.sticky = False
+
+    def _finish(self, base, error):
+        self.base = base
+        self.error = error
+        self.done = True
+        ev = self._event
+        if ev is not None:
+            ev.set()
+        cbs = self.callbacks
+        if cbs:
+            self.callbacks = None
+            for fut, fn in cbs:
+                try:
+                    fn(fut)
+                except Exception:  # a user callback must not kill the sender
+                    import logging
+                    logging.getLogger("eventlog.producer").exception("exception in a send callback")
+
+    def wait(self, timeout):
+        if self.done:
+            return True
+        ev = self._event
+        if ev is None:
+            ev = threading.Event()
+            self._event = ev
+            if self.done:  # finished between the check and the assignment
+                return True
+        return ev.wait(timeout)
+
+
+class RecordFuture(tuple):
+    """The future of one sent record, compatible with `concurrent.futures.Future`:
+    `result(timeout)` -> RecordMetadata, `exception(timeout)`, `done()`,
+    `add_done_callback(fn)`, `cancelled()` (always False: a sent record cannot be recalled).
+    """
+
+    __slots__ = ()
+
+    def done(self):
+        return self[0].done
+
+    def running(self):
+        return not self[0].done
+
+    def cancelled(self):
+        return False
+
+    def cancel(self):
+        return False
+
+    def result(self, timeout=None):
+        b = self[0]
+        if not b.done and not b.wait(timeout):
+            raise KafkaTimeoutError(f"record to {b.tp.topic}[{b.tp.partition}] not written within {timeout} s")
+        if b.error is not None:
+            raise b.error
+        i = self[1]
+        ts = b.timestamps[i] if b.timestamps is not None else b.ts
+        return RecordMetadata(b.tp.topic, b.tp.partition, b.base + i, ts)
+
+    get = result  # kafka-python's name
+
+    def exception(self, timeout=None):
+        b = self[0]
+        if not b.done and not b.wait(timeout):
+            raise KafkaTimeoutError(f"record to {b.tp.topic}[{b.tp.partition}] not written within {timeout} s")
+        return b.error
+
+    def add_done_callback(self, fn):
+        """Call `fn(future)` once the record is written or failed (at once if it already is).
+        Callbacks run on the producer's sender thread: keep them short."""
+        b = self[0]
+        if not b.done:
+            with _cb_lock:
+                if not b.done:
+                    if b.callbacks is None:
+                        b.callbacks = []
+                    b.callbacks.append((self, fn))
+                    return
+        fn(self)
+
+    def __repr__(self):
+        b = self[0]
+        state = "pending" if not b.done else ("error" if b.error else f"offset={b.base + self[1]}")
+        return f"<RecordFuture {b.tp.topic}[{b.tp.partition}] {state}>"
+
+
+_cb_lock = threading.Lock()
+
+
+class _FailedBatch(_Batch):
+    __slots__ = ()
+
+
+def _failed(tp, error):
+    b = _FailedBatch(tp, 0)
+    b.error = error
+    b.done = True
+    return _new(RecordFuture, (b, 0))
+
+
+class _TopicState:
+    """What `send` needs of one topic, in one place (the hot path reads only this)."""
+
+    __slots__ = ("name", "topic", "count", "batches", "sticky", "keyed_ok", "max_record", "checked",
+                 "cache", "lock", "eager")
+
+    def __init__(self, topic, producer):
+        self.cache = producer._hash_cache if producer._hash_cache is not None else {}
+        self.lock = producer._lock
+        self.eager = producer.linger == 0
+        self.name = topic.name
+        self.topic = topic
+        self.count = topic.config.partitions
+        self.batches = [None] * self.count
+        self.sticky = None
+        self.keyed_ok = "compact" not in topic.config.cleanup_policy
+        self.max_record = topic.config.max_record_bytes
+        self.checked = time.monotonic()
+
+
+_live = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit():
+    for p in list(_live):
+        try:
+            p.close(timeout=30)
+        except Exception:
+            pass
+
+
+class Producer:
+    """Writes records to topics of a Log. Thread-safe; a context manager (close on exit).
+
+    Create with `log.producer(...)`. Options (Kafka's names and units):
+    linger_ms (5), batch_size (16384 bytes: a partition's batch is written once it holds this
+    much), partitioner (None: Kafka's default; a name such as "round_robin" or
+    "consistent_random"; or any callable (key, partition_count) -> int),
+    key_serializer / value_serializer (callables to bytes), fsync ("never" | "batch" | None:
+    the topic's setting), buffer_memory (32 MiB of unwritten records at most), max_block_ms
+    (60000: how long `send` blocks while the buffer is full before raising BufferFullError).
+    """
+
+    def __init__(self, log, *, linger_ms=5, batch_size=16384, partitioner=None, key_serializer=None,
+                 value_serializer=None, fsync=None, buffer_memory=32 << 20, max_block_ms=60_000):
+        for name, v, lo in (("linger_ms", linger_ms, 0), ("batch_size", batch_size, 1),
+                            ("buffer_memory", buffer_memory, 1), ("max_block_ms", max_block_ms, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
+                raise InvalidArgumentError(f"{name} must be a number >= {lo}, got {v!r}")
+        if fsync not in (None, "never", "batch"):
+            raise InvalidArgumentError(f"fsync must be 'never', 'batch' or None (the topic's setting), got {fsync!r}")
+        for name, fn in (("key_serializer", key_serializer), ("value_serializer", value_serializer)):
+            if fn is not None and not callable(fn):
+                raise InvalidTypeError(f"{name} must be a callable (object -> bytes), got {fn!r}")
+        self._log = log
+        self.linger = linger_ms / 1000.0
+        self.batch_size = batch_size
+        self.buffer_memory = buffer_memory
+        self.max_block = max_block_ms / 1000.0
+        self.fsync = fsync
+        self._partitioner = _partitioners.get_partitioner(partitioner)
+        self._default = isinstance(self._partitioner, _partitioners.DefaultPartitioner)
+        self._hash_cache = self._partitioner._cache if self._default else None
+        self._kser = key_serializer
+        self._vser = value_serializer
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._space = threading.Condition(threading.Lock())
+        self._done_cv = threading.Condition(threading.Lock())
+        self._topics = {}
+        self._ready = []          # batches full enough to write now
+        self._open = {}           # tp -> current (accumulating) batch
+        self._buffered = 0        # bytes of records not yet written
+        self._sent_seq = 0        # batches handed to the sender
+        self._done_seq = 0        # batches finished
+        self._flush_upto = 0
+        self._closed = False
+        self._closing = False
+        # anything that needs more than the fast path of send() sets this
+        self._slow = bool(key_serializer or value_serializer or not self._default)
+        self._thread = threading.Thread(target=self._run, name="eventlog-producer", daemon=True)
+        self._thread.start()
+        _live.add(self)
+        log._producers.append(self)
+
+    # -- public API ------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def partitions_for(self, topic):
+        """The partition numbers of `topic`."""
+        return list(range(self._topic_state(topic).count))
+
+    def _topic_state(self, topic):
+        ts = self._topics.get(topic)
+        if ts is None:
+            t = self._log.topic(topic)  # UnknownTopicError / InvalidTopicError
+            with self._lock:
+                ts = self._topics.get(topic)
+                if ts is None:
+                    ts = self._topics[topic] = _TopicState(t, self)
+        return ts
+
+    def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None):
+        """Queue one record for `topic`; return a RecordFuture at once.
+
+        value and key are bytes or None (or anything the serializers accept). headers is a
+        sequence of (str, bytes) pairs. partition, when given, wins over the partitioner.
+        Errors in the arguments raise here (SerializationError, InvalidTypeError,
+        ProducerClosedError); errors of the write (unknown topic or partition, too large,
+        I/O) resolve the future with an EventLogError subclass.
+        """
+        # The fast path: default partitioner, bytes key already hashed, bytes value, no
+        # headers/timestamp/partition. Everything else goes through _send (same semantics).
+        if self._slow or headers or timestamp_ms is not None or partition is not None \
+                or key.__class__ is not bytes or value.__class__ is not bytes:
+            return self._send(topic, value, key, headers, partition, timestamp_ms)
+        ts = self._topics.get(topic)
+        if ts is None:
+            return self._send(topic, value, key, headers, partition, timestamp_ms)
+        h = ts.cache.get(key)
+        size = len(value) + len(key) + _RECORD_OVERHEAD
+        if h is None or size > ts.max_record:
+            return self._send(topic, value, key, headers, partition, timestamp_ms)
+        with ts.lock:
+            b = ts.batches[h % ts.count]
+            if b is None:
+                if self._closed:
+                    raise ProducerClosedError("send() on a closed producer")
+                b = self._new_batch(ts, h % ts.count, False)
+            i = len(b.values)
+            b.values.append(value)
+            b.keys.append(key)
+            b.room -= size
+            if b.room > 0 and not ts.eager:
+                return _new(RecordFuture, (b, i))
+            self._seal(ts, b)
+        self._after_seal()
+        return _new(RecordFuture, (b, i))
+
+    def _send(self, topic, value, key, headers, partition, timestamp_ms):
+        if self._closed:
+            raise ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
+        if self._kser is not None:
+            key = self._serialize(self._kser, key, "key", topic)
+        if self._vser is not None:
+            value = self._serialize(self._vser, value, "value", topic)
+        if value is not None and value.__class__ is not bytes:
+            value = self._coerce(value, "value")
+        if key is not None and key.__class__ is not bytes:
+            key = self._coerce(key, "key")
+        ts = self._topics.get(topic)
+        if ts is None:
+            try:
+                ts = self._topic_state(topic)
+            except UnknownTopicError as e:
+                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+        n = ts.count
+        if partition is None:
+            if self._default:
+                if key is None:
+                    partition = ts.sticky
+                    if partition is None:
+                        partition = ts.sticky = self._partitioner.sticky_partition(n)
+                else:
+                    partition = self._partitioner(key, n)
+            else:
+                try:
+                    partition = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
+                except EventLogError as e:
+                    return _failed(TopicPartition(topic, -1), e)
+        elif partition.__class__ is not int or not 0 <= partition < n:
+            try:
+                _partitioners.check_partition(partition, max(n, partition + 1) if isinstance(partition, int)
+                                              and not isinstance(partition, bool) and partition >= 0 else n,
+                                              "partition=")
+                ts = self._refresh(ts)
+                if not 0 <= partition < ts.count:
+                    raise InvalidArgumentError(f"partition={partition} but topic {topic!r} has {ts.count} "
+                                               f"partition(s) (0..{ts.count - 1})")
+            except EventLogError as e:
+                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0) + _RECORD_OVERHEAD
+        if size > ts.max_record or (key is None and not ts.keyed_ok):
+            return _failed(TopicPartition(topic, partition), self._record_error(ts, size, key))
+        with self._lock:
+            if self._closed:
+                raise ProducerClosedError("send() on a closed producer")
+            b = ts.batches[partition]
+            if b is None:
+                b = self._new_batch(ts, partition, key is None and self._default)
+            i = len(b.values)
+            if headers or b.headers is not None or timestamp_ms is not None or b.timestamps is not None:
+                self._add_extra(b, i, headers, timestamp_ms)
+            b.values.append(value)
+            b.keys.append(key)
+            b.room -= size
+            if b.room > 0 and not ts.eager:
+                return _new(RecordFuture, (b, i))
+            self._seal(ts, b)
+        self._after_seal()
+        return _new(RecordFuture, (b, i))
+
+    def _new_batch(self, ts, partition, sticky):
+        """(Under self._lock) start accumulating a batch for a partition."""
+        b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(), self.batch_size)
+        b.sticky = sticky
+        self._open[b.tp] = b
+        return b
+
+    def _after_seal(self):
+        """After a batch was sealed (outside the lock): wake the sender; apply backpressure."""
+        self._wake.set()
+        if self._buffered > self.buffer_memory:
+            self._wait_for_space()
+
+    def flush(self, timeout=None):
+        """Write everything sent so far and wait until it is in the log.
+        Raises KafkaTimeoutError if that takes longer than `timeout` seconds."""
+        with self._lock:
+            for ts in self._topics.values():
+                for b in ts.batches:
+                    if b is not None and b.values:
+                        self._seal(ts, b)
+            target = self._sent_seq
+            self._flush_upto = max(self._flush_upto, target)
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done_cv:
+            while self._done_seq < target:
+                if not self._thread.is_alive():
+                    raise EventLogError("the producer's sender thread has stopped")
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise KafkaTimeoutError(f"flush did not finish within {timeout} s")
+                self._done_cv.wait(0.1 if left is None else min(left, 0.1))
+
+    def close(self, timeout=None):
+        """Flush (bounded by `timeout` seconds if given) and stop. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            with self._lock:
+                self._closed = True
+                self._slow = True
+            self._closing = True
+            self._wake.set()
+            self._thread.join(timeout)
+            _live.discard(self)
+            try:
+                self._log._producers.remove(self)
+            except ValueError:
+                pass
+
+    # -- send helpers (slow paths) ---------------------------------------------------------
+    @staticmethod
+    def _serialize(fn, obj, what, topic):
+        try:
+            out = fn(obj)
+        except SerializationError:
+            raise
+        except Exception as e:
+            raise SerializationError(f"{what} serializer {getattr(fn, '__name__', fn)!r} failed for topic "
+                                     f"{topic!r}: {type(e).__name__}: {e}") from e
+        if out is not None and not isinstance(out, (bytes, bytearray, memoryview)):
+            raise SerializationError(f"{what} serializer returned {type(out).__name__}, not bytes")
+        return out
+
+    @staticmethod
+    def _coerce(x, what):
+        if isinstance(x, (bytearray, memoryview)):
+            return bytes(x)
+        hint = " (encode it, or pass value_serializer=eventlog.serde.str_serializer)" if isinstance(x, str) else ""
+        raise InvalidTypeError(f"{what} must be bytes or None, got {type(x).__name__}{hint}")
+
+    def _record_error(self, ts, size, key):
+        if key is None and not ts.keyed_ok:
+            return InvalidArgumentError(f"topic {ts.name!r} is compacted: every record needs a key")
+        return RecordTooLargeError(f"record of {size} bytes is over max_record_bytes={ts.max_record} "
+                                   f"of topic {ts.name!r}")
+
+    @staticmethod
+    def _add_extra(b, i, headers, timestamp_ms):
+        if headers is not None or b.headers is not None:
+            if b.headers is None:
+                b.headers = [()] * i
+            if headers:
+                hs = tuple(headers)
+                for h in hs:
+                    if not (isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
+                            and (h[1] is None or isinstance(h[1], (bytes, bytearray)))):
+                        b.headers.append(())
+                        raise InvalidTypeError(f"headers must be (str, bytes) pairs, got {h!r}")
+                b.headers.append(hs)
+            else:
+                b.headers.append(())
+        if timestamp_ms is not None or b.timestamps is not None:
+            if b.timestamps is None:
+                b.timestamps = [b.ts] * i
+            if timestamp_ms is None:
+                timestamp_ms = b.ts
+            elif timestamp_ms.__class__ is not int or timestamp_ms < 0:
+                b.timestamps.append(b.ts)
+                raise InvalidArgumentError(f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}")
+            b.timestamps.append(timestamp_ms)
+
+    def _seal(self, ts, b):
+        """(Under self._lock) move an accumulating batch to the ready list."""
+        ts.batches[b.tp.partition] = None
+        self._open.pop(b.tp, None)
+        self._ready.append(b)
+        self._sent_seq += 1
+        self._buffered += b.size - b.room
+        if b.sticky and self._default and ts.sticky == b.tp.partition:
+            ts.sticky = self._partitioner.new_batch(ts.count, b.tp.partition)
+
+    def _wait_for_space(self):
+        deadline = time.monotonic() + self.max_block
+        self._wake.set()
+        with self._space:
+            while self._buffered > self.buffer_memory:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BufferFullError(
+                        f"the producer's buffer ({self.buffer_memory} bytes) stayed full for max_block_ms="
+                        f"{self.max_block * 1000:.0f}; records are sent faster than they can be written")
+                self._wake.set()
+                self._space.wait(min(left, 0.05))
+
+    def _refresh(self, ts):
+        t = self._log.topic(ts.name)
+        if t.config.partitions != ts.count:
+            with self._lock:
+                ts.batches.extend([None] * (t.config.partitions - ts.count))
+                ts.count = t.config.partitions
+        ts.max_record = t.config.max_record_bytes
+        ts.keyed_ok = "compact" not in t.config.cleanup_policy
+        ts.checked = time.monotonic()
+        return ts
+
+    # -- the sender thread -----------------------------------------------------------------
+    def _run(self):
+        linger = self.linger
+        while True:
+            timeout = None
+            if self._open:
+                oldest = min(b.created for b in list(self._open.values()))
+                timeout = max(0.0, oldest + linger - time.monotonic())
+            if not self._ready and not self._closing:
+                self._wake.wait(timeout if timeout is not None else 0.5)
+            self._wake.clear()
+            now = time.monotonic()
+            with self._lock:
+                for b in list(self._open.values()):
+                    if now - b.created >= linger:
+                        self._seal(self._topics[b.tp.topic], b)
+                ready, self._ready = self._ready, []
+            if ready:
+                self._write(ready)
+            elif self._closing and not self._open:
+                return
+            if time.monotonic() - min((ts.checked for ts in self._topics.values()), default=now) > 5:
+                for ts in list(self._topics.values()):
+                    try:
+                        self._refresh(ts)
+                    except EventLogError:
+                        pass
+
+    def _write(self, ready):
+        # several sealed batches of one partition are written as one on-disk batch
+        by_tp = {}
+        for b in ready:
+            by_tp.setdefault(b.tp, []).append(b)
+        for tp, bs in by_tp.items():
+            i = 0
+            while i < len(bs):
+                group = [bs[i]]
+                size = bs[i].size - bs[i].room
+                i += 1
+                while i < len(bs) and size + bs[i].size - bs[i].room <= _MAX_WRITE:
+                    group.append(bs[i])
+                    size += bs[i].size - bs[i].room
+                    i += 1
+                self._write_group(tp, group)
+
+    def _write_group(self, tp, group):
+        error = None
+        base = None
+        try:
+            part = self._log.topic(tp.topic).partition(tp.partition)
+            if len(group) == 1:
+                b = group[0]
+                keys, values, headers, tss = b.keys, b.values, b.headers, b.timestamps
+            else:
+                keys, values = [], []
+                any_h = any(b.headers is not None for b in group)
+                any_t = any(b.timestamps is not None for b in group)
+                headers = [] if any_h else None
+                tss = [] if any_t else None
+                for b in group:
+                    keys += b.keys
+                    values += b.values
+                    if any_h:
+                        headers += b.headers if b.headers is not None else [()] * len(b.values)
+                    if any_t:
+                        tss += b.timestamps if b.timestamps is not None else [b.ts] * len(b.values)
+            ts0 = group[0].ts
+            if tss is None and any(b.ts != ts0 for b in group):
+                tss = []
+                for b in group:
+                    tss += [b.ts] * len(b.values)
+            cfg = part._topic.config
+            prep = part._prepare(keys, values, ts0, tss, headers, cfg)
+            base = part._append_prepared(prep, fsync=self.fsync).start
+        except EventLogError as e:
+            error = e
+        except Exception as e:  # I/O errors and the like
+            error = EventLogError(f"writing to {tp.topic}[{tp.partition}] failed: {type(e).__name__}: {e}")
+            error.__cause__ = e
+        freed = 0
+        for b in group:
+            b._finish(base, error)
+            if base is not None:
+                base += len(b.values)
+            freed += b.size - b.room
+        with self._lock:
+            self._buffered -= freed
+        with self._space:
+            self._space.notify_all()
+        with self._done_cv:
+            self._done_seq += len(group)
+            self._done_cv.notify_all()
