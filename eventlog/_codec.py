@@ -35,6 +35,7 @@ length the (CRC-checked) header announces, and that is bounded by MAX_SECTION_BY
 """
 import struct
 import sys
+import threading
 import zlib
 from array import array
 from itertools import repeat
@@ -67,18 +68,66 @@ _BIG = sys.byteorder == "big"
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _I32_LIMIT = (1 << 31) - 1
+_I64_MIN = -(1 << 63)
+_I64_MAX = (1 << 63) - 1
 
-_zstd_c = {}
+
+def _column(col, what):
+    """(blob, lengths, has_none) of a column of bytes-like objects or None: a few C-level
+    passes, no per-item Python code unless there are Nones."""
+    try:
+        blob = b"".join(col)
+        lens = list(map(len, col))
+        has_none = False
+    except TypeError:  # Nones (or something that is not bytes: raised again below)
+        blob = b"".join([x for x in col if x is not None])
+        lens = [-1 if x is None else len(x) for x in col]
+        has_none = True
+    # len() of a buffer that is not a flat byte string (array('i'), a 2-D memoryview) is not
+    # its size in bytes: such a batch would be written but could never be decoded
+    if len(blob) != sum(lens) + (lens.count(-1) if has_none else 0):
+        _not_flat(what, col)
+    if len(blob) > MAX_SECTION_BYTES:
+        raise ValueError(f"the {what}s of a batch are {len(blob)} bytes, over the limit of "
+                         f"{MAX_SECTION_BYTES}: split the batch")
+    return blob, lens, has_none
+
+
+def _pack_i32(lens):
+    return struct.pack(f"<{len(lens)}i", *lens)
+
+
+def _not_flat(what, col):
+    """Raise TypeError naming the first item of `col` that is not a flat byte string."""
+    for i, x in enumerate(col):
+        if x is not None and (not isinstance(x, (bytes, bytearray, memoryview)) or
+                              len(x) != memoryview(x).nbytes):
+            raise TypeError(f"record {i}: {what} must be bytes or None, got {type(x).__name__} "
+                            f"(a buffer whose len() is not its size in bytes)")
+    raise TypeError(f"{what}s are not flat byte strings")
+
+# zstandard's (de)compressor objects must not be used by two threads at once (they release
+# the GIL while working), so every thread gets its own
+_zstd_local = threading.local()
 
 
 def _compressor(level):
-    c = _zstd_c.get(level)
+    try:
+        cs = _zstd_local.c
+    except AttributeError:
+        cs = _zstd_local.c = {}
+    c = cs.get(level)
     if c is None:
-        c = _zstd_c[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        c = cs[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
     return c
 
 
-_zstd_d = zstandard.ZstdDecompressor()
+def _decompressor():
+    try:
+        return _zstd_local.d
+    except AttributeError:
+        d = _zstd_local.d = zstandard.ZstdDecompressor()
+        return d
 
 
 class BatchInfo:
@@ -127,6 +176,8 @@ def _typed(a, _code):
 
 def _encode_headers(headers):
     """Encode one record's headers: u16 count, then (u16 name len, name, i32 value len, value)."""
+    if len(headers) > 0xFFFF:
+        raise ValueError(f"a record can have at most 65535 headers, got {len(headers)}")
     parts = [_U16.pack(len(headers))]
     for h in headers:
         try:
@@ -207,62 +258,68 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     key + value + headers size of one record, for the caller's size limit.
     """
     count = len(values)
+    if not count:
+        raise ValueError("a batch needs at least one record")
+    if count > MAX_RECORDS:
+        raise ValueError(f"a batch of {count} records is over the limit of {MAX_RECORDS}: split it")
+    for name, col in (("keys", keys), ("headers", headers), ("timestamps", timestamps),
+                      ("offset_deltas", offset_deltas)):
+        if col is not None and len(col) != count:
+            raise ValueError(f"{name} has {len(col)} entries for {count} values")
     attrs = codec
     cols = []
     if offset_deltas is not None:
         attrs |= OFFSET_DELTAS
-        last_delta = offset_deltas[-1] if count else 0
+        offset_deltas = list(offset_deltas)
+        if offset_deltas[0] < 0 or offset_deltas[-1] > 0xFFFFFFFF or \
+                any(a >= b for a, b in zip(offset_deltas, offset_deltas[1:])):
+            raise ValueError("offset_deltas must be strictly increasing integers in [0, 2**32)")
+        last_delta = offset_deltas[-1]
         cols.append(_typed(array("I", offset_deltas), "I"))
     else:
-        last_delta = count - 1 if count else 0
+        last_delta = count - 1
     if compacted:
         attrs |= COMPACTED
     if timestamps is None:
         attrs |= UNIFORM_TS
-        first_ts = max_ts = timestamp_ms
+        first_ts = max_ts = min_ts = timestamp_ms
     else:
         timestamps = list(timestamps)
         first_ts = timestamps[0]
         max_ts = max(timestamps)
+        min_ts = min(timestamps)
+    if not (_I64_MIN <= min_ts and max_ts <= _I64_MAX and max_ts - first_ts <= _I64_MAX
+            and min_ts - first_ts >= _I64_MIN):
+        raise ValueError(f"timestamps must be 64-bit signed integers (ms), got {min_ts}..{max_ts}")
+    if timestamps is not None:
         if timestamps.count(first_ts) == count:
             attrs |= UNIFORM_TS
         else:
-            cols.append(_typed(array("q", [t - first_ts for t in timestamps]), "q"))
+            cols.append(_typed(array("q", map((-first_ts).__add__, timestamps)), "q"))
     nulls = False
     klens = None
+    key_blob = b""
     if keys is None:
         attrs |= NO_KEYS
-        key_blob = b""
     else:
-        try:
-            key_blob = b"".join(keys)
-            klens = array("i", map(len, keys))
-        except TypeError:
-            if keys.count(None) == count:
-                attrs |= NO_KEYS
-                key_blob = b""
-            else:
-                nulls = True
-                key_blob = b"".join([k for k in keys if k is not None])
-                klens = array("i", [-1 if k is None else len(k) for k in keys])
-        if klens is not None:
-            cols.append(_typed(klens, "i"))
-    try:
-        value_blob = b"".join(values)
-        vlens = array("i", map(len, values))
-    except TypeError:
-        nulls = True
-        value_blob = b"".join([v for v in values if v is not None])
-        vlens = array("i", [-1 if v is None else len(v) for v in values])
-    cols.append(_typed(vlens, "i"))
-    max_record = (max(vlens) if count else 0) + (max(klens) if klens and count else 0)
+        key_blob, klens, knulls = _column(keys, "key")
+        if knulls and klens.count(-1) == count:
+            attrs |= NO_KEYS
+            klens = None
+        else:
+            nulls = knulls
+            cols.append(_pack_i32(klens))
+    value_blob, vlens, vnulls = _column(values, "value")
+    nulls = nulls or vnulls
+    cols.append(_pack_i32(vlens))
+    max_record = max(vlens) + (max(klens) if klens is not None else 0)
     header_blob = b""
     if headers is not None and any(headers):
         attrs |= HAS_HEADERS
         encoded = [_encode_headers(h) if h else b"\x00\x00" for h in headers]
-        hl = array("i", map(len, encoded))
+        hl = list(map(len, encoded))
         max_record += max(hl)
-        cols.append(_typed(hl, "i"))
+        cols.append(_pack_i32(hl))
         header_blob = b"".join(encoded)
     if nulls:
         attrs |= HAS_NULLS
@@ -272,12 +329,22 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
         cols.append(header_blob)
     section = b"".join(cols)
     section_len = len(section)
-    if section_len > MAX_SECTION_BYTES or count > MAX_RECORDS:
+    if section_len > MAX_SECTION_BYTES:
         raise ValueError(f"a batch of {count} records and {section_len} bytes is over the limit of "
                          f"{MAX_RECORDS} records and {MAX_SECTION_BYTES} bytes: split it")
     if codec == CODEC_ZSTD:
         section = _compressor(zstd_level).compress(section)
     return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, section, max_record)
+
+
+def record_sizes(keys, values, headers=None):
+    """Each record's key + value + encoded headers size in bytes (as bounded by
+    `Prepared.max_record`); for error messages, so a per-record loop is fine."""
+    sizes = [(len(k) if k is not None else 0) + (len(v) if v is not None else 0)
+             for k, v in zip(keys if keys is not None else repeat(None), values)]
+    if headers is not None and any(headers):
+        sizes = [n + (len(_encode_headers(h)) if h else 2) for n, h in zip(sizes, headers)]
+    return sizes
 
 
 def seal(prep, base_offset):
@@ -305,9 +372,16 @@ def peek(buf, pos=0):
         return None
     (magic, version, _r, length, _crc, attrs, _r2, base, last_delta, count, first_ts, max_ts,
      section_len, _r3) = HEADER.unpack_from(buf, pos)
-    if magic != MAGIC or version != VERSION:
-        raise CorruptBatchError(f"bad magic/version {magic!r}/{version} at position {pos}")
-    if length < HEADER_SIZE or attrs & ~_KNOWN_ATTRS or count > MAX_RECORDS or section_len > MAX_SECTION_BYTES:
+    if magic != MAGIC or version != VERSION or _r:  # byte 3 is outside the CRC: must be 0
+        raise CorruptBatchError(f"bad magic/version {magic!r}/{version}/{_r} at position {pos}")
+    # the length is outside the CRC: it must agree with the section length (exactly when
+    # uncompressed, within zstd's worst-case expansion otherwise) so that a damaged length can
+    # never make a reader allocate or wait for gigabytes
+    codec = attrs & CODEC_MASK
+    if attrs & ~_KNOWN_ATTRS or not 0 < count <= MAX_RECORDS or section_len > MAX_SECTION_BYTES or \
+            codec > CODEC_ZSTD or length < HEADER_SIZE or \
+            (length != HEADER_SIZE + section_len if codec == CODEC_NONE
+             else length > HEADER_SIZE + section_len + (section_len >> 7) + 1024):
         raise CorruptBatchError(f"implausible batch header at position {pos}")
     return BatchInfo(length, attrs, base, last_delta, count, first_ts, max_ts, section_len)
 
@@ -369,7 +443,13 @@ def _decode_columns(buf, pos, info):
     body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
     codec = attrs & CODEC_MASK
     if codec == CODEC_ZSTD:
-        section = _zstd_d.decompress(body, max_output_size=info.section_len)
+        # decompress() sizes its output by the frame's own content size when it has one (and
+        # ignores max_output_size then): check it first so no header can make us allocate
+        # more than the CRC-checked section length
+        declared = zstandard.frame_content_size(body)
+        if declared != -1 and declared != info.section_len:
+            raise CorruptBatchError("compressed section size does not match the header")
+        section = _decompressor().decompress(body, max_output_size=info.section_len, allow_extra_data=False)
     elif codec == CODEC_NONE:
         section = body
     else:
@@ -402,8 +482,7 @@ def _decode_columns(buf, pos, info):
         p += 8 * count
         if len(a) != count:
             raise CorruptBatchError("short timestamp column")
-        ft = info.first_timestamp
-        timestamps = [ft + d for d in a]
+        timestamps = list(map(info.first_timestamp.__add__, a))
     nulls = attrs & HAS_NULLS
     klens = None
     if not attrs & NO_KEYS:

@@ -15,7 +15,7 @@ import shutil
 import threading
 
 from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json
-from ._topic import Topic, TopicConfig, validate_topic_name
+from ._topic import _TOPIC_RE, Topic, TopicConfig, validate_topic_name
 from .errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
                      TopicExistsError, UnknownTopicError)
 
@@ -118,7 +118,8 @@ class Log:
         final = self._topic_dir(name)
         if os.path.exists(os.path.join(final, "topic.json")):
             raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
-        tmp = os.path.join(self.path, "topics", f".creating-{name[:200]}-{secrets.token_hex(6)}")
+        # "~" cannot appear in a topic name, so work directories never look like (or hide) a topic
+        tmp = os.path.join(self.path, "topics", f"~creating~{name[:200]}~{secrets.token_hex(6)}")
         os.makedirs(tmp)
         try:
             for i in range(partitions):
@@ -139,9 +140,9 @@ class Log:
         """The topic `name`; UnknownTopicError if it does not exist."""
         self._check()
         t = self._topics.get(name)
-        path = os.path.join(self._topic_dir(name) if t is None else t.dir, "topic.json")
         if t is None:
             validate_topic_name(name)
+        path = os.path.join(self._topic_dir(name) if t is None else t.dir, "topic.json")
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -173,7 +174,8 @@ class Log:
         self._check()
         root = os.path.join(self.path, "topics")
         return sorted(n for n in os.listdir(root)
-                      if not n.startswith(".") and os.path.exists(os.path.join(root, n, "topic.json")))
+                      if _TOPIC_RE.match(n) and n not in (".", "..")
+                      and os.path.exists(os.path.join(root, n, "topic.json")))
 
     def delete_topic(self, name):
         """Delete a topic and all its data. UnknownTopicError if absent. Processes that have
@@ -183,7 +185,7 @@ class Log:
         final = self._topic_dir(name)
         if not os.path.exists(os.path.join(final, "topic.json")):
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
-        grave = os.path.join(self.path, "topics", f".deleted-{name[:200]}-{secrets.token_hex(6)}")
+        grave = os.path.join(self.path, "topics", f"~deleted~{name[:200]}~{secrets.token_hex(6)}")
         try:
             os.rename(final, grave)
         except FileNotFoundError:
@@ -206,6 +208,19 @@ class Log:
         self._check()
         from .consumer import Consumer
         return Consumer(self, **options)
+
+    def group(self, group_id):
+        """The consumer group `group_id` (a `ConsumerGroup`: members, assignment, committed
+        offsets, lag, reset_offsets, delete); it need not exist yet."""
+        self._check()
+        from .group import ConsumerGroup
+        return ConsumerGroup(self, group_id)
+
+    def groups(self):
+        """Ids of the consumer groups with committed offsets or members, sorted."""
+        self._check()
+        from .group import list_groups
+        return list_groups(self)
 
     # -- descriptor budget -----------------------------------------------------------------
     def _touch(self, partition):

@@ -20,6 +20,7 @@ import bisect
 import os
 import threading
 import time
+from collections import OrderedDict
 from itertools import islice, repeat
 
 from . import _codec
@@ -27,11 +28,13 @@ from ._codec import HEADER_SIZE, CorruptBatchError
 from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
 from ._segment import (INDEX_INTERVAL, READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
 from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
-                     LogClosedError, OffsetOutOfRangeError, RecordTooLargeError)
+                     LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
 from .record import Record, TopicPartition
 
 _new = tuple.__new__
 _HUGE = 1 << 62
+_MAX_TS = (1 << 63) - 1
+_MAX_READ_SEGS = 16
 START_FILE = "log-start-offset.json"
 
 
@@ -44,6 +47,14 @@ class _Writer:
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd")
 
+    def __init__(self, seg):
+        self.seg = seg
+        self.fd = self.idx_fd = self.tidx_fd = -1
+        self.pos = 0
+        self.next_offset = seg.base
+        self.max_ts = None
+        self.first_ts = None
+
     def close(self):
         for name in ("fd", "idx_fd", "tidx_fd"):
             fd = getattr(self, name, -1)
@@ -53,6 +64,7 @@ class _Writer:
                 except OSError:
                     pass
                 setattr(self, name, -1)
+        self.seg.close()  # its read descriptor (a dup of fd)
 
 
 class FetchState:
@@ -90,7 +102,7 @@ class Partition:
         self._rlock = threading.RLock()
         self._flock = FileLock(os.path.join(self.dir, "append.lock"))
         self._w = None
-        self._segs = {}          # base -> Segment (read side)
+        self._segs = OrderedDict()  # base -> Segment (read side), least recently used first
         self._bases = []         # sorted bases from the last listing
         self._fork = fork_generation()
         self._closed = False
@@ -137,26 +149,54 @@ class Partition:
                 self._rlock.release()
 
     # -- segments --------------------------------------------------------------------------
-    def _list(self):
-        """Refresh the sorted list of segment bases from the directory."""
+    def _list_bases(self):
+        """The sorted bases of the segment files in the directory now."""
         try:
             names = os.listdir(self.dir)
         except FileNotFoundError:
             names = []
-        bases = sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+        return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+
+    def _list(self):
+        """Refresh the sorted list of segment bases from the directory (reader side: callers
+        hold the read lock) and forget read handles of segments that are gone."""
+        bases = self._list_bases()
         self._bases = bases
         segs = self._segs
         alive = set(bases)
-        for b in list(segs):
-            if b not in alive:
-                segs.pop(b).close()
+        for b in [b for b in segs if b not in alive]:
+            segs.pop(b).close()
         return bases
 
     def _seg(self, base):
-        s = self._segs.get(base)
+        """The read handle of segment `base` (callers hold the read lock). At most
+        _MAX_READ_SEGS are kept, so random reads over a long log hold few descriptors."""
+        segs = self._segs
+        s = segs.get(base)
         if s is None:
-            s = self._segs[base] = Segment(self.dir, base)
+            s = segs[base] = Segment(self.dir, base)
+            while len(segs) > _MAX_READ_SEGS:
+                segs.popitem(last=False)[1].close()  # whoever still holds it reopens lazily
+        else:
+            segs.move_to_end(base)
         return s
+
+    def _successor(self, base, end_next):
+        """Base of the segment that follows segment `base`, whose valid data ends at offset
+        `end_next`; None if it is the newest. The successor is named by `end_next` (a roll
+        names the new segment by the old one's end), unless compaction left a gap. A
+        directory listing alone is not enough: readdir racing with file creation may return a
+        segment created during the listing yet miss an older one also created meanwhile, so
+        the exact name is looked up again after listing."""
+        if end_next != base and os.path.exists(os.path.join(self.dir, seg_name(end_next) + ".log")):
+            return end_next
+        later = [b for b in self._list() if b > base]
+        if not later:
+            return None
+        if later[0] != end_next and end_next != base and \
+                os.path.exists(os.path.join(self.dir, seg_name(end_next) + ".log")):
+            return end_next  # created while we listed
+        return later[0]
 
     def _persisted_start(self):
         try:
@@ -182,8 +222,11 @@ class Partition:
             if not bases:
                 return self._persisted_start()
             seg = self._seg(bases[-1])
-            pos, base = seg.floor_position(_HUGE)
-            _pos, nxt, _mx, _b = seg.scan(pos, base)
+            try:
+                pos, base = seg.floor_position(_HUGE)
+                _pos, nxt, _mx, _b = seg.scan(pos, base)
+            except FileNotFoundError:  # removed meanwhile (topic deleted, segment replaced)
+                return self._persisted_start() if not self._list() else self.end_offset
             return nxt
 
     # -- appending -------------------------------------------------------------------------
@@ -209,29 +252,41 @@ class Partition:
         if not isinstance(records, (list, tuple)):
             records = list(records)
         if not records:
-            return range(self.end_offset, self.end_offset)
+            end = self.end_offset
+            return range(end, end)
         try:
-            cols = list(zip(*records))
+            # strict: a record of another shape must not silently lose its headers/timestamp
+            cols = list(zip(*records, strict=True))
         except TypeError:
-            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; "
-                                   f"got an element of type {type(next(r for r in records if not isinstance(r, (tuple, list)))).__name__}") from None
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
+            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
+                                   f"{bad} is a {type(records[bad]).__name__}") from None
+        except ValueError:
+            n0 = len(records[0])
+            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
+            raise InvalidArgumentError(
+                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
+                "batch must have the same shape, (key, value), (key, value, headers) or "
+                "(key, value, headers, timestamp_ms)") from None
         ncol = len(cols)
-        if ncol < 2 or ncol > 4 or any(len(r) != ncol for r in records[:1]) or len(cols[0]) != len(records):
+        if ncol < 2 or ncol > 4:
             raise InvalidArgumentError(
                 "each record must be (key, value), (key, value, headers) or "
-                "(key, value, headers, timestamp_ms), all of the same shape")
+                f"(key, value, headers, timestamp_ms); got {ncol} fields")
         keys, values = cols[0], cols[1]
         headers = _headers if _headers is not None else (cols[2] if ncol >= 3 else None)
         timestamps = cols[3] if ncol == 4 else None
         if timestamp_ms is None:
             timestamp_ms = _now_ms()
-        elif type(timestamp_ms) is not int or timestamp_ms < 0:
-            raise InvalidArgumentError(f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}")
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= _MAX_TS:
+            raise InvalidArgumentError(
+                f"timestamp_ms must be an int in [0, 2**63) (ms since the epoch), got {timestamp_ms!r}")
         if timestamps is not None:
             timestamps = [timestamp_ms if t is None else t for t in timestamps]
-            for t in timestamps:
-                if type(t) is not int or t < 0:
-                    raise InvalidArgumentError(f"timestamp_ms must be an int >= 0, got {t!r}")
+            for i, t in enumerate(timestamps):
+                if type(t) is not int or not 0 <= t <= _MAX_TS:
+                    raise InvalidArgumentError(
+                        f"record {i}: timestamp_ms must be an int in [0, 2**63), got {t!r}")
         prep = self._prepare(keys, values, timestamp_ms, timestamps, headers, cfg)
         return self._append_prepared(prep)
 
@@ -240,7 +295,7 @@ class Partition:
         try:
             prep = _codec.prepare(keys, values, timestamp_ms, timestamps=timestamps, headers=headers,
                                   codec=cfg.codec, zstd_level=cfg.compression_level)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             self._explain_bad_records(keys, values, headers, e)
             raise
         if prep.attributes & (_codec.NO_KEYS | _codec.HAS_NULLS) and compacted_topic:
@@ -249,11 +304,14 @@ class Partition:
                     f"topic {self.topic!r} is compacted (cleanup_policy={cfg.cleanup_policy!r}): "
                     f"every record needs a key, record {list(keys).index(None)} has key None")
         if prep.max_record > cfg.max_record_bytes:
-            sizes = [(len(k) if k else 0) + (len(v) if v else 0) for k, v in zip(keys, values)]
+            # max_record is a bound (largest key + largest value + largest headers); the
+            # exact per-record sizes are only worth computing when it is over the limit
+            sizes = _codec.record_sizes(keys, values, headers)
             i = max(range(len(sizes)), key=sizes.__getitem__)
-            raise RecordTooLargeError(
-                f"record {i} of the batch is {prep.max_record} bytes, over the topic's "
-                f"max_record_bytes={cfg.max_record_bytes} for topic {self.topic!r}")
+            if sizes[i] > cfg.max_record_bytes:
+                raise RecordTooLargeError(
+                    f"record {i} of the batch is {sizes[i]} bytes (key + value + headers), over "
+                    f"max_record_bytes={cfg.max_record_bytes} of topic {self.topic!r}")
         return prep
 
     @staticmethod
@@ -266,23 +324,28 @@ class Partition:
                         f"record {i}: {what} must be bytes or None, got {type(x).__name__} {x!r:.60}"
                         + (" (encode it, or give the producer a serializer)" if isinstance(x, str) else "")) from None
         if isinstance(err, TypeError):
-            raise InvalidTypeError(f"bad headers: {err}") from None
+            raise InvalidTypeError(str(err) if str(err).startswith("record ") else f"bad headers: {err}") from None
         raise InvalidArgumentError(str(err)) from None
 
-    def _append_prepared(self, prep):
-        """Write a prepared batch under the locks; return the range of its offsets."""
+    def _append_prepared(self, prep, fsync=None):
+        """Write a prepared batch under the locks; return the range of its offsets.
+        `fsync` ("never" | "batch") overrides the topic's setting when given."""
         cfg = self._topic.config
+        sync = (fsync or cfg.fsync) == "batch"
         self._topic._log._touch(self)
         with self._wlock:
             self._check_usable()
-            self._flock.acquire()
+            try:
+                self._flock.acquire()
+            except FileNotFoundError:
+                raise self._deleted() from None
             try:
                 w = self._sync_writer()
                 length = prep.length
                 if w.pos > 0 and (w.pos + length > cfg.segment_bytes or
                                   (cfg.segment_ms is not None and w.first_ts is not None and
                                    _now_ms() - w.first_ts >= cfg.segment_ms)):
-                    w = self._roll(w, cfg)
+                    w = self._roll(w, sync)
                 base = w.next_offset
                 head = _codec.seal(prep, base)
                 pos = w.pos
@@ -290,7 +353,7 @@ class Partition:
                     n = os.pwritev(w.fd, (head, prep.payload), pos)
                     if n != length:
                         raise OSError(f"short write of {n} of {length} bytes")
-                    if cfg.fsync == "batch":
+                    if sync:
                         os.fdatasync(w.fd)
                 except BaseException:
                     # nothing half-written stays behind: cut back to where the batch began
@@ -299,33 +362,42 @@ class Partition:
                     except OSError:
                         pass
                     raise
+                w.pos = pos + length
+                w.next_offset = base + prep.last_delta + 1
                 if w.first_ts is None:
                     w.first_ts = prep.max_ts
                 if w.max_ts is None or prep.max_ts > w.max_ts:
                     w.max_ts = prep.max_ts
                 if crosses_interval(pos, length):
                     rel = base - w.seg.base
-                    os.write(w.idx_fd, _IDX.pack(rel, pos))
-                    os.write(w.tidx_fd, _TIDX.pack(w.max_ts, rel, pos))
-                w.pos = pos + length
-                w.next_offset = base + prep.last_delta + 1
+                    try:
+                        os.write(w.idx_fd, _IDX.pack(rel, pos))
+                        os.write(w.tidx_fd, _TIDX.pack(w.max_ts, rel, pos))
+                    except OSError:
+                        pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
                 return range(base, w.next_offset)
             finally:
                 self._flock.release()
 
+    def _deleted(self):
+        return UnknownTopicError(
+            f"topic {self.topic!r} was deleted (partition directory {self.dir} is gone); "
+            "look it up again with log.topic(...) if it has been re-created")
+
     def _open_writer(self, base):
-        w = _Writer()
-        seg = Segment(self.dir, base)
-        w.seg = seg
-        w.fd = os.open(seg.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        w.idx_fd = os.open(seg.index_path, flags, 0o644)
-        w.tidx_fd = os.open(seg.timeindex_path, flags, 0o644)
-        seg.fd = os.dup(w.fd)
-        w.pos = 0
-        w.next_offset = base
-        w.max_ts = None
-        w.first_ts = None
+        w = _Writer(Segment(self.dir, base))
+        try:
+            w.fd = os.open(w.seg.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            w.idx_fd = os.open(w.seg.index_path, flags, 0o644)
+            w.tidx_fd = os.open(w.seg.timeindex_path, flags, 0o644)
+            w.seg.fd = os.dup(w.fd)
+        except FileNotFoundError:
+            w.close()
+            raise self._deleted() from None
+        except BaseException:
+            w.close()
+            raise
         return w
 
     def _recover_into(self, w, start_pos, start_offset):
@@ -334,8 +406,6 @@ class Partition:
         past the new end."""
         seg = w.seg
         pos, nxt, mx, batches = seg.scan(start_pos, start_offset)
-        if batches and w.first_ts is None and batches[0][0] == 0:
-            w.first_ts = batches[0][1].max_timestamp
         size = os.fstat(w.fd).st_size
         if size > pos:
             os.ftruncate(w.fd, pos)
@@ -344,71 +414,97 @@ class Partition:
         w.next_offset = nxt
         if mx is not None and (w.max_ts is None or mx > w.max_ts):
             w.max_ts = mx
+        if w.first_ts is None and pos > 0:
+            head = seg.header_at(0)
+            w.first_ts = head.max_timestamp if head is not None else None
         return w
 
     def _cut_indexes(self, w, end):
-        seg = w.seg
-        seg.drop_index_cache()
-        rel, posa = seg._load_index()
-        keep = sum(1 for p in posa if p < end)
-        if keep != len(posa) or os.path.getsize(seg.index_path) != keep * _IDX.size:
-            os.ftruncate(w.idx_fd, keep * _IDX.size)
-        t = seg._load_timeindex()
-        tkeep = sum(1 for e in t if e[2] < end)
-        if tkeep != len(t) or os.path.getsize(seg.timeindex_path) != tkeep * _TIDX.size:
-            os.ftruncate(w.tidx_fd, tkeep * _TIDX.size)
-        seg.drop_index_cache()
+        """Drop index entries at or past position `end` (and any torn or disordered rest),
+        through the writer's descriptors: the files other writers append to."""
+        for fd, size, positions_of in ((w.idx_fd, _IDX.size, lambda d: Segment.parse_index(d)[1]),
+                                       (w.tidx_fd, _TIDX.size,
+                                        lambda d: [e[2] for e in Segment.parse_timeindex(d)])):
+            n = os.fstat(fd).st_size
+            keep = bisect.bisect_left(positions_of(os.pread(fd, n, 0)), end)
+            if keep * size != n:
+                os.ftruncate(fd, keep * size)
+        w.seg.drop_index_cache()
+
+    def _check_lock_file(self):
+        """The lock we hold must be on the partition's lock file as it is now: a deleted (and
+        perhaps re-created) topic would leave us holding a lock that nobody else takes."""
+        try:
+            cur = os.stat(self._flock.path)
+        except FileNotFoundError:
+            raise self._deleted() from None
+        held = os.fstat(self._flock.fd)
+        if (cur.st_ino, cur.st_dev) != (held.st_ino, held.st_dev):
+            raise self._deleted()
+
+    def _fresh_writer(self):
+        """A writer for the newest segment, found from the directory and checked from its
+        last index entry on (so reopening costs time proportional to the damaged tail)."""
+        self._check_lock_file()
+        bases = self._list_bases()  # complete: segments are only created under the lock we hold
+        if not bases:
+            w = self._open_writer(self._persisted_start())
+            if self._topic.config.fsync == "batch":
+                fsync_dir(self.dir)
+            return w
+        w = self._open_writer(bases[-1])
+        try:
+            seg = w.seg
+            if not seg.index_usable(os.fstat(w.fd).st_size):
+                seg.rebuild_indexes(w.idx_fd, w.tidx_fd)  # missing, torn or garbled: from the log
+            pos, base = seg.floor_position(_HUGE)
+            tpos, tbase, tmax = seg.time_entry_floor(1 << 64)
+            if tpos < pos:  # scan from the earlier of the two so that the running max is right
+                pos, base = tpos, tbase
+            w.max_ts = tmax
+            self._recover_into(w, pos, base)
+            # entries left pointing at or past the end (skipped above) would put every later
+            # entry out of order: cut them now
+            _rel, ipos = seg._load_index()
+            _tss, tents = seg._load_timeindex()
+            if (len(ipos) and ipos[-1] >= w.pos) or (tents and tents[-1][2] >= w.pos):
+                self._cut_indexes(w, w.pos)
+        except BaseException:
+            w.close()
+            raise
+        return w
 
     def _sync_writer(self):
         """Bring the writer state up to the true end of the log (others may have appended,
         rolled, or crashed mid-write since we last held the lock)."""
         w = self._w
+        if w is not None:
+            st = os.fstat(w.fd)
+            if st.st_nlink == 0 or st.st_size < w.pos:
+                # our segment was removed or replaced, or cut below what we had validated
+                # (damage from outside): start over from the directory
+                w.close()
+                self._w = w = None
+            elif st.st_size != w.pos:
+                self._recover_into(w, w.pos, w.next_offset)
         if w is None:
-            os.makedirs(self.dir, exist_ok=True)
-            bases = self._list()
-            if not bases:
-                start = self._persisted_start()
-                w = self._open_writer(start)
-                fsync_dir(self.dir) if self._topic.config.fsync == "batch" else None
-                self._w = w
-                return w
-            w = self._open_writer(bases[-1])
-            seg = w.seg
-            if not seg.index_valid():
-                self._cut_indexes(w, 0)
-                seg.rebuild_indexes()
-            pos, base = seg.floor_position(_HUGE)
-            mx = seg.max_timestamp_hint()
-            w.max_ts = mx
-            if pos == 0 or mx is None:
-                first = seg.scan(0, seg.base, limit=1)[3]
-                w.first_ts = first[0][1].max_timestamp if first else None
-            self._recover_into(w, pos, base)
-            self._w = w
-            return w
-        size = os.fstat(w.fd).st_size
-        if size != w.pos:
-            self._recover_into(w, w.pos, w.next_offset)
-        # has another writer rolled to a newer segment?
-        while True:
-            nxt_path = os.path.join(self.dir, seg_name(w.next_offset) + ".log")
-            if w.next_offset == w.seg.base or not os.path.exists(nxt_path):
+            w = self._w = self._fresh_writer()
+        # has another writer rolled to a newer segment? (it names it by our end offset)
+        while w.next_offset != w.seg.base:
+            if not os.path.exists(os.path.join(self.dir, seg_name(w.next_offset) + ".log")):
                 break
             w.close()
+            self._w = None
             w = self._w = self._open_writer(w.next_offset)
             self._recover_into(w, 0, w.seg.base)
-        if os.fstat(w.fd).st_nlink == 0:  # our segment was removed and the chain broken
-            w.close()
-            self._w = None
-            return self._sync_writer()
         return w
 
-    def _roll(self, w, cfg):
+    def _roll(self, w, sync):
         w.close()
-        nw = self._open_writer(w.next_offset)
-        if cfg.fsync == "batch":
+        self._w = None
+        nw = self._w = self._open_writer(w.next_offset)
+        if sync:
             fsync_dir(self.dir)
-        self._w = nw
         self._topic._log._on_roll(self)
         return nw
 
@@ -437,49 +533,47 @@ class Partition:
         bases = self._list()
         start = max(bases[0] if bases else 0, self._persisted_start())
         off = st.offset
-        if not bases or off < start:
+        if off < start:
             return False
-
+        if not bases:
+            if off != start:
+                return False
+            # nothing written yet: wait at the start for the first segment to appear
+            st.seg, st.pos, st.expect = Segment(self.dir, start), 0, start
+            return True
         i = bisect.bisect_right(bases, off) - 1
         if i < 0:
             return False
-        while i < len(bases):
-            seg = self._seg(bases[i])
+        base = bases[i]
+        while True:
+            seg = self._seg(base)
             try:
-                pos, base = seg.floor_position(off)
-                found, found_base, end_pos, end_next = self._walk_to(seg, pos, base, off)
+                pos, fbase = seg.floor_position(off)
+                found, found_base, end_pos, end_next = self._walk_to(seg, pos, fbase, off)
             except FileNotFoundError:  # removed by retention meanwhile
                 return self._locate(st) if self._list() else False
             if found is not None:
                 st.seg, st.pos, st.expect = seg, found, found_base
                 return True
-            if i + 1 < len(bases):  # past this segment's data (a gap left by compaction)
-                i += 1
+            nxt = self._successor(base, end_next)
+            if nxt is not None:  # past this segment's data: on to the next one
+                base = nxt
                 continue
             if off == end_next:  # at the end of the newest segment: wait there
                 st.seg, st.pos, st.expect = seg, end_pos, end_next
                 return True
             return False
-        return False
 
     def _walk_to(self, seg, pos, base, off):
-        """From a batch start, find the batch whose range includes `off` (or the first batch
-        starting after `off`). Returns (pos, expected base, end_pos, next_offset)."""
-        fd = seg.open()
-        expect = base
-        while True:
-            head = os.pread(fd, HEADER_SIZE, pos)
-            try:
-                info = _codec.peek(head, 0)
-            except CorruptBatchError:
-                info = None
-            if info is None or not (info.base_offset == expect or
-                                    (info.base_offset > expect and info.attributes & _codec.COMPACTED)):
-                return None, None, pos, expect  # end of valid headers
+        """From a batch start, find the valid batch whose range includes `off` (or the first
+        valid batch starting after `off`). Returns (pos, expected base, None, None), or
+        (None, None, end_pos, next_offset) if `off` is past the segment's valid data. Batches
+        are CRC-checked on the way: a position past a torn batch is never returned."""
+        for bpos, info, _buf, _o in seg.batches(pos, base):
             if info.next_offset > off:
-                return pos, info.base_offset, None, None
-            pos += info.length
-            expect = info.next_offset
+                return bpos, info.base_offset, None, None
+            pos, base = bpos + info.length, info.next_offset
+        return None, None, pos, base
 
     def fetch(self, st, max_records, max_bytes=1 << 62):
         """Return up to `max_records` records from `st.offset` on and advance `st` past them.
@@ -487,6 +581,8 @@ class Partition:
         Returns [] when nothing is there yet. `st.seg` is None afterwards if st.offset is out
         of range (below the start offset or past the end).
         """
+        if self._closed or self._fork != fork_generation():
+            self._check_usable()
         pend = st.pending
         if pend:
             if len(pend) <= max_records:
@@ -497,6 +593,7 @@ class Partition:
             st.pending = pend[max_records:]
             st.offset = out[-1].offset + 1
             return out
+        self._topic._log._touch(self)
         with self._rlock:
             if st.seg is None and not self._locate(st):
                 st.seg = None
@@ -505,14 +602,15 @@ class Partition:
             need = max_records
             topic, part = self.topic, self.partition
             got_bytes = 0
-            retried_at = -1
+            retried_at = None
             while need > 0 and got_bytes < max_bytes:
                 seg = st.seg
                 try:
                     buf = seg.pread(READ_CHUNK, st.pos)
                 except FileNotFoundError:
+                    # removed by retention, or not created yet (an empty partition)
                     st.seg = None
-                    if not self._locate(st):
+                    if not self._locate(st) or not os.path.exists(st.seg.path):
                         break
                     continue
                 n = len(buf)
@@ -525,6 +623,8 @@ class Partition:
                     if p + info.length > n:
                         if p:
                             break  # read on from this batch's start
+                        if st.pos + info.length > seg.size():
+                            break  # not all there (yet)
                         buf = seg.pread(info.length, st.pos)
                         n = len(buf)
                         if info.length > n:
@@ -533,7 +633,11 @@ class Partition:
                     if (b != st.expect and not (b > st.expect and info.attributes & _codec.COMPACTED)) \
                             or not _codec.check(buf, p, info):
                         break
-                    offs, tss, keys, vals, hdrs = _codec.decode_columns(buf, p, info)
+                    try:
+                        offs, tss, keys, vals, hdrs = _codec.decode_columns(buf, p, info)
+                    except CorruptBatchError as e:
+                        raise CorruptLogError(f"{seg.path}: the batch at position {st.pos} of "
+                                              f"{self.topic}[{self.partition}] is malformed: {e}") from None
                     p += info.length
                     st.pos += info.length
                     st.expect = info.next_offset
@@ -567,8 +671,11 @@ class Partition:
                 moved = self._advance_segment(st)
                 if moved == "moved":
                     continue
-                if moved == "retry" and retried_at != st.pos:
-                    retried_at = st.pos  # a writer may have finished the batch meanwhile
+                if moved == "retry" and retried_at != (seg.base, st.pos):
+                    # a writer may have finished the batch meanwhile: a newer segment exists only
+                    # after the last write to this one, so one more read settles it (per place:
+                    # this can happen at position 0 of several segments in one call)
+                    retried_at = (seg.base, st.pos)
                     continue
                 if moved == "retry":
                     raise CorruptLogError(
@@ -582,12 +689,9 @@ class Partition:
         this one is whole, "retry" if this one is closed but has bytes past st.pos (a batch
         completing, or damage), "end" if this is the newest segment."""
         seg = st.seg
-        nxt_base = st.expect
-        if nxt_base == seg.base or not os.path.exists(os.path.join(self.dir, seg_name(nxt_base) + ".log")):
-            later = [b for b in self._list() if b > seg.base]
-            if not later:
-                return "end"
-            nxt_base = later[0]
+        nxt_base = self._successor(seg.base, st.expect)
+        if nxt_base is None:
+            return "end"
         if st.pos < seg.size():
             return "retry"
         seg.close()
@@ -605,21 +709,26 @@ class Partition:
         with self._rlock:
             bases = self._list()
             start = self._persisted_start()
-            for base in bases:
+            base = bases[0] if bases else None
+            while base is not None:
                 seg = self._seg(base)
+                end_next = base
                 try:
                     pos, b = seg.time_floor_position(timestamp_ms)
-                    _p, _n, _mx, batches = seg.scan(pos, b)
-                except FileNotFoundError:
+                    end_next = b
+                    for _bpos, info, buf, off in seg.batches(pos, b):
+                        end_next = info.next_offset
+                        if info.max_timestamp < timestamp_ms or info.next_offset <= start:
+                            continue
+                        offs, tss, *_ = _codec.decode_columns(buf, off, info)
+                        for o, t in zip(offs, tss):
+                            if t >= timestamp_ms and o >= start:
+                                return o
+                except FileNotFoundError:  # removed by retention meanwhile
+                    later = [x for x in self._list() if x > base]
+                    base = later[0] if later else None
                     continue
-                for bpos, info in batches:
-                    if info.max_timestamp < timestamp_ms or info.next_offset <= start:
-                        continue
-                    buf = seg.pread(info.length, bpos)
-                    offs, tss, *_ = _codec.decode_columns(buf, 0, info)
-                    for o, t in zip(offs, tss):
-                        if t >= timestamp_ms and o >= start:
-                            return o
+                base = self._successor(base, end_next)
             return None
 
     # -- maintenance hooks (used by retention / delete_records) ------------------------------

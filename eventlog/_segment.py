@@ -20,6 +20,7 @@ import bisect
 import os
 import struct
 from array import array
+from operator import lt
 
 from . import _codec
 from ._codec import HEADER_SIZE, CorruptBatchError
@@ -71,6 +72,14 @@ class Segment:
             finally:
                 self.fd = -1
 
+    def __del__(self):
+        # a handle dropped from the partition's cache while a reader still used it (and so
+        # reopened it) must not keep its descriptor once nobody holds it
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def size(self):
         return os.fstat(self.open()).st_size
 
@@ -86,109 +95,141 @@ class Segment:
         return os.path.join(self.dir, seg_name(self.base) + ".timeindex")
 
     # -- indexes ---------------------------------------------------------------------------
-    def _load_index(self):
-        """(rel offsets, positions) of the offset index as it is on disk now (re-read when
-        the file grew); ([], []) if missing or torn."""
-        try:
-            st = os.stat(self.index_path)
-        except FileNotFoundError:
-            return (), ()
-        if self._index is not None and st.st_size == self._index_size:
-            return self._index
-        try:
-            with open(self.index_path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return (), ()
+    @staticmethod
+    def parse_index(data):
+        """(rel offsets, positions) of an offset index file's bytes: whole entries only, cut at
+        the first entry that does not increase (a torn or garbled index is a shorter hint)."""
         usable = len(data) - len(data) % _IDX.size
         a = array("I")
         a.frombytes(data[:usable])
         if _codec._BIG:
             a.byteswap()
         rel, pos = a[0::2], a[1::2]
-        # an index is trusted only while strictly increasing; cut it at the first disorder
-        for i in range(1, len(rel)):
-            if rel[i] <= rel[i - 1] or pos[i] <= pos[i - 1]:
-                rel, pos = rel[:i], pos[:i]
-                break
-        self._index = (rel, pos)
-        self._index_size = st.st_size
-        return self._index
+        if not (all(map(lt, rel, rel[1:])) and all(map(lt, pos, pos[1:]))):
+            for i in range(1, len(rel)):
+                if rel[i] <= rel[i - 1] or pos[i] <= pos[i - 1]:
+                    rel, pos = rel[:i], pos[:i]
+                    break
+        return rel, pos
 
-    def _load_timeindex(self):
-        try:
-            st = os.stat(self.timeindex_path)
-        except FileNotFoundError:
-            return []
-        if self._tindex is not None and st.st_size == self._tindex_size:
-            return self._tindex
-        with open(self.timeindex_path, "rb") as f:
-            data = f.read()
+    @staticmethod
+    def parse_timeindex(data):
+        """[(max ts, rel offset, position)] of a time index file's bytes, cut at the first
+        entry whose max timestamp decreases or whose position does not increase."""
         usable = len(data) - len(data) % _TIDX.size
         entries = list(_TIDX.iter_unpack(data[:usable]))
         for i in range(1, len(entries)):
-            if entries[i][0] < entries[i - 1][0] or entries[i][2] <= entries[i - 1][2]:
-                entries = entries[:i]
-                break
-        self._tindex = entries
-        self._tindex_size = st.st_size
+            if entries[i][0] < entries[i - 1][0] or entries[i][2] <= entries[i - 1][2] or \
+                    entries[i][1] <= entries[i - 1][1]:
+                return entries[:i]
         return entries
+
+    def _read_file(self, path):
+        """(stamp, bytes) of a small file, or (None, b"") if it is missing."""
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                return (st.st_ino, st.st_size, st.st_mtime_ns), f.read()
+        except FileNotFoundError:
+            return None, b""
+
+    def _stamp(self, path):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _load_index(self):
+        """(rel offsets, positions) of the offset index as it is on disk now (re-read when
+        the file changed); ((), ()) if missing."""
+        stamp = self._stamp(self.index_path)
+        if stamp is None:
+            return (), ()
+        if self._index is not None and stamp == self._index_size:
+            return self._index
+        stamp, data = self._read_file(self.index_path)
+        if stamp is None:
+            return (), ()
+        self._index = self.parse_index(data)
+        self._index_size = stamp
+        return self._index
+
+    def _load_timeindex(self):
+        """([max ts], [(max ts, rel offset, position)]) of the time index as on disk now."""
+        stamp = self._stamp(self.timeindex_path)
+        if stamp is None:
+            return [], []
+        if self._tindex is not None and stamp == self._tindex_size:
+            return self._tindex
+        stamp, data = self._read_file(self.timeindex_path)
+        if stamp is None:
+            return [], []
+        entries = self.parse_timeindex(data)
+        self._tindex = ([e[0] for e in entries], entries)
+        self._tindex_size = stamp
+        return self._tindex
+
+    def header_at(self, pos):
+        """The BatchInfo of a plausible batch header at `pos`, or None (not CRC-checked)."""
+        head = self.pread(HEADER_SIZE, pos)
+        try:
+            return _codec.peek(head, 0)
+        except CorruptBatchError:
+            return None
 
     def _batch_at(self, pos, expect_base):
         """True if a batch header with base offset `expect_base` starts at `pos`."""
-        head = self.pread(HEADER_SIZE, pos)
-        try:
-            info = _codec.peek(head, 0)
-        except CorruptBatchError:
-            return False
+        info = self.header_at(pos)
         return info is not None and info.base_offset == expect_base
 
     def floor_position(self, offset):
         """(position, base offset) of an indexed batch at or before `offset`, checked against
-        the log; (0, segment base) when the index has nothing usable."""
+        the log; (0, segment base) when the index has nothing usable. Entries that do not
+        point at a batch with the indexed offset (garbled, or past a cut tail) are skipped."""
         rel_a, pos_a = self._load_index()
         i = bisect.bisect_right(rel_a, offset - self.base) - 1
-        while i >= 0:
+        tries = 0
+        while i >= 0 and tries < _MAX_TRIES:
             pos, base = pos_a[i], self.base + rel_a[i]
             if self._batch_at(pos, base):
                 return pos, base
-            self._index = None  # disagrees with the log: distrust it from here on
             i -= 1
-            rel_a, pos_a = (), ()
+            tries += 1
         return 0, self.base
+
+    def time_entry_floor(self, timestamp):
+        """(position, base offset, running max) of the last checked time index entry whose
+        running max timestamp is < `timestamp` (every record before it is older), or
+        (0, segment base, None). An entry is used only if the batch at its position has the
+        indexed offset and a max timestamp no larger than the entry claims."""
+        tss, entries = self._load_timeindex()
+        i = bisect.bisect_left(tss, timestamp) - 1
+        tries = 0
+        while i >= 0 and tries < _MAX_TRIES:
+            ts, rel, pos = entries[i]
+            info = self.header_at(pos)
+            if info is not None and info.base_offset == self.base + rel and info.max_timestamp <= ts:
+                return pos, self.base + rel, ts
+            i -= 1
+            tries += 1
+        return 0, self.base, None
 
     def time_floor_position(self, timestamp):
         """(position, base offset) from which to scan for the first record with
-        timestamp >= `timestamp`: the batch after the last entry whose max is < timestamp."""
-        entries = self._load_timeindex()
-        i = bisect.bisect_left([e[0] for e in entries], timestamp) - 1
-        while i >= 0:
-            ts, rel, pos = entries[i]
-            if self._batch_at(pos, self.base + rel):
-                return pos, self.base + rel
-            self._tindex = None
-            return 0, self.base
-        return 0, self.base
-
-    def max_timestamp_hint(self):
-        entries = self._load_timeindex()
-        return entries[-1][0] if entries else None
+        timestamp >= `timestamp`."""
+        pos, base, _ts = self.time_entry_floor(timestamp)
+        return pos, base
 
     def drop_index_cache(self):
         self._index = self._tindex = None
         self._index_size = self._tindex_size = -1
 
     # -- scanning --------------------------------------------------------------------------
-    def scan(self, pos, next_offset, *, limit=None, compacted_ok=True):
-        """Walk whole, CRC-valid, in-sequence batches from `pos`.
-
-        Returns (pos, next_offset, max_ts, batches) where pos/next_offset are just past the
-        last valid batch, max_ts is the largest max timestamp seen (or None) and batches is a
-        list of (pos, info). Stops at EOF or the first invalid batch.
-        """
+    def batches(self, pos, next_offset):
+        """Yield (pos, info, buf, off) for each whole, CRC-valid, in-sequence batch from `pos`
+        (the batch is buf[off:off + info.length]); stop at EOF or the first invalid batch."""
         fd = self.open()
-        batches = []
-        max_ts = None
         buf = b""
         buf_pos = pos
         while True:
@@ -198,35 +239,52 @@ class Segment:
                 buf_pos = pos
                 off = 0
                 if len(buf) < HEADER_SIZE:
-                    break
+                    return
             try:
                 info = _codec.peek(buf, off)
             except CorruptBatchError:
-                break
+                return
             if off + info.length > len(buf):
+                if pos + info.length > os.fstat(fd).st_size:
+                    return  # not all there (yet): never ask for more than the file holds
                 buf = os.pread(fd, max(READ_CHUNK, info.length), pos)
                 buf_pos = pos
                 off = 0
                 if info.length > len(buf):
-                    break
+                    return
             if not _codec.check(buf, off, info):
-                break
+                return
             b = info.base_offset
             if b != next_offset and not (b > next_offset and info.attributes & _codec.COMPACTED):
-                break
-            batches.append((pos, info))
+                return
+            yield pos, info, buf, off
+            pos += info.length
+            next_offset = info.next_offset
+
+    def scan(self, pos, next_offset, *, limit=None, compacted_ok=True):
+        """Walk whole, CRC-valid, in-sequence batches from `pos`.
+
+        Returns (pos, next_offset, max_ts, batches) where pos/next_offset are just past the
+        last valid batch, max_ts is the largest max timestamp seen (or None) and batches is a
+        list of (pos, info). Stops at EOF, the first invalid batch or after `limit` batches.
+        """
+        batches = []
+        max_ts = None
+        for bpos, info, _buf, _off in self.batches(pos, next_offset):
+            batches.append((bpos, info))
             if max_ts is None or info.max_timestamp > max_ts:
                 max_ts = info.max_timestamp
-            pos += info.length
+            pos = bpos + info.length
             next_offset = info.next_offset
             if limit is not None and len(batches) >= limit:
                 break
         return pos, next_offset, max_ts, batches
 
-    def rebuild_indexes(self, end_pos=None):
-        """Rewrite both index files from the log (up to the last valid batch). Callers hold
-        the partition's append lock so no writer appends entries meanwhile."""
-        from ._fs import atomic_write
+    def rebuild_indexes(self, idx_fd, tidx_fd):
+        """Rewrite both index files in place from the log (up to the last valid batch) through
+        the writer's descriptors. In place, not by rename: other processes' writers hold the
+        same files open and keep appending to them. Callers hold the append lock. Returns
+        the position just past the last valid batch."""
         pos, _next, _max_ts, batches = self.scan(0, self.base)
         idx = []
         tidx = []
@@ -237,13 +295,18 @@ class Segment:
             if crosses_interval(p, info.length):
                 idx.append(_IDX.pack(info.base_offset - self.base, p))
                 tidx.append(_TIDX.pack(mx, info.base_offset - self.base, p))
-        atomic_write(self.index_path, b"".join(idx), fsync=False)
-        atomic_write(self.timeindex_path, b"".join(tidx), fsync=False)
+        for fd, parts in ((idx_fd, idx), (tidx_fd, tidx)):
+            os.ftruncate(fd, 0)
+            _write_all(fd, b"".join(parts))  # O_APPEND: lands at the (new) end
         self.drop_index_cache()
         return pos
 
-    def index_valid(self):
-        """Cheap structural check of both indexes against the log (used on recovery)."""
+    def index_usable(self, log_size):
+        """Cheap structural check of both index files (used when a writer opens the
+        segment): present, whole entries, ordered, starting at the segment's first batch
+        (every batch at position 0 is indexed), and non-empty when the log has data.
+        Trailing entries past a cut tail are not a reason to rebuild (they are skipped and
+        cut); anything else is."""
         try:
             isz = os.path.getsize(self.index_path)
             tsz = os.path.getsize(self.timeindex_path)
@@ -251,9 +314,22 @@ class Segment:
             return False
         if isz % _IDX.size or tsz % _TIDX.size:
             return False
+        if log_size == 0:
+            return isz == 0 and tsz == 0
         rel, pos = self._load_index()
-        if len(rel) * _IDX.size != isz:
+        _tss, entries = self._load_timeindex()
+        if len(rel) * _IDX.size != isz or len(entries) * _TIDX.size != tsz:
             return False
-        if rel and not self._batch_at(pos[-1], self.base + rel[-1]):
+        if not rel or not entries or rel[0] != 0 or pos[0] != 0 or entries[0][1:] != (0, 0):
             return False
         return True
+
+
+_MAX_TRIES = 64
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

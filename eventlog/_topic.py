@@ -22,7 +22,8 @@ DAY_MS = 24 * 3600 * 1000
 def validate_topic_name(name):
     """Raise InvalidTopicError unless `name` is a legal Kafka topic name."""
     if not isinstance(name, str):
-        raise InvalidTopicError(f"topic name must be a str, got {type(name).__name__}: {name!r}")
+        raise InvalidTopicError(f"topic name must be a str of 1-249 characters of [A-Za-z0-9._-], "
+                                f"got {type(name).__name__}: {name!r}")
     if name in (".", "..") or not _TOPIC_RE.match(name):
         raise InvalidTopicError(
             f"invalid topic name {name!r}: use 1-249 characters of [A-Za-z0-9._-], not '.' or '..'")
@@ -120,7 +121,7 @@ class Topic:
     def partition(self, number):
         """Partition `number` (0-based); UnknownPartitionError if there is none."""
         p = self._parts.get(number)
-        if p is not None:
+        if p is not None and number.__class__ is int:  # True == 1 must not find partition 1
             return p
         if type(number) is not int:
             raise InvalidTypeError(f"partition number must be an int, got {type(number).__name__}: {number!r}")

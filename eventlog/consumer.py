@@ -12,6 +12,10 @@ Invariants:
   rotates), so no partition starves another; at most `max_records` and about
   `fetch_max_bytes` are returned, and no more than one read chunk per partition is held.
 - A consumer is used by one thread at a time (as Kafka's); `close` may come from another.
+- Iterating (`for rec in consumer`) counts a record as returned when it is yielded: while an
+  iteration is under way, `position` and `commit()` stop at the first record not yet yielded,
+  and anything that changes positions (poll, seek, pause, assign, ...) first moves the
+  positions back to the records not yet yielded (and ends that iteration's buffer).
 """
 import itertools
 import os
@@ -21,7 +25,7 @@ import time
 from ._wakeup import DirWatcher
 from ._partition import FetchState
 from .errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
-                     InvalidTypeError, NoOffsetForPartitionError, OffsetOutOfRangeError,
+                     InvalidTypeError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError,
                      SerializationError, UnknownTopicError)
 from .record import Record, TopicPartition
 
@@ -104,7 +108,10 @@ class Consumer:
         self._watcher = None
         self._closed = False
         self._last_commit = time.monotonic()
-        self._iter_buf = []
+        self._iter_buf = None         # the records `for rec in consumer` is yielding,
+        self._iter_it = None          # ... the list iterator it yields them from,
+        self._iter_chunks = None      # ... and their [(tp, end index)] runs
+        self._last_chunks = []        # [(tp, end index)] runs of the last _fetch's records
         self._group = None            # the group membership, when subscribed
         self._lock = threading.RLock()
 
@@ -130,13 +137,15 @@ class Consumer:
                 except EventLogError:
                     pass
         finally:
-            self._closed = True
-            if self._group is not None:
-                self._group.close()
-                self._group = None
-            if self._watcher is not None:
-                self._watcher.close()
-                self._watcher = None
+            try:
+                if self._group is not None:  # before _closed: leaving may still use the consumer
+                    self._group.close()
+                    self._group = None
+            finally:
+                self._closed = True
+                if self._watcher is not None:
+                    self._watcher.close()
+                    self._watcher = None
 
     # -- assignment ------------------------------------------------------------------------
     def assign(self, partitions):
@@ -151,6 +160,7 @@ class Consumer:
     def _set_assignment(self, tps):
         """Replace the assignment, keeping positions of partitions that stay."""
         parts = {}
+        self._sync_iter()
         for tp in tps:
             if tp in parts:
                 continue
@@ -185,6 +195,7 @@ class Consumer:
 
     def assignment(self):
         """The set of assigned TopicPartitions."""
+        self._check()
         return set(self._assigned)
 
     def subscribe(self, topics=None, pattern=None, listener=None):
@@ -196,6 +207,7 @@ class Consumer:
         from . import group as _group
         if self._group is not None:
             self._group.close()
+            self._group = None  # if joining anew fails, no closed membership is left behind
         self._group = _group.Membership(self, topics=topics, pattern=pattern, listener=listener,
                                         **self.group_options)
 
@@ -207,6 +219,7 @@ class Consumer:
         self._set_assignment([])
 
     def subscription(self):
+        self._check()
         return set(self._group.topics()) if self._group is not None else set()
 
     # -- positions -------------------------------------------------------------------------
@@ -244,6 +257,10 @@ class Consumer:
         """The offset of the next record `poll` will return for `tp`."""
         self._check()
         a = self._get(tp, "position")
+        if self._iter_it is not None:
+            off = self._iter_positions().get(a.tp)
+            if off is not None:
+                return off
         if a.state is None:
             self._resolve(a)
         return a.state.offset
@@ -254,6 +271,7 @@ class Consumer:
         if type(offset) is not int or offset < 0:
             raise InvalidArgumentError(f"seek offset must be an int >= 0, got {offset!r}")
         a = self._get(tp, "seek")
+        self._sync_iter()
         a.state = FetchState(offset)
 
     def _targets(self, partitions, what):
@@ -264,18 +282,22 @@ class Consumer:
     def seek_to_beginning(self, partitions=None):
         """Seek `partitions` (default: all assigned) to their start offsets."""
         self._check()
+        self._sync_iter()
         for a in self._targets(partitions, "seek_to_beginning"):
             a.state = FetchState(a.part.start_offset)
 
     def seek_to_end(self, partitions=None):
         """Seek `partitions` (default: all assigned) to their end offsets."""
         self._check()
+        self._sync_iter()
         for a in self._targets(partitions, "seek_to_end"):
             a.state = FetchState(a.part.end_offset)
 
     def pause(self, partitions):
         self._check()
-        for a in self._targets(partitions, "pause"):
+        targets = self._targets(partitions, "pause")
+        self._sync_iter()  # records of a paused partition not yet yielded are fetched again later
+        for a in targets:
             a.paused = True
 
     def resume(self, partitions):
@@ -284,6 +306,7 @@ class Consumer:
             a.paused = False
 
     def paused(self):
+        self._check()
         return {a.tp for a in self._assigned.values() if a.paused}
 
     # -- offsets of the log ----------------------------------------------------------------
@@ -309,9 +332,11 @@ class Consumer:
         return out
 
     def partitions_for_topic(self, topic):
+        self._check()
         return set(range(self._log.topic(topic).config.partitions))
 
     def topics(self):
+        self._check()
         return self._log.topics()
 
     # -- commits ---------------------------------------------------------------------------
@@ -323,6 +348,10 @@ class Consumer:
             raise IllegalStateError("commit() needs a group_id: create the consumer with group_id=...")
         if offsets is None:
             offsets = {a.tp: a.state.offset for a in self._assigned.values() if a.state is not None}
+            if self._iter_it is not None:  # iterating: only what was yielded counts as consumed
+                for tp, off in self._iter_positions().items():
+                    if tp in offsets:
+                        offsets[tp] = off
         else:
             if not hasattr(offsets, "items"):
                 raise InvalidTypeError(f"commit(offsets) takes a dict {{TopicPartition: offset}}, got {offsets!r}")
@@ -356,6 +385,10 @@ class Consumer:
             raise InvalidArgumentError(f"max_records must be an int >= 1, got {max_records!r}")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, got {timeout!r}")
+        if not self._assigned and self._group is None:
+            raise IllegalStateError("poll() with no partitions: call assign([...]) or subscribe([...]) first")
+        if self._iter_it is not None:
+            self._sync_iter()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._group is not None:
@@ -367,7 +400,12 @@ class Consumer:
                     pass
             w = self._watcher
             if w is not None:
-                w.drain()
+                try:
+                    w.drain()
+                except LogClosedError:  # close() from another thread
+                    if self._closed:
+                        return []
+                    raise
             recs = self._fetch(max_records)
             if recs:
                 return recs
@@ -384,7 +422,12 @@ class Consumer:
             if w is None:
                 time.sleep(left)
             else:
-                w.wait(left)
+                try:
+                    w.wait(left)
+                except LogClosedError:
+                    if self._closed:
+                        return []
+                    raise
 
     def _fetch(self, max_records):
         order = self._order
@@ -392,6 +435,7 @@ class Consumer:
         if not n:
             return []
         out = []
+        chunks = self._last_chunks = []
         budget = self.fetch_max_bytes
         start = self._rot % n
         self._rot += 1
@@ -400,22 +444,72 @@ class Consumer:
             a = order[i]
             if a.paused:
                 continue
-            st = a.state
-            if st is None:
-                self._resolve(a)
+            try:
                 st = a.state
-            recs = a.part.fetch(st, need, budget)
-            if st.seg is None and not recs:
-                self._out_of_range(a)
-                recs = a.part.fetch(a.state, need, budget)
+                if st is None:
+                    self._resolve(a)
+                    st = a.state
+                recs = a.part.fetch(st, need, budget)
+                if st.seg is None and not recs:
+                    self._out_of_range(a)
+                    recs = a.part.fetch(a.state, need, budget)
+            except OffsetOutOfRangeError:
+                if out:
+                    break  # return what other partitions gave (their positions moved); raise next time
+                raise
             if recs:
                 out += recs
+                chunks.append((a.tp, len(out)))
                 need -= len(recs)
                 if need <= 0:
                     break
         if out and (self._kdes is not None or self._vdes is not None):
-            out = self._deserialize(out)
+            out = self._deserialize(out, chunks)
         return out
+
+    def _rewind(self, recs, chunks, j):
+        """Move positions back to recs[j:] (not returned after all); `chunks` are the
+        [(tp, end index)] runs of `recs`. Returns the runs of recs[:j]."""
+        kept = []
+        start = 0
+        for tp, end in chunks:
+            if j < end:
+                a = self._assigned.get(tp)
+                if a is not None:
+                    a.state = FetchState(recs[max(j, start)].offset)
+                if start < j:
+                    kept.append((tp, j))
+            else:
+                kept.append((tp, end))
+            start = end
+        return kept
+
+    # -- iteration bookkeeping -----------------------------------------------------------------
+    def _iter_positions(self):
+        """{tp: offset of its first record that the running iteration has not yielded}."""
+        buf = self._iter_buf
+        idx = len(buf) - self._iter_it.__length_hint__()
+        out = {}
+        start = 0
+        for tp, end in self._iter_chunks:
+            if idx < end:
+                out[tp] = buf[max(idx, start)].offset
+            start = end
+        return out
+
+    def _sync_iter(self):
+        """End the running iteration's buffer: positions go back to the records it has not
+        yielded yet (they will be fetched again), and its generator polls anew."""
+        it = self._iter_it
+        if it is None:
+            return
+        buf = self._iter_buf
+        idx = len(buf) - it.__length_hint__()
+        chunks = self._iter_chunks
+        self._iter_it = self._iter_buf = self._iter_chunks = None
+        it.__setstate__(len(buf))  # exhausted: the generator's `yield from` ends
+        if idx < len(buf):
+            self._rewind(buf, chunks, idx)
 
     def _out_of_range(self, a):
         """The fetch found st.offset outside the log: an empty partition is fine, otherwise
@@ -427,7 +521,10 @@ class Consumer:
             return  # nothing there yet (an empty partition): try again later
         a.state = FetchState(self._reset_offset(a, off))
 
-    def _deserialize(self, recs):
+    def _deserialize(self, recs, chunks):
+        """Deserialized copies of `recs`. If record j fails, recs[:j] are returned and the
+        positions moved back to record j (so nothing is skipped); if j == 0, raises
+        SerializationError (with `.topic_partition` and `.offset`): seek past it to go on."""
         kd, vd = self._kdes, self._vdes
         out = []
         for r in recs:
@@ -435,14 +532,33 @@ class Consumer:
                 k = r.key if kd is None or r.key is None else kd(r.key)
                 v = r.value if vd is None or r.value is None else vd(r.value)
             except Exception as e:
-                raise SerializationError(
+                self._last_chunks = self._rewind(recs, chunks, len(out))
+                if out:
+                    return out  # the failing record comes first in the next poll, which raises
+                err = SerializationError(
                     f"deserializing the record at {r.topic}[{r.partition}] offset {r.offset} failed: "
-                    f"{type(e).__name__}: {e}") from e
+                    f"{type(e).__name__}: {e}; its position stays there: seek(tp, {r.offset + 1}) to skip it")
+                err.topic_partition = TopicPartition(r.topic, r.partition)
+                err.offset = r.offset
+                raise err from e
             out.append(tuple.__new__(Record, (r.topic, r.partition, r.offset, r.timestamp_ms, k, v, r.headers)))
         return out
 
     def __iter__(self):
-        """Yield records forever (blocking), until the consumer is closed."""
+        """Yield records forever (blocking), until the consumer is closed. A record counts
+        as consumed (for `position` and `commit()`) once it has been yielded."""
+        self._check()
+        return self._iterate()
+
+    def _iterate(self):
         while not self._closed:
-            buf = self.poll(timeout=0.5)
-            yield from buf
+            try:
+                buf = self.poll(timeout=0.5)
+            except ConsumerClosedError:  # closed from another thread
+                return
+            if buf:
+                it = iter(buf)
+                self._iter_buf, self._iter_chunks, self._iter_it = buf, self._last_chunks, it
+                yield from it
+                if self._iter_it is it:
+                    self._iter_it = self._iter_buf = self._iter_chunks = None

@@ -19,15 +19,17 @@ import time
 import weakref
 from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
 
+from . import _codec
 from . import partitioners as _partitioners
-from .errors import (BufferFullError, EventLogError, InvalidArgumentError, InvalidTypeError,
-                     KafkaTimeoutError, ProducerClosedError, RecordTooLargeError, SerializationError,
-                     UnknownTopicError)
+from .errors import (BufferFullError, EventLogError, IllegalStateError, InvalidArgumentError,
+                     InvalidTypeError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
+                     SerializationError, UnknownTopicError)
 from .record import RecordMetadata, TopicPartition
 
 _new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
 _MAX_WRITE = 1 << 20  # the sender writes at most this many value bytes per batch
+_MAX_TS = (1 << 63) - 1
 
 
 def _now_ms():
@@ -44,6 +46,8 @@ class _Batch:
         self.tp = tp
         self.keys = []
         self.values = []
+        # sparse, {record index: value}, only for records that have them: the fast path of
+        # send() appends records without touching these, so they cannot be kept aligned lists
         self.headers = None
         self.timestamps = None
         self.size = size
@@ -60,13 +64,16 @@ class _Batch:
     def _finish(self, base, error):
         self.base = base
         self.error = error
-        self.done = True
+        # under _cb_lock: add_done_callback checks `done` and appends under it, so a
+        # callback is either taken here or run by add_done_callback itself, never lost
+        with _cb_lock:
+            self.done = True
+            cbs = self.callbacks
+            self.callbacks = None
         ev = self._event
         if ev is not None:
             ev.set()
-        cbs = self.callbacks
         if cbs:
-            self.callbacks = None
             for fut, fn in cbs:
                 try:
                     fn(fut)
@@ -113,7 +120,7 @@ class RecordFuture(tuple):
         if b.error is not None:
             raise b.error
         i = self[1]
-        ts = b.timestamps[i] if b.timestamps is not None else b.ts
+        ts = b.timestamps.get(i, b.ts) if b.timestamps is not None else b.ts
         return RecordMetadata(b.tp.topic, b.tp.partition, b.base + i, ts)
 
     get = result  # kafka-python's name
@@ -173,7 +180,8 @@ class _TopicState:
         self.batches = [None] * self.count
         self.sticky = None
         self.keyed_ok = "compact" not in topic.config.cleanup_policy
-        self.max_record = topic.config.max_record_bytes
+        # compared with key + value + _RECORD_OVERHEAD: the partition's limit, key + value
+        self.max_record = topic.config.max_record_bytes + _RECORD_OVERHEAD
         self.checked = time.monotonic()
 
 
@@ -237,7 +245,8 @@ class Producer:
         self._closed = False
         self._closing = False
         # anything that needs more than the fast path of send() sets this
-        self._slow = bool(key_serializer or value_serializer or not self._default)
+        self._base_slow = bool(key_serializer or value_serializer or not self._default)
+        self._slow = self._base_slow  # also True while the buffer is full, and once closed
         self._thread = threading.Thread(target=self._run, name="eventlog-producer", daemon=True)
         self._thread.start()
         _live.add(self)
@@ -312,6 +321,16 @@ class Producer:
             value = self._coerce(value, "value")
         if key is not None and key.__class__ is not bytes:
             key = self._coerce(key, "key")
+        # validate everything before anything is added to a batch: a bad record must raise
+        # here, never poison the batch (and so the futures) of other records
+        hsize = 0
+        if headers:
+            headers, hsize = self._check_headers(headers)
+        else:
+            headers = None
+        if timestamp_ms is not None and (timestamp_ms.__class__ is not int or not 0 <= timestamp_ms <= _MAX_TS):
+            raise InvalidArgumentError(f"timestamp_ms must be an int in [0, 2**63) (ms since the epoch), "
+                                       f"got {timestamp_ms!r}")
         ts = self._topics.get(topic)
         if ts is None:
             try:
@@ -343,9 +362,13 @@ class Producer:
                                                f"partition(s) (0..{ts.count - 1})")
             except EventLogError as e:
                 return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
-        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0) + _RECORD_OVERHEAD
+        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0) \
+            + hsize + _RECORD_OVERHEAD
         if size > ts.max_record or (key is None and not ts.keyed_ok):
             return _failed(TopicPartition(topic, partition), self._record_error(ts, size, key))
+        if self._buffered > self.buffer_memory:
+            # backpressure before the record is accepted: BufferFullError means "not sent"
+            self._wait_for_space()
         with self._lock:
             if self._closed:
                 raise ProducerClosedError("send() on a closed producer")
@@ -353,7 +376,7 @@ class Producer:
             if b is None:
                 b = self._new_batch(ts, partition, key is None and self._default)
             i = len(b.values)
-            if headers or b.headers is not None or timestamp_ms is not None or b.timestamps is not None:
+            if headers or timestamp_ms is not None:
                 self._add_extra(b, i, headers, timestamp_ms)
             b.values.append(value)
             b.keys.append(key)
@@ -368,18 +391,24 @@ class Producer:
         """(Under self._lock) start accumulating a batch for a partition."""
         b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(), self.batch_size)
         b.sticky = sticky
+        if not self._open and not ts.eager:
+            # with no open batch the sender sleeps without a linger deadline: give it one
+            self._wake.set()
         self._open[b.tp] = b
         return b
 
     def _after_seal(self):
-        """After a batch was sealed (outside the lock): wake the sender; apply backpressure."""
+        """After a batch was sealed (outside the lock): wake the sender. (Backpressure is
+        applied by the next `send`, before it accepts its record: see _seal.)"""
         self._wake.set()
-        if self._buffered > self.buffer_memory:
-            self._wait_for_space()
 
     def flush(self, timeout=None):
         """Write everything sent so far and wait until it is in the log.
         Raises KafkaTimeoutError if that takes longer than `timeout` seconds."""
+        if threading.current_thread() is self._thread:
+            # a done-callback runs on the sender thread, which would be waiting for itself
+            raise IllegalStateError("flush() inside a send callback would wait forever for the "
+                                    "thread running the callback; flush from another thread")
         with self._lock:
             for ts in self._topics.values():
                 for b in ts.batches:
@@ -399,8 +428,16 @@ class Producer:
                 self._done_cv.wait(0.1 if left is None else min(left, 0.1))
 
     def close(self, timeout=None):
-        """Flush (bounded by `timeout` seconds if given) and stop. Idempotent."""
-        if self._closed:
+        """Flush (bounded by `timeout` seconds if given) and stop. Idempotent.
+        From a send callback (the sender thread) it does not wait: it refuses further sends
+        and the sender writes what was accepted, then stops."""
+        if threading.current_thread() is self._thread:
+            with self._lock:
+                self._closed = True
+                self._slow = True
+            self._closing = True
+            return
+        if self._closed and not self._thread.is_alive():
             return
         try:
             self.flush(timeout)
@@ -441,33 +478,71 @@ class Producer:
     def _record_error(self, ts, size, key):
         if key is None and not ts.keyed_ok:
             return InvalidArgumentError(f"topic {ts.name!r} is compacted: every record needs a key")
-        return RecordTooLargeError(f"record of {size} bytes is over max_record_bytes={ts.max_record} "
-                                   f"of topic {ts.name!r}")
+        return RecordTooLargeError(
+            f"record of {size - _RECORD_OVERHEAD} bytes (key + value + headers) is over max_record_bytes="
+            f"{ts.max_record - _RECORD_OVERHEAD} of topic {ts.name!r}")
+
+    @staticmethod
+    def _check_headers(headers):
+        """Validate headers; return them as a tuple of (str, bytes | None) pairs, and their
+        encoded size (as the partition counts it against max_record_bytes)."""
+        if isinstance(headers, (str, bytes, bytearray)) or not hasattr(headers, "__iter__"):
+            raise InvalidTypeError(f"headers must be a sequence of (str, bytes) pairs, got {headers!r:.80}")
+        out = []
+        for h in headers:
+            if not (isinstance(h, (tuple, list)) and len(h) == 2 and isinstance(h[0], str)
+                    and (h[1] is None or isinstance(h[1], (bytes, bytearray, memoryview)))):
+                raise InvalidTypeError(f"headers must be (str, bytes | None) pairs, got {h!r:.80}")
+            v = h[1]
+            out.append((h[0], v if v is None or v.__class__ is bytes else bytes(v)))
+        hs = tuple(out)
+        try:
+            size = _codec.record_sizes(None, (None,), (hs,))[0]
+        except TypeError as e:
+            raise InvalidTypeError(f"bad headers: {e}") from None
+        except ValueError as e:  # too many headers, a name over 65535 bytes
+            raise InvalidArgumentError(f"bad headers: {e}") from None
+        return hs, size
 
     @staticmethod
     def _add_extra(b, i, headers, timestamp_ms):
-        if headers is not None or b.headers is not None:
+        """(Under self._lock) note headers / timestamp of record i (validated by _send)."""
+        if headers:
             if b.headers is None:
-                b.headers = [()] * i
-            if headers:
-                hs = tuple(headers)
-                for h in hs:
-                    if not (isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
-                            and (h[1] is None or isinstance(h[1], (bytes, bytearray)))):
-                        b.headers.append(())
-                        raise InvalidTypeError(f"headers must be (str, bytes) pairs, got {h!r}")
-                b.headers.append(hs)
-            else:
-                b.headers.append(())
-        if timestamp_ms is not None or b.timestamps is not None:
+                b.headers = {}
+            b.headers[i] = headers
+        if timestamp_ms is not None:
             if b.timestamps is None:
-                b.timestamps = [b.ts] * i
-            if timestamp_ms is None:
-                timestamp_ms = b.ts
-            elif timestamp_ms.__class__ is not int or timestamp_ms < 0:
-                b.timestamps.append(b.ts)
-                raise InvalidArgumentError(f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}")
-            b.timestamps.append(timestamp_ms)
+                b.timestamps = {}
+            b.timestamps[i] = timestamp_ms
+
+    @staticmethod
+    def _columns(group):
+        """The headers and timestamps columns of a group of batches (None where all are
+        absent / uniform), expanded from the batches' sparse maps."""
+        any_h = any_t = False
+        ts0 = group[0].ts
+        for b in group:
+            any_h = any_h or b.headers is not None
+            any_t = any_t or b.timestamps is not None or b.ts != ts0
+        headers = tss = None
+        if any_h:
+            headers = []
+            for b in group:
+                col = [()] * len(b.values)
+                if b.headers is not None:
+                    for i, h in b.headers.items():
+                        col[i] = h
+                headers += col
+        if any_t:
+            tss = []
+            for b in group:
+                col = [b.ts] * len(b.values)
+                if b.timestamps is not None:
+                    for i, t in b.timestamps.items():
+                        col[i] = t
+                tss += col
+        return headers, tss
 
     def _seal(self, ts, b):
         """(Under self._lock) move an accumulating batch to the ready list."""
@@ -476,6 +551,8 @@ class Producer:
         self._ready.append(b)
         self._sent_seq += 1
         self._buffered += b.size - b.room
+        if self._buffered > self.buffer_memory:
+            self._slow = True  # the next send goes through _send, which waits for space
         if b.sticky and self._default and ts.sticky == b.tp.partition:
             ts.sticky = self._partitioner.new_batch(ts.count, b.tp.partition)
 
@@ -498,7 +575,7 @@ class Producer:
             with self._lock:
                 ts.batches.extend([None] * (t.config.partitions - ts.count))
                 ts.count = t.config.partitions
-        ts.max_record = t.config.max_record_bytes
+        ts.max_record = t.config.max_record_bytes + _RECORD_OVERHEAD
         ts.keyed_ok = "compact" not in t.config.cleanup_policy
         ts.checked = time.monotonic()
         return ts
@@ -524,7 +601,8 @@ class Producer:
                 self._write(ready)
             elif self._closing and not self._open:
                 return
-            if time.monotonic() - min((ts.checked for ts in self._topics.values()), default=now) > 5:
+            # list(): send() may add a topic meanwhile (iterating the dict itself could raise)
+            if time.monotonic() - min((ts.checked for ts in list(self._topics.values())), default=now) > 5:
                 for ts in list(self._topics.values()):
                     try:
                         self._refresh(ts)
@@ -555,25 +633,14 @@ class Producer:
             part = self._log.topic(tp.topic).partition(tp.partition)
             if len(group) == 1:
                 b = group[0]
-                keys, values, headers, tss = b.keys, b.values, b.headers, b.timestamps
+                keys, values = b.keys, b.values
             else:
                 keys, values = [], []
-                any_h = any(b.headers is not None for b in group)
-                any_t = any(b.timestamps is not None for b in group)
-                headers = [] if any_h else None
-                tss = [] if any_t else None
                 for b in group:
                     keys += b.keys
                     values += b.values
-                    if any_h:
-                        headers += b.headers if b.headers is not None else [()] * len(b.values)
-                    if any_t:
-                        tss += b.timestamps if b.timestamps is not None else [b.ts] * len(b.values)
             ts0 = group[0].ts
-            if tss is None and any(b.ts != ts0 for b in group):
-                tss = []
-                for b in group:
-                    tss += [b.ts] * len(b.values)
+            headers, tss = self._columns(group)
             cfg = part._topic.config
             prep = part._prepare(keys, values, ts0, tss, headers, cfg)
             base = part._append_prepared(prep, fsync=self.fsync).start
@@ -590,6 +657,8 @@ class Producer:
             freed += b.size - b.room
         with self._lock:
             self._buffered -= freed
+            if self._buffered <= self.buffer_memory and not self._closed:
+                self._slow = self._base_slow
         with self._space:
             self._space.notify_all()
         with self._done_cv:

@@ -1,0 +1,279 @@
+"""Properties of the pure batch codec: every batch round-trips, and any bytes that are not
+exactly one valid batch are refused with CorruptBatchError (never another exception, never
+a hang, never part of a batch)."""
+import struct
+import zlib
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventlog import _codec
+from eventlog._codec import HEADER, HEADER_SIZE
+from eventlog.errors import CorruptBatchError
+
+CODEC_SETTINGS = settings(deadline=None, max_examples=150,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+small_bytes = st.binary(max_size=40)
+maybe_bytes = st.none() | small_bytes
+header_pair = st.tuples(st.text(max_size=8), maybe_bytes)
+headers_one = st.lists(header_pair, max_size=3).map(tuple)
+# within ±2**61 so that every delta from the first timestamp fits in an int64
+ts = st.integers(min_value=-(1 << 61), max_value=(1 << 61))
+codecs = st.sampled_from([_codec.CODEC_NONE, _codec.CODEC_ZSTD])
+
+
+@st.composite
+def batches(draw):
+    """(encode kwargs, expected decoded records)."""
+    n = draw(st.integers(min_value=1, max_value=30))
+    values = draw(st.lists(maybe_bytes, min_size=n, max_size=n))
+    key_mode = draw(st.sampled_from(["none", "all", "mixed"]))
+    if key_mode == "none":
+        keys = None
+    elif key_mode == "all":
+        keys = draw(st.lists(small_bytes, min_size=n, max_size=n))
+    else:
+        keys = draw(st.lists(maybe_bytes, min_size=n, max_size=n))
+    headers = draw(st.none() | st.lists(headers_one, min_size=n, max_size=n))
+    ts0 = draw(ts)
+    ts_mode = draw(st.sampled_from(["uniform", "list-uniform", "varying"]))
+    if ts_mode == "uniform":
+        timestamps = None
+    elif ts_mode == "list-uniform":
+        timestamps = [ts0] * n
+    else:
+        timestamps = draw(st.lists(ts, min_size=n, max_size=n))
+    deltas = None
+    if draw(st.booleans()):
+        deltas = sorted(draw(st.sets(st.integers(min_value=0, max_value=1 << 20), min_size=n, max_size=n)))
+    base = draw(st.integers(min_value=0, max_value=1 << 62))
+    codec = draw(codecs)
+    kw = dict(base_offset=base, keys=keys, values=values, timestamp_ms=ts0, timestamps=timestamps,
+              headers=headers, codec=codec, offset_deltas=deltas, compacted=deltas is not None)
+    offsets = [base + d for d in deltas] if deltas is not None else list(range(base, base + n))
+    tss = timestamps if timestamps is not None else [ts0] * n
+    ks = keys if keys is not None else [None] * n
+    hs = headers if headers is not None else [()] * n
+    expected = [(o, t, k, v, tuple(h)) for o, t, k, v, h in zip(offsets, tss, ks, values, hs)]
+    return kw, expected
+
+
+def _encode(kw):
+    kw = dict(kw)
+    return _codec.encode(kw.pop("base_offset"), kw.pop("keys"), kw.pop("values"), kw.pop("timestamp_ms"), **kw)
+
+
+@CODEC_SETTINGS
+@given(batches())
+def test_round_trip(case):
+    kw, expected = case
+    data = _encode(kw)
+    assert _codec.decode(data) == expected
+    # the same bytes are found by the header walk used for recovery
+    walked = list(_codec.batch_iter(data + data[:HEADER_SIZE + 3]))
+    assert [(p, i.base_offset, i.count) for p, i in walked] == [(0, kw["base_offset"], len(expected))]
+    info = walked[0][1]
+    assert info.last_offset == expected[-1][0]
+    assert info.max_timestamp == max(r[1] for r in expected)
+
+
+@CODEC_SETTINGS
+@given(batches(), st.data())
+def test_any_single_byte_flip_is_refused(case, data):
+    kw, _ = case
+    raw = bytearray(_encode(kw))
+    i = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    raw[i] ^= data.draw(st.integers(min_value=1, max_value=255))
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(bytes(raw))
+
+
+@CODEC_SETTINGS
+@given(batches(), st.data())
+def test_truncated_or_extended_batch_is_refused(case, data):
+    kw, _ = case
+    raw = _encode(kw)
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(raw[:cut])
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(raw + data.draw(st.binary(min_size=1, max_size=20)))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_refused(data):
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(data)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_after_a_valid_magic_are_refused(data):
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(b"EL\x01\x00" + data)
+
+
+def forge(body, *, attributes=0, base=0, last_delta=0, count=1, first_ts=0, max_ts=0,
+          section_len=None, reserved=(0, 0)):
+    """A batch with a correct magic, length and CRC around arbitrary header fields and body:
+    everything the CRC cannot catch."""
+    if section_len is None:
+        section_len = len(body)
+    length = HEADER_SIZE + len(body)
+    head = HEADER.pack(b"EL", 1, 0, length, 0, attributes, reserved[0], base, last_delta, count,
+                       first_ts, max_ts, section_len, reserved[1])
+    crc = zlib.crc32(body, zlib.crc32(head[12:]))
+    return head[:8] + struct.pack("<I", crc) + head[12:] + body
+
+
+def _check_decoded(recs, info_count, base):
+    """A forged batch may happen to be valid: then it must decode whole and well-typed."""
+    assert len(recs) == info_count
+    for off, t, k, v, h in recs:
+        assert isinstance(off, int) and off >= base
+        assert isinstance(t, int)
+        assert k is None or type(k) is bytes
+        assert v is None or type(v) is bytes
+        assert type(h) is tuple and all(type(n) is str and (x is None or type(x) is bytes) for n, x in h)
+
+
+u32 = st.integers(min_value=0, max_value=(1 << 32) - 1)
+i64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
+small_count = st.integers(min_value=0, max_value=40) | u32
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=300), attributes=st.integers(min_value=0, max_value=0xFFFF),
+       last_delta=st.integers(min_value=0, max_value=60) | u32, count=small_count,
+       first_ts=i64, max_ts=i64, section_len=st.none() | u32 | st.integers(min_value=0, max_value=400),
+       reserved=st.tuples(st.integers(0, 0xFFFF), u32) | st.just((0, 0)))
+def test_garbage_body_with_valid_crc_is_refused_or_whole(body, attributes, last_delta, count, first_ts,
+                                                          max_ts, section_len, reserved):
+    raw = forge(body, attributes=attributes, last_delta=last_delta, count=count, first_ts=first_ts,
+                max_ts=max_ts, section_len=section_len, reserved=reserved)
+    try:
+        recs = _codec.decode(raw)
+    except CorruptBatchError:
+        return
+    _check_decoded(recs, count, 0)
+
+
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(section=st.binary(max_size=300), flags=st.integers(min_value=0, max_value=0xFF),
+       count=st.integers(min_value=0, max_value=40), extra=st.integers(min_value=-3, max_value=3))
+def test_garbage_section_inside_a_valid_zstd_frame_is_refused_or_whole(section, flags, count, extra):
+    body = zstandard.ZstdCompressor(write_content_size=True).compress(section)
+    attributes = (flags & ~_codec.CODEC_MASK) | _codec.CODEC_ZSTD
+    raw = forge(body, attributes=attributes, count=count, last_delta=max(count - 1, 0),
+                section_len=max(len(section) + extra, 0))
+    try:
+        recs = _codec.decode(raw)
+    except CorruptBatchError:
+        return
+    _check_decoded(recs, count, 0)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.binary(max_size=200), st.data())
+def test_structured_section_garbage_is_refused_or_whole(garbage, data):
+    """A plausible column layout (right count, right sizes) with random lengths and payload."""
+    count = data.draw(st.integers(min_value=1, max_value=8))
+    lens = data.draw(st.lists(st.integers(min_value=-3, max_value=30), min_size=count, max_size=count))
+    flags = data.draw(st.sampled_from([_codec.NO_KEYS | _codec.UNIFORM_TS, _codec.UNIFORM_TS,
+                                       _codec.UNIFORM_TS | _codec.HAS_NULLS,
+                                       _codec.NO_KEYS | _codec.UNIFORM_TS | _codec.HAS_HEADERS]))
+    cols = struct.pack(f"<{count}i", *lens)
+    if not flags & _codec.NO_KEYS:
+        cols = struct.pack(f"<{count}i", *reversed(lens)) + cols
+    if flags & _codec.HAS_HEADERS:
+        cols += struct.pack(f"<{count}i", *[2 + (x % 5) for x in lens])
+    body = cols + garbage
+    raw = forge(body, attributes=flags, count=count, last_delta=count - 1)
+    try:
+        recs = _codec.decode(raw)
+    except CorruptBatchError:
+        return
+    _check_decoded(recs, count, 0)
+
+
+def test_zstd_bomb_does_not_allocate_past_the_header():
+    # a tiny frame that declares (and holds) 64 MiB, in a batch whose header says 100 bytes
+    body = zstandard.ZstdCompressor(write_content_size=True).compress(bytes(64 << 20))
+    raw = forge(body, attributes=_codec.CODEC_ZSTD | _codec.NO_KEYS | _codec.UNIFORM_TS, section_len=100)
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(raw)
+
+
+def test_two_zstd_frames_are_refused():
+    sec = _codec.prepare(None, [b"abc"], 5)
+    plain = _codec.encode(0, None, [b"abc"], 5)
+    frame = zstandard.ZstdCompressor(write_content_size=True).compress(plain[HEADER_SIZE:])
+    attrs = sec.attributes | _codec.CODEC_ZSTD
+    ok = forge(frame, attributes=attrs, section_len=sec.section_len, first_ts=5, max_ts=5)
+    assert _codec.decode(ok) == [(0, 5, None, b"abc", ())]
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(forge(frame + frame, attributes=attrs, section_len=sec.section_len, first_ts=5, max_ts=5))
+
+
+def test_reserved_byte_outside_the_crc_is_checked():
+    raw = bytearray(_codec.encode(0, None, [b"x"], 1))
+    raw[3] = 1
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(bytes(raw))
+
+
+def test_non_bytes_input_is_refused():
+    for junk in (None, 5, "EL\x01", [1, 2, 3], object()):
+        with pytest.raises(CorruptBatchError):
+            _codec.decode(junk)
+
+
+def test_encode_refuses_what_it_could_not_decode():
+    import array
+    with pytest.raises(ValueError):
+        _codec.encode(0, None, [], 0)  # an empty batch would claim an offset
+    with pytest.raises(TypeError):
+        _codec.encode(0, None, [array.array("i", [1, 2])], 0)  # len() is not its size in bytes
+    with pytest.raises(TypeError):
+        _codec.encode(0, [memoryview(b"abcd").cast("B", (2, 2))], [b"v"], 0)
+    with pytest.raises(ValueError):
+        _codec.encode(0, [b"k"], [b"v", b"w"], 0)  # columns of different lengths
+    with pytest.raises(ValueError):
+        _codec.encode(0, None, [b"v"], 1 << 63)
+    with pytest.raises(ValueError):
+        _codec.encode(0, None, [b"v", b"w"], 0, timestamps=[-(1 << 62) - 5, 1 << 62])
+    with pytest.raises(ValueError):
+        _codec.encode(0, None, [b"v", b"w"], 0, offset_deltas=[3, 3])
+    with pytest.raises(ValueError):
+        _codec.encode(0, None, [b"v"], 0, headers=[(("h", b""),) * 70000])  # over 65535 headers
+
+
+def test_bytearray_and_memoryview_values_round_trip():
+    data = _codec.encode(7, [bytearray(b"k"), None], [memoryview(b"val"), bytearray(b"")], 3)
+    assert _codec.decode(data) == [(7, 3, b"k", b"val", ()), (8, 3, None, b"", ())]
+
+
+@CODEC_SETTINGS
+@given(batches(), st.integers(min_value=8, max_value=31))
+def test_a_damaged_length_is_refused_before_reading(case, bit):
+    """The length field is outside the CRC: peek must refuse a length that disagrees with
+    the section length, so a reader never asks for (or allocates) a bogus size."""
+    kw, _ = case
+    raw = bytearray(_encode(kw))
+    length = struct.unpack_from("<I", raw, 4)[0]
+    bad = length ^ (1 << bit)
+    struct.pack_into("<I", raw, 4, bad)
+    section_len = struct.unpack_from("<I", raw, 48)[0]
+    try:
+        _codec.peek(bytes(raw))
+    except CorruptBatchError:
+        pass
+    else:  # only a compressed batch has any slack, and only a little
+        assert kw["codec"] == _codec.CODEC_ZSTD
+        assert bad <= HEADER_SIZE + section_len + (section_len >> 7) + 1024
+    with pytest.raises(CorruptBatchError):
+        _codec.decode(bytes(raw))
