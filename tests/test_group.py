@@ -1,0 +1,380 @@
+"""Consumer groups inside one process (several consumers, polled in turn from the test's
+thread): topic changes, pattern subscriptions, admin operations, fencing, static ids,
+pluggable assignors, listener semantics and the group files left behind."""
+import os
+import re
+import time
+
+import pytest
+
+import eventlog
+from eventlog import TopicPartition as TP
+from eventlog.errors import (CommitFailedError, ForkedProcessError, GroupNotEmptyError,
+                             IllegalStateError, InvalidArgumentError, InvalidTypeError)
+from eventlog.group import ConsumerGroup, ConsumerPartitionAssignor
+
+
+@pytest.fixture
+def log(tmp_path):
+    lg = eventlog.open(str(tmp_path / "log"))
+    yield lg
+    lg.close()
+
+
+@pytest.fixture
+def consumers(log):
+    made = []
+
+    def make(topics=("t",), group="g", listener=None, pattern=None, **opts):
+        opts.setdefault("auto_offset_reset", "earliest")
+        opts.setdefault("enable_auto_commit", False)
+        c = log.consumer(group_id=group, **opts)
+        if pattern is not None:
+            c.subscribe(pattern=pattern, listener=listener)
+        else:
+            c.subscribe(list(topics), listener=listener)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def on_partitions_assigned(self, tps):
+        self.calls.append(("assigned", sorted(tps)))
+
+    def on_partitions_revoked(self, tps):
+        self.calls.append(("revoked", sorted(tps)))
+
+    def on_partitions_lost(self, tps):
+        self.calls.append(("lost", sorted(tps)))
+
+
+def pump(cs, cond, timeout=10.0, records=None):
+    """Poll every consumer in turn until cond() is true."""
+    t0 = time.monotonic()
+    while True:
+        for c in cs:
+            got = c.poll(timeout=0.005)
+            if records is not None:
+                records.extend(got)
+        if cond():
+            return
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"not reached within {timeout} s: "
+                                 f"{[sorted(c.assignment()) for c in cs]}")
+
+
+def split_evenly(cs, n):
+    sizes = sorted(len(c.assignment()) for c in cs)
+    union = set().union(*(c.assignment() for c in cs))
+    return len(union) == n and sum(sizes) == n and sizes[-1] - sizes[0] <= 1
+
+
+def test_partitions_added_to_a_subscribed_topic_are_assigned(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    a, b = consumers(), consumers()
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    t.add_partitions(6)
+    t0 = time.monotonic()
+    pump([a, b], lambda: split_evenly([a, b], 6))
+    print(f"\nnew partitions assigned {1000 * (time.monotonic() - t0):.0f} ms after add_partitions")
+
+
+def test_pattern_subscription_picks_up_new_topics(log, consumers):
+    log.create_topic("orders.us", partitions=2)
+    log.create_topic("payments", partitions=2)
+    a = consumers(pattern=r"orders\..*")
+    b = consumers(pattern=re.compile(r"orders\..*"))
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    assert all(tp.topic == "orders.us" for c in (a, b) for tp in c.assignment())
+    assert a.subscription() == {"orders.us"}
+    log.create_topic("orders.eu", partitions=4)
+    pump([a, b], lambda: split_evenly([a, b], 6))
+    log.delete_topic("orders.us")
+    pump([a, b], lambda: split_evenly([a, b], 4))
+    assert {tp.topic for c in (a, b) for tp in c.assignment()} == {"orders.eu"}
+
+
+def test_subscribing_to_a_topic_created_later(log, consumers):
+    a = consumers(topics=["later"])
+    a.poll(timeout=0.05)
+    assert a.assignment() == set()
+    log.create_topic("later", partitions=3)
+    pump([a], lambda: len(a.assignment()) == 3)
+
+
+def test_commit_is_fenced_by_ownership(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    for p in (0, 1):
+        t.partition(p).append(b"x")
+    a = consumers()
+    pump([a], lambda: len(a.assignment()) == 2)
+    b = consumers()
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    (mine,) = a.assignment()
+    (theirs,) = b.assignment()
+    a.commit({mine: 1})
+    with pytest.raises(CommitFailedError, match="does not own"):
+        a.commit({mine: 1, theirs: 1})
+    assert log.group("g").committed() == {mine: 1}     # all or nothing
+    md = a._store.committed_metadata("g", [mine])[mine]
+    assert '"generation"' in md.metadata and a._group.member_id in md.metadata
+    a.close()
+    with pytest.raises(Exception):
+        a.commit({mine: 1})
+
+
+def test_auto_commit_on_revoke_hands_over_the_position(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    for i in range(20):
+        t.partition(i % 2).append(b"%d" % i)
+    a = consumers(enable_auto_commit=True, auto_commit_interval_ms=60_000)
+    got_a = []
+    pump([a], lambda: len(got_a) == 20, records=got_a)
+    b = consumers(enable_auto_commit=True, auto_commit_interval_ms=60_000)
+    got_b = []
+    pump([a, b], lambda: split_evenly([a, b], 2), records=got_b)
+    for i in range(20, 30):
+        t.partition(i % 2).append(b"%d" % i)
+    more = []
+    pump([a, b], lambda: len(more) == 10, records=more)
+    # each record read once: the revoked partition's position was committed before release
+    assert sorted(r.value for r in more) == sorted(b"%d" % i for i in range(20, 30))
+    assert not got_b
+
+
+def test_listener_semantics_cooperative_and_eager(log, consumers):
+    log.create_topic("t", partitions=4)
+    for strategy in ("cooperative-sticky", "range"):
+        ra, rb = Recorder(), Recorder()
+        a = consumers(group=strategy, listener=ra, partition_assignment_strategy=strategy)
+        pump([a], lambda: len(a.assignment()) == 4)
+        assert ra.calls == [("assigned", [TP("t", p) for p in range(4)])]
+        b = consumers(group=strategy, listener=rb, partition_assignment_strategy=strategy)
+        pump([a, b], lambda: split_evenly([a, b], 4))
+        kept, moved = sorted(a.assignment()), sorted(b.assignment())
+        if strategy == "cooperative-sticky":
+            assert ra.calls[1:] == [("revoked", moved)]
+        else:
+            # eager: revoke everything, then assign the new share
+            assert ra.calls[1] == ("revoked", [TP("t", p) for p in range(4)])
+            assert ("assigned", kept) in ra.calls[2:]
+        assert rb.calls == [("assigned", moved)]
+        b.close()
+        pump([a], lambda: len(a.assignment()) == 4)
+        assert rb.calls[-1] == ("revoked", moved)
+        a.close()
+
+
+def test_listener_exception_surfaces_from_poll(log, consumers):
+    log.create_topic("t", partitions=1)
+
+    class Boom:
+        def on_partitions_assigned(self, tps):
+            raise RuntimeError("boom")
+
+    a = consumers(listener=Boom())
+    with pytest.raises(RuntimeError, match="boom"):
+        pump([a], lambda: False, timeout=5)
+    assert a.assignment() == {TP("t", 0)}   # the rebalance step completed anyway
+
+
+def test_lost_falls_back_to_revoked(log, consumers):
+    log.create_topic("t", partitions=1)
+    calls = []
+
+    class OnlyRevoked:
+        def on_partitions_revoked(self, tps):
+            calls.append(tps)
+
+    a = consumers(listener=OnlyRevoked(), max_poll_interval_ms=200)
+    pump([a], lambda: len(a.assignment()) == 1)
+    time.sleep(0.6)
+    a.poll(timeout=0)
+    assert calls == [[TP("t", 0)]]
+
+
+def test_static_instance_id_in_use_is_refused(log, consumers):
+    log.create_topic("t", partitions=1)
+    consumers(group_instance_id="worker-1")
+    with pytest.raises(IllegalStateError, match="worker-1.*in use"):
+        consumers(group_instance_id="worker-1")
+
+
+def test_static_member_close_keeps_its_partitions_reserved(log, consumers):
+    log.create_topic("t", partitions=2)
+    a = consumers(group_instance_id="A", session_timeout_ms=60_000)
+    b = consumers(group_instance_id="B", session_timeout_ms=60_000)
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    mine = a.assignment()
+    gen = log.group("g").generation
+    a.close()
+    time.sleep(0.3)
+    b.poll(timeout=0.05)
+    assert log.group("g").generation == gen and b.assignment().isdisjoint(mine)
+    a2 = consumers(group_instance_id="A", session_timeout_ms=60_000)
+    pump([a2, b], lambda: a2.assignment() == mine)
+    assert log.group("g").generation == gen
+
+
+class FirstTakesAll(ConsumerPartitionAssignor):
+    name = "first-takes-all"
+    protocol = "cooperative"
+
+    def assign(self, members, partitions_per_topic, current_assignment):
+        first = sorted(members)[0]
+        out = {m: [] for m in members}
+        for t, n in partitions_per_topic.items():
+            out[first] += [TP(t, p) for p in range(n)]
+        return out
+
+
+def test_custom_assignor_and_negotiation(log, consumers):
+    log.create_topic("t", partitions=3)
+    a = consumers(partition_assignment_strategy=[FirstTakesAll(), "range"])
+    b = consumers(partition_assignment_strategy=[FirstTakesAll(), "roundrobin", "range"])
+    pump([a, b], lambda: sorted(len(c.assignment()) for c in (a, b)) == [0, 3])
+    g = log.group("g")
+    assert g.assignor == "first-takes-all" and g.protocol == "cooperative"
+    # a member that does not know it: the group moves to the leader's first strategy that
+    # every member lists
+    c = consumers(partition_assignment_strategy=["range"])
+    pump([a, b, c], lambda: g.assignor == "range" and split_evenly([a, b, c], 3))
+    assert g.protocol == "eager"
+
+
+def test_broken_custom_assignor_falls_back(log, consumers):
+    log.create_topic("t", partitions=2)
+
+    class Broken:
+        name = "broken"
+
+        def assign(self, members, ppt, cur):
+            return {"nobody": []}
+
+    a = consumers(partition_assignment_strategy=[Broken()])
+    pump([a], lambda: len(a.assignment()) == 2)
+
+
+def test_subscribe_arguments_are_checked(log):
+    c = log.consumer(group_id="g")
+    with pytest.raises(IllegalStateError):
+        c.subscribe(["t"], pattern="x")
+    with pytest.raises(IllegalStateError):
+        c.subscribe()
+    with pytest.raises(eventlog.InvalidTopicError):
+        c.subscribe(["bad/topic"])
+    with pytest.raises(InvalidArgumentError):
+        c.subscribe(pattern="(")
+    with pytest.raises(InvalidTypeError):
+        c.subscribe(["t"], listener=object())
+    with pytest.raises(InvalidArgumentError, match="unknown partition_assignment_strategy"):
+        log.consumer(group_id="g", partition_assignment_strategy="fastest").subscribe(["t"])
+    c.close()
+    assert log.groups() == []
+
+
+def test_admin_view_reset_and_delete(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    for i in range(10):
+        t.partition(i % 2).append(b"%d" % i, timestamp_ms=1000 + i)
+    g = log.group("billing/é ..")
+    assert g.members() == [] and g.generation is None and g.committed() == {}
+    a = consumers(group="billing/é ..", client_id="svc-a")
+    got = []
+    pump([a], lambda: len(got) == 10, records=got)
+    a.commit()
+    assert log.groups() == ["billing/é .."]
+    (m,) = g.members()
+    assert m.client_id == "svc-a" and m.pid == os.getpid() and m.is_leader
+    assert sorted(m.assignment) == sorted(m.owned) == [TP("t", 0), TP("t", 1)]
+    assert abs(m.last_poll_ms - time.time() * 1000) < 5000
+    assert g.generation >= 1 and g.assignment() == {m.member_id: [TP("t", 0), TP("t", 1)]}
+    assert g.committed() == {TP("t", 0): 5, TP("t", 1): 5}
+    t.partition(0).append(b"more")
+    assert g.lag() == {TP("t", 0): 1, TP("t", 1): 0}
+    with pytest.raises(GroupNotEmptyError, match=re.escape(m.member_id)):
+        g.reset_offsets("earliest")
+    with pytest.raises(GroupNotEmptyError, match="live members"):
+        g.delete()
+    assert g.committed() == {TP("t", 0): 5, TP("t", 1): 5}
+    a.close()
+    assert g.members() == [] and g.is_empty()
+    assert g.reset_offsets("earliest") == {TP("t", 0): 0, TP("t", 1): 0}
+    assert g.reset_offsets("latest") == {TP("t", 0): 6, TP("t", 1): 5}
+    assert g.reset_offsets(1004) == {TP("t", 0): 2, TP("t", 1): 2}
+    assert g.reset_offsets(10**13) == {TP("t", 0): 6, TP("t", 1): 5}
+    assert g.reset_offsets({TP("t", 1): 3}) == {TP("t", 1): 3}
+    assert g.committed() == {TP("t", 0): 6, TP("t", 1): 3}
+    with pytest.raises(InvalidArgumentError):
+        g.reset_offsets("middle")
+    # the next member starts where the reset put it
+    b = consumers(group="billing/é ..")
+    got = []
+    pump([b], lambda: len(got) == 2, records=got)
+    assert sorted((r.partition, r.offset) for r in got) == [(1, 3), (1, 4)]
+    b.close()
+    g.delete()
+    assert log.groups() == [] and g.committed() == {}
+    assert os.listdir(os.path.join(log.path, "groups")) == []
+    g.delete()       # no error when absent
+
+
+def test_reset_needs_topics_when_nothing_committed(log):
+    log.create_topic("t", partitions=1)
+    g = log.group("new")
+    with pytest.raises(InvalidArgumentError, match="topics="):
+        g.reset_offsets("earliest")
+    assert g.reset_offsets("earliest", topics=["t"]) == {TP("t", 0): 0}
+    assert log.groups() == ["new"]
+    assert isinstance(log.group("x"), ConsumerGroup)
+
+
+def test_files_cleaned_after_members_leave_or_die(log, consumers):
+    log.create_topic("t", partitions=2)
+    a, b = consumers(), consumers()
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    gdir = log.group("g")._paths
+    assert len([n for n in os.listdir(gdir.members) if n.endswith(".json")]) == 2
+    b.close()
+    pump([a], lambda: len(a.assignment()) == 2)
+    assert sorted(os.listdir(gdir.members)) == sorted(
+        [a._group._stem + ".json", a._group._stem + ".lock"])
+    assert os.listdir(gdir.wake) == [a._group._stem]
+
+
+def test_unsubscribe_releases_and_resubscribe_rejoins(log, consumers):
+    log.create_topic("t", partitions=2)
+    log.create_topic("u", partitions=1)
+    a, b = consumers(), consumers()
+    pump([a, b], lambda: split_evenly([a, b], 2))
+    a.unsubscribe()
+    assert a.assignment() == set() and a.subscription() == set()
+    pump([b], lambda: len(b.assignment()) == 2)
+    a.subscribe(["u"])
+    pump([a, b], lambda: a.assignment() == {TP("u", 0)} and len(b.assignment()) == 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_cannot_use_the_membership(log, consumers):
+    log.create_topic("t", partitions=1)
+    a = consumers()
+    pump([a], lambda: len(a.assignment()) == 1)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            a._group.commit({TP("t", 0): 0})
+        except ForkedProcessError:
+            code = 0
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    a.commit({TP("t", 0): 0})      # the parent is unaffected
