@@ -14,6 +14,7 @@ from ._topic import Topic, TopicConfig
 from .errors import *  # noqa: F401,F403
 from .errors import EventLogError
 from .offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
+from .group import ConsumerGroup, ConsumerRebalanceListener
 from .record import Record, RecordMetadata, TopicPartition
 
 __version__ = "0.1.0"
@@ -29,4 +30,5 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
 
 
 __all__ = ["open", "Log", "Topic", "TopicConfig", "Partition", "Record", "RecordMetadata",
-           "TopicPartition", "EventLogError", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore"]
+           "TopicPartition", "EventLogError", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore",
+           "ConsumerGroup", "ConsumerRebalanceListener"]

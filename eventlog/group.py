@@ -335,8 +335,10 @@ class Membership:
         return [t for t in self._meta.all_topics() if self._sub.matches(t)]
 
     def poll_interval(self):
-        """Longest time `poll` may sleep before calling `on_poll` again."""
-        return 0.0 if self._dirty else 1.0
+        """Longest time `poll` may sleep before calling `on_poll` again: 0 when there is
+        rebalance work for the consumer thread; otherwise well within max_poll_interval_ms,
+        so that a consumer waiting inside poll() is never taken for a stalled one."""
+        return 0.0 if self._dirty else min(1.0, self._max_poll_s / 3)
 
     def on_poll(self):
         """Called by `poll` at every loop iteration, on the consumer's thread."""
@@ -1216,3 +1218,21 @@ def list_groups(log_):
             if g is not None:
                 found.add(g)
     return sorted(found)
+
+
+class ConsumerRebalanceListener:
+    """Base class for `subscribe(listener=...)`, as Kafka's ConsumerRebalanceListener.
+
+    Override what you need; the methods run inside `poll`, on the consumer's thread.
+    `on_partitions_lost` defaults to `on_partitions_revoked`, as in Kafka.
+    """
+
+    def on_partitions_revoked(self, revoked):
+        """Called before partitions leave this member (commit their offsets here)."""
+
+    def on_partitions_assigned(self, assigned):
+        """Called after partitions were given to this member."""
+
+    def on_partitions_lost(self, lost):
+        """Called when partitions were taken away without a chance to commit."""
+        self.on_partitions_revoked(lost)

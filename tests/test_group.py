@@ -378,3 +378,14 @@ def test_forked_child_cannot_use_the_membership(log, consumers):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     a.commit({TP("t", 0): 0})      # the parent is unaffected
+
+
+def test_waiting_inside_poll_is_not_stalling(log, consumers):
+    """A consumer blocked in poll(timeout) longer than max_poll_interval_ms stays a member."""
+    log.create_topic("t", partitions=1)
+    calls = Recorder()
+    a = consumers(listener=calls, max_poll_interval_ms=150)
+    pump([a], lambda: len(a.assignment()) == 1)
+    assert a.poll(timeout=0.8) == []
+    assert a._group._left is None and calls.calls == [("assigned", [TP("t", 0)])]
+    a.commit({TP("t", 0): 0})

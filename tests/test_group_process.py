@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 import time
 
 import pytest
@@ -423,6 +424,20 @@ def run_at_least_once(log, pool_factory, *, duration, rate, n_workers, kill_ever
     stop_prod = SPAWN.Event()
     prod = SPAWN.Process(target=producer, args=(log.path, "t", rate, duration, stop_prod), daemon=True)
     prod.start()
+    # committed offsets never move backwards, whoever dies when (sampled all along)
+    sampling = threading.Event()
+    backwards = []
+
+    def sample():
+        last = {}
+        while not sampling.is_set():
+            for tp, off in g.committed().items():
+                if off < last.get(tp, 0):
+                    backwards.append((tp, last[tp], off))
+                last[tp] = off
+            time.sleep(0.005)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     kills = 0
     t0 = time.monotonic()
     while prod.is_alive():
@@ -439,6 +454,9 @@ def run_at_least_once(log, pool_factory, *, duration, rate, n_workers, kill_ever
     prod.join()
     ends = {TP("t", p): topic.partition(p).end_offset for p in range(n_parts)}
     wait_for(lambda: g.committed() == ends, timeout=60, step=0.05)
+    sampling.set()
+    sampler.join()
+    assert not backwards, f"committed offsets moved backwards: {backwards[:5]}"
     print(f"\n{sum(ends.values())} records, {kills} kills in {time.monotonic() - t0:.1f} s; "
           f"committed == end offsets")
     pool.close()
