@@ -338,6 +338,9 @@ def test_encoding_is_injective_and_safe(a, b):
                max_size=80))
 def test_encoding_round_trips(group):
     name = encode_group_id(group)
+    if name.startswith("h_"):  # too long to escape: hashed, decoded from group.json instead
+        assert decode_group_dir(name) is None
+        return
     assert name.startswith("g_")
     assert decode_group_dir(name) == group
 

@@ -1,0 +1,427 @@
+"""confluent-kafka's `confluent_kafka.admin` over an eventlog directory: `AdminClient` and the
+value types its calls take and return.
+
+As in confluent-kafka, operations return `concurrent.futures.Future`s (already resolved here:
+an eventlog directory answers at once), keyed by topic or group; a failed operation's future
+raises `KafkaException` with the broker's error code (`TOPIC_ALREADY_EXISTS`,
+`UNKNOWN_TOPIC_OR_PART`, `INVALID_PARTITIONS`, `INVALID_CONFIG`, `GROUP_ID_NOT_FOUND`,
+`NON_EMPTY_GROUP`...).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+
+from .. import errors as _el
+from ..offsets import FileOffsetStore
+from . import _common
+from .confluent_kafka import (OFFSET_INVALID, BrokerMetadata, ClusterMetadata, ConsumerGroupState,
+                              ConsumerGroupTopicPartitions, ConsumerGroupType, KafkaError,
+                              KafkaException, Node, PartitionMetadata, TopicCollection, TopicMetadata,
+                              TopicPartition, _cfg_error, _cluster_metadata, _exc, _from_el,
+                              _merge_conf, _NETWORK_COMMON, _open)
+from .confluent_kafka import _tp
+
+
+class NewTopic:
+    def __init__(self, topic, num_partitions=-1, replication_factor=-1, replica_assignment=None, config=None):
+        self.topic = topic
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.replica_assignment = replica_assignment
+        self.config = config
+
+    def __repr__(self):
+        return f"NewTopic(topic={self.topic},num_partitions={self.num_partitions})"
+
+
+class NewPartitions:
+    def __init__(self, topic, new_total_count, replica_assignment=None):
+        self.topic = topic
+        self.new_total_count = new_total_count
+        self.replica_assignment = replica_assignment
+
+
+class ConsumerGroupListing:
+    def __init__(self, group_id, is_simple_consumer_group, state=None, type=None):  # noqa: A002
+        self.group_id = group_id
+        self.is_simple_consumer_group = is_simple_consumer_group
+        if state is not None:
+            self.state = state
+        if type is not None:
+            self.type = type
+
+    def __repr__(self):
+        return f"ConsumerGroupListing({self.group_id!r}, {getattr(self, 'state', None)})"
+
+
+class ListConsumerGroupsResult:
+    def __init__(self, valid=None, errors=None):
+        self.valid = valid
+        self.errors = errors
+
+
+class MemberAssignment:
+    def __init__(self, topic_partitions):
+        self.topic_partitions = topic_partitions or []
+
+
+class MemberDescription:
+    def __init__(self, member_id, client_id, host, assignment, group_instance_id=None, target_assignment=None):
+        self.member_id = member_id
+        self.client_id = client_id
+        self.host = host
+        self.assignment = assignment
+        self.target_assignment = target_assignment
+        self.group_instance_id = group_instance_id
+
+
+class ConsumerGroupDescription:
+    def __init__(self, group_id, is_simple_consumer_group, members, partition_assignor, state, coordinator,
+                 authorized_operations=None, type=ConsumerGroupType.CLASSIC):  # noqa: A002
+        self.group_id = group_id
+        self.is_simple_consumer_group = is_simple_consumer_group
+        self.members = members
+        self.partition_assignor = partition_assignor
+        self.state = state
+        self.coordinator = coordinator
+        self.authorized_operations = authorized_operations
+        self.type = type
+
+    def __repr__(self):
+        return f"ConsumerGroupDescription({self.group_id!r}, {self.state}, {len(self.members)} members)"
+
+
+class GroupMember:
+    def __init__(self):
+        self.id = None
+        self.client_id = None
+        self.client_host = None
+        self.metadata = None
+        self.assignment = None
+
+
+class GroupMetadata:
+    def __init__(self):
+        self.broker = None
+        self.id = None
+        self.error = None
+        self.state = None
+        self.protocol_type = None
+        self.protocol = None
+        self.members = []
+
+
+class TopicPartitionInfo:
+    def __init__(self, id, leader, replicas, isr):  # noqa: A002
+        self.id = id
+        self.leader = leader
+        self.replicas = replicas
+        self.isr = isr
+
+
+class TopicDescription:
+    def __init__(self, name, topic_id, is_internal, partitions, authorized_operations=None):
+        self.name = name
+        self.topic_id = topic_id
+        self.is_internal = is_internal
+        self.partitions = partitions
+        self.authorized_operations = authorized_operations
+
+
+class DescribeClusterResult:
+    def __init__(self, controller, nodes, cluster_id=None, authorized_operations=None):
+        self.controller = controller
+        self.nodes = nodes
+        self.cluster_id = cluster_id
+        self.authorized_operations = authorized_operations
+
+
+class OffsetSpec:
+    """list_offsets() specs: earliest(), latest(), max_timestamp(), for_timestamp(ms)."""
+
+    def __init__(self, kind, value=None):
+        self.kind = kind
+        self.value = value
+
+    @classmethod
+    def earliest(cls):
+        return cls("earliest")
+
+    @classmethod
+    def latest(cls):
+        return cls("latest")
+
+    @classmethod
+    def max_timestamp(cls):
+        return cls("max_timestamp")
+
+    @classmethod
+    def for_timestamp(cls, ts):
+        return cls("timestamp", ts)
+
+
+class ListOffsetsResultInfo:
+    def __init__(self, offset, timestamp, leader_epoch):
+        self.offset = offset
+        self.timestamp = timestamp
+        self.leader_epoch = leader_epoch
+
+
+class ConfigSource(enum.Enum):
+    UNKNOWN_CONFIG = 0
+    DYNAMIC_TOPIC_CONFIG = 1
+    DEFAULT_CONFIG = 5
+
+
+def _done(value=None, exc=None):
+    f = concurrent.futures.Future()
+    if exc is not None:
+        f.set_exception(exc)
+    else:
+        f.set_result(value)
+    return f
+
+
+def _state(log, gid):
+    from .kafka import group_state
+    return {"Dead": ConsumerGroupState.DEAD, "Empty": ConsumerGroupState.EMPTY,
+            "PreparingRebalance": ConsumerGroupState.PREPARING_REBALANCING,
+            "Stable": ConsumerGroupState.STABLE}[group_state(log, gid)]
+
+
+_ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
+
+
+class AdminClient:
+    """confluent-kafka's AdminClient over an eventlog directory."""
+
+    def __init__(self, conf=None, **kwargs):
+        c = _merge_conf(conf, kwargs, "AdminClient")
+        try:
+            _common.split_config(c, _ADMIN_KNOWN, _NETWORK_COMMON, {}, "AdminClient")
+        except ValueError as e:
+            raise _cfg_error(e) from None
+        self._ref = _open(c, "AdminClient")
+
+    def __len__(self):
+        return 0
+
+    def poll(self, timeout=None):
+        return 0
+
+    def close(self):
+        self._ref.release()
+
+    @property
+    def _log(self):
+        return self._ref.log
+
+    # -- topics -----------------------------------------------------------------------------------
+    def create_topics(self, new_topics, operation_timeout=0, request_timeout=None, validate_only=False):
+        if not isinstance(new_topics, list) or not new_topics:
+            raise ValueError("Expected non-empty list of NewTopic objects")
+        names = [t.topic for t in new_topics]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate topics not allowed")
+        out = {}
+        log = self._log
+        for t in new_topics:
+            n = t.num_partitions
+            if n in (None, -1):
+                n = len(t.replica_assignment) if t.replica_assignment else self._ref.target.num_partitions
+            try:
+                if not isinstance(n, int) or n < 1:
+                    raise _exc(KafkaError.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+                try:
+                    settings = _common.topic_settings(t.config)
+                except ValueError as e:
+                    raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
+                if not _common.valid_topic(t.topic):
+                    raise _exc(KafkaError.TOPIC_EXCEPTION, f"Topic name {t.topic!r} is illegal")
+                if t.topic in log.topics():
+                    raise _exc(KafkaError.TOPIC_ALREADY_EXISTS, f"Topic '{t.topic}' already exists.")
+                if not validate_only:
+                    try:
+                        log.create_topic(t.topic, partitions=n, **settings)
+                    except _el.EventLogError as e:
+                        raise _from_el(e) from e
+                out[t.topic] = _done(None)
+            except KafkaException as e:
+                out[t.topic] = _done(exc=e)
+        return out
+
+    def delete_topics(self, topics, operation_timeout=0, request_timeout=None):
+        if not isinstance(topics, list) or not topics:
+            raise ValueError("Expected non-empty list of topic strings")
+        out = {}
+        for name in topics:
+            try:
+                self._log.delete_topic(name)
+                out[name] = _done(None)
+            except (_el.UnknownTopicError, _el.InvalidTopicError):
+                out[name] = _done(exc=_exc(KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                           "Broker: Unknown topic or partition"))
+        return out
+
+    def create_partitions(self, new_partitions, operation_timeout=0, request_timeout=None, validate_only=False):
+        out = {}
+        for np in new_partitions:
+            try:
+                t = self._log.topic(np.topic)
+                if np.new_total_count <= t.config.partitions:
+                    raise _exc(KafkaError.INVALID_PARTITIONS,
+                               f"Topic currently has {t.config.partitions} partitions, which is higher than "
+                               f"or equal to the requested {np.new_total_count}.")
+                if not validate_only:
+                    t.add_partitions(np.new_total_count)
+                out[np.topic] = _done(None)
+            except KafkaException as e:
+                out[np.topic] = _done(exc=e)
+            except _el.EventLogError as e:
+                out[np.topic] = _done(exc=_from_el(e))
+        return out
+
+    def list_topics(self, topic=None, timeout=-1):
+        return _cluster_metadata(self._log, topic)
+
+    def describe_topics(self, topics, request_timeout=None, include_authorized_operations=False):
+        names = topics.topic_names if isinstance(topics, TopicCollection) else list(topics)
+        out = {}
+        node = Node(0, self._log.path, 0)
+        for name in names:
+            try:
+                n = self._log.topic(name).config.partitions
+                out[name] = _done(TopicDescription(name, None, False, [
+                    TopicPartitionInfo(i, node, [node], [node]) for i in range(n)]))
+            except (_el.UnknownTopicError, _el.InvalidTopicError):
+                out[name] = _done(exc=_exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition"))
+        return out
+
+    def describe_cluster(self, request_timeout=None, include_authorized_operations=False):
+        node = Node(0, self._log.path, 0)
+        return _done(DescribeClusterResult(node, [node], "eventlog"))
+
+    def list_offsets(self, topic_partition_offsets, isolation_level=None, request_timeout=None):
+        out = {}
+        for tp, spec in topic_partition_offsets.items():
+            try:
+                p = self._log.topic(tp.topic).partition(tp.partition)
+            except _el.EventLogError as e:
+                out[tp] = _done(exc=_from_el(e))
+                continue
+            kind = getattr(spec, "kind", None)
+            if kind == "earliest":
+                off = p.start_offset
+            elif kind == "latest":
+                off = p.end_offset
+            elif kind == "timestamp":
+                off = p.offset_for_time(spec.value)
+                off = -1 if off is None else off
+            else:
+                raise _exc(KafkaError._INVALID_ARG, f"unsupported OffsetSpec {spec!r}")
+            ts = -1
+            if 0 <= off < p.end_offset:
+                recs = p.read(off, max_records=1)
+                ts = recs[0].timestamp_ms if recs else -1
+            out[tp] = _done(ListOffsetsResultInfo(off, ts, 0))
+        return out
+
+    # -- groups -----------------------------------------------------------------------------------
+    def list_consumer_groups(self, request_timeout=None, states=None, types=None):
+        valid = []
+        for gid in self._log.groups():
+            st = _state(self._log, gid)
+            if states and st not in states:
+                continue
+            valid.append(ConsumerGroupListing(gid, False, st, ConsumerGroupType.CLASSIC))
+        return _done(ListConsumerGroupsResult(valid, []))
+
+    def describe_consumer_groups(self, group_ids, request_timeout=None, include_authorized_operations=False):
+        if not isinstance(group_ids, list) or not group_ids:
+            raise ValueError("Expected a non-empty list of group_ids")
+        out = {}
+        log = self._log
+        node = Node(0, log.path, 0)
+        for gid in group_ids:
+            g = log.group(gid)
+            members = [MemberDescription(
+                m.member_id, m.client_id, m.host,
+                MemberAssignment([TopicPartition(tp.topic, tp.partition) for tp in m.assignment]),
+                m.group_instance_id) for m in g.members()]
+            out[gid] = _done(ConsumerGroupDescription(
+                gid, False, members, (g.assignor or "") if members else "", _state(log, gid), node))
+        return out
+
+    def list_groups(self, group=None, timeout=None):
+        out = []
+        for gid in ([group] if group else self._log.groups()):
+            gm = GroupMetadata()
+            gm.broker = BrokerMetadata(0, self._log.path, 0)
+            gm.id = gid
+            from .kafka import group_state
+            gm.state = group_state(self._log, gid)
+            gm.protocol_type = "consumer"
+            gm.protocol = self._log.group(gid).assignor or ""
+            for m in self._log.group(gid).members():
+                mm = GroupMember()
+                mm.id, mm.client_id, mm.client_host = m.member_id, m.client_id, m.host
+                gm.members.append(mm)
+            out.append(gm)
+        return out
+
+    def list_consumer_group_offsets(self, list_consumer_group_offsets_request, require_stable=False,
+                                    request_timeout=None):
+        out = {}
+        store = FileOffsetStore(self._log.path)
+        try:
+            for req in list_consumer_group_offsets_request:
+                if req.topic_partitions is None:
+                    entries = store.all_committed_metadata(req.group_id)
+                    parts = [TopicPartition(tp.topic, tp.partition, e.offset) for tp, e in sorted(entries.items())]
+                else:
+                    got = store.committed_metadata(req.group_id, [_tp(p) for p in req.topic_partitions])
+                    parts = []
+                    for p in req.topic_partitions:
+                        e = got.get(_tp(p))
+                        parts.append(TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset))
+                out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, parts))
+        finally:
+            store.close()
+        return out
+
+    def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request, request_timeout=None):
+        out = {}
+        for req in alter_consumer_group_offsets_request:
+            try:
+                plan = {_tp(p): p.offset for p in req.topic_partitions}
+                self._log.group(req.group_id).reset_offsets(plan)
+                out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, [
+                    TopicPartition(tp.topic, tp.partition, off) for tp, off in sorted(plan.items())]))
+            except _el.GroupNotEmptyError as e:
+                out[req.group_id] = _done(exc=_exc(KafkaError.UNKNOWN_MEMBER_ID, str(e)))
+            except _el.EventLogError as e:
+                out[req.group_id] = _done(exc=_from_el(e))
+        return out
+
+    def delete_consumer_groups(self, group_ids, request_timeout=None):
+        out = {}
+        for gid in group_ids:
+            try:
+                if gid not in self._log.groups():
+                    raise _exc(KafkaError.GROUP_ID_NOT_FOUND, "Broker: The group id does not exist")
+                self._log.group(gid).delete()
+                out[gid] = _done(None)
+            except KafkaException as e:
+                out[gid] = _done(exc=e)
+            except _el.EventLogError as e:
+                out[gid] = _done(exc=_from_el(e))
+        return out
+
+
+__all__ = ["AdminClient", "NewTopic", "NewPartitions", "ClusterMetadata", "TopicMetadata",
+           "PartitionMetadata", "BrokerMetadata", "ConsumerGroupDescription", "ConsumerGroupListing",
+           "ListConsumerGroupsResult", "MemberDescription", "MemberAssignment", "ConsumerGroupState",
+           "ConsumerGroupTopicPartitions", "KafkaError", "KafkaException", "TopicDescription",
+           "OffsetSpec", "ListOffsetsResultInfo", "DescribeClusterResult", "GroupMetadata", "GroupMember",
+           "TopicPartition"]

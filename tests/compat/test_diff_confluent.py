@@ -1,0 +1,574 @@
+"""Differential scenarios for confluent-kafka: the real client on librdkafka's mock cluster vs
+eventlog.compat.confluent_kafka on a log directory."""
+import time
+
+import pytest
+
+from _scenarios import exc_name, registry, run_pair, until
+
+CLIENT = "confluent_kafka"
+SCENARIOS, scenario = registry()
+
+
+def producer(s, **conf):
+    return s.closing(s.ck.Producer({**s.cconf, **conf}))
+
+
+def consumer(s, group, **conf):
+    base = {"group.id": group, "auto.offset.reset": "earliest",
+            # the mock makes a later (re)join wait session.timeout.ms - 1 s: keep it short
+            "session.timeout.ms": 2000, "heartbeat.interval.ms": 200}
+    base.update(conf)
+    return s.closing(s.ck.Consumer({**s.cconf, **base}))
+
+
+def drain(c, n, timeout=20.0):
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(0.1)
+        if m is not None and m.error() is None:
+            out.append(m)
+    return out
+
+
+def rec(m):
+    return (m.partition(), m.offset(), m.key(), m.value())
+
+
+def tpl(parts):
+    return [(p.topic, p.partition, p.offset) for p in parts]
+
+
+def fill(s, t, n, partitions=1, **kw):
+    p = producer(s)
+    for i in range(n):
+        p.produce(t, b"v%d" % i, partition=i % partitions, **kw)
+    assert p.flush(10) == 0
+    return p
+
+
+def wait_assigned(c, n, timeout=20.0):
+    return until(lambda: c.poll(0.1) is None and len(c.assignment()) == n or len(c.assignment()) == n, timeout)
+
+
+# -- producing ----------------------------------------------------------------------------------
+
+def _placement(s, name="place", **conf):
+    t = s.topic(name, 6)
+    p = producer(s, **conf)
+    got = []
+    keys = [b"user-%d" % i for i in range(40)] + [b"\x00\xff", "ключ".encode()]
+    for k in keys:
+        p.produce(t, b"v", key=k, on_delivery=lambda e, m: got.append((m.key(), m.partition(), e)))
+    p.flush(10)
+    return sorted(got)
+
+
+@scenario
+def default_placement_is_consistent_random(s):
+    return _placement(s)
+
+
+@scenario
+def murmur2_random_placement(s):
+    return _placement(s, partitioner="murmur2_random")
+
+
+@scenario
+def consistent_and_fnv1a_placement(s):
+    return _placement(s, "c", partitioner="consistent"), _placement(s, "f", partitioner="fnv1a")
+
+
+@scenario
+def delivery_reports_served_by_flush(s):
+    t = s.topic("dr", 2)
+    p = producer(s)
+    got = []
+    for i in range(6):
+        p.produce(t, value=b"v%d" % i, key=b"k%d" % i, partition=i % 2,
+                  on_delivery=lambda err, msg: got.append((err, msg.topic(), msg.partition(), msg.offset(),
+                                                           msg.key(), msg.value(), msg.headers())))
+    before = len(p)
+    left = p.flush(10)
+    return before, left, len(p), sorted(got, key=repr)
+
+
+@scenario
+def poll_serves_reports_and_counts_them(s):
+    t = s.topic("drpoll", 1)
+    got = []
+    p = producer(s, on_delivery=lambda err, msg: got.append(msg.offset()))
+    for i in range(3):
+        p.produce(t, b"v%d" % i)
+    served = 0
+    deadline = time.monotonic() + 10
+    while len(got) < 3 and time.monotonic() < deadline:
+        served += p.poll(0.5)
+    # one event per produce batch: the three messages travel in one batch on both sides
+    return served, got, len(p), p.poll(0)
+
+
+@scenario
+def headers_timestamps_and_str_payloads(s):
+    t = s.topic("hdr", 1)
+    p = producer(s)
+    p.produce(t, "text value", key="text key", headers=[("a", b"1"), ("b", "two"), ("a", None)],
+              timestamp=1_600_000_000_000)
+    p.produce(t, b"v2", headers={"only": b"x"})
+    p.produce(t, None, key=b"tombstone")
+    p.flush(10)
+    c = consumer(s, s.group())
+    c.assign([s.ck.TopicPartition(t, 0, s.ck.OFFSET_BEGINNING)])
+    return [(m.key(), m.value(), m.headers(), m.timestamp() if m.offset() == 0 else m.timestamp()[0], len(m))
+            for m in drain(c, 3)]
+
+
+@scenario
+def produce_errors(s):
+    t = s.topic("perr", 2)
+    p = producer(s, **{"message.max.bytes": 2000})
+    p.produce(t, b"warm")
+    p.flush(10)
+    p.list_topics(t, timeout=10)
+
+    def code(fn, *a, **k):
+        try:
+            fn(*a, **k)
+        except s.ck.KafkaException as e:
+            return ("KafkaException", e.args[0].name())
+        except Exception as e:
+            return type(e).__name__
+        return None
+    return [code(p.produce, t, b"x", partition=7), code(p.produce, t, b"x" * 5000),
+            code(p.produce, t, 123), code(p.produce, t, b"v", headers=[(1, b"x")])]
+
+
+@scenario
+def queue_full_raises_buffer_error(s):
+    t = s.topic("qfull", 1)
+    p = producer(s, **{"queue.buffering.max.messages": 5})
+    out = []
+    for i in range(7):
+        try:
+            p.produce(t, b"v%d" % i)
+            out.append("ok")
+        except BufferError:
+            out.append("BufferError")
+    p.flush(10)
+    p.produce(t, b"after")
+    return out, p.flush(10)
+
+
+# -- consuming ------------------------------------------------------------------------------------
+
+@scenario
+def subscribe_consume_commit_resume(s):
+    t = s.topic("resume", 3)
+    g = s.group()
+    fill(s, t, 9, partitions=3)
+    c = consumer(s, g, **{"enable.auto.commit": False})
+    c.subscribe([t])
+    first = drain(c, 9)
+    committed = tpl(c.commit(asynchronous=False))
+    c.close()
+    fill(s, t, 3, partitions=3)
+    c2 = consumer(s, g, **{"enable.auto.commit": False})
+    c2.subscribe([t])
+    second = drain(c2, 3)
+    return sorted(rec(m) for m in first), sorted(committed), sorted(rec(m) for m in second)
+
+
+@scenario
+def commit_message_and_offsets(s):
+    t = s.topic("cmsg", 2)
+    g = s.group()
+    fill(s, t, 6, partitions=2)
+    c = consumer(s, g, **{"enable.auto.commit": False})
+    c.assign([s.ck.TopicPartition(t, 0), s.ck.TopicPartition(t, 1)])
+    msgs = drain(c, 6)
+    m = [x for x in msgs if x.partition() == 0][1]
+    r1 = tpl(c.commit(message=m, asynchronous=False))
+    r2 = tpl(c.commit(offsets=[s.ck.TopicPartition(t, 1, 2)], asynchronous=False))
+    committed = tpl(c.committed([s.ck.TopicPartition(t, 0), s.ck.TopicPartition(t, 1)], timeout=10))
+    return r1, r2, committed
+
+
+@scenario
+def commit_with_nothing_stored(s):
+    t = s.topic("noff", 1)
+    g = s.group()
+    fill(s, t, 2)
+    c = consumer(s, g, **{"enable.auto.commit": False})
+    c.subscribe([t])
+
+    def code():
+        try:
+            c.commit(asynchronous=False)
+        except s.ck.KafkaException as e:
+            return e.args[0].name()
+        return None
+    before = code()
+    drain(c, 2)
+    first = tpl(c.commit(asynchronous=False))
+    again = code()
+    return before, first, again
+
+
+@scenario
+def async_commit_reports_through_on_commit(s):
+    t = s.topic("oncommit", 2)
+    g = s.group()
+    fill(s, t, 4, partitions=2)
+    calls = []
+    c = consumer(s, g, **{"enable.auto.commit": False,
+                          "on_commit": lambda err, parts: calls.append((err and err.name(), sorted(tpl(parts))))})
+    c.subscribe([t])
+    drain(c, 4)
+    assert c.commit() is None
+    until(lambda: calls or c.poll(0.1) and False, 10)
+    c.commit()
+    until(lambda: len(calls) > 1 or c.poll(0.1) and False, 10)
+    return calls
+
+
+@scenario
+def manual_offset_store(s):
+    t = s.topic("store", 1)
+    g = s.group()
+    fill(s, t, 5)
+    c = consumer(s, g, **{"enable.auto.commit": False, "enable.auto.offset.store": False})
+    c.subscribe([t])
+    msgs = drain(c, 5)
+    c.store_offsets(message=msgs[2])
+    r = tpl(c.commit(asynchronous=False))
+    c.store_offsets(offsets=[s.ck.TopicPartition(t, 0, 4)])
+    r2 = tpl(c.commit(asynchronous=False))
+    return r, r2, tpl(c.committed([s.ck.TopicPartition(t, 0)], timeout=10))
+
+
+@scenario
+def store_offsets_refused_with_auto_store(s):
+    t = s.topic("store2", 1)
+    g = s.group()
+    fill(s, t, 1)
+    c = consumer(s, g)
+    c.subscribe([t])
+    m = drain(c, 1)[0]
+    try:
+        c.store_offsets(message=m)
+    except s.ck.KafkaException as e:
+        return e.args[0].name()
+    return None
+
+
+@scenario
+def auto_commit_on_close(s):
+    t = s.topic("autoclose", 2)
+    g = s.group()
+    fill(s, t, 4, partitions=2)
+    c = consumer(s, g)
+    c.subscribe([t])
+    drain(c, 4)
+    c.close()
+    c2 = consumer(s, g)
+    return tpl(c2.committed([s.ck.TopicPartition(t, 0), s.ck.TopicPartition(t, 1)], timeout=10))
+
+
+@scenario
+def close_revokes_then_commits_and_reports(s):
+    t = s.topic("closecb", 2)
+    g = s.group()
+    fill(s, t, 4, partitions=2)
+    calls = []
+    c = consumer(s, g, on_commit=lambda err, parts: calls.append(("commit", err and err.name(), sorted(tpl(parts)))))
+    c.subscribe([t], on_revoke=lambda cons, parts: calls.append(("revoke", sorted(tpl(parts)))))
+    drain(c, 4)
+    c.close()
+    return calls
+
+
+@scenario
+def partition_eof_events(s):
+    t = s.topic("eof", 2)
+    g = s.group()
+    fill(s, t, 3, partitions=1)
+    c = consumer(s, g, **{"enable.partition.eof": True})
+    c.subscribe([t])
+    events = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and sum(1 for e in events if e[0] == "eof") < 2:
+        m = c.poll(0.1)
+        if m is None:
+            continue
+        if m.error() is not None:
+            events.append(("eof", m.partition(), m.offset(), m.error().code() == s.ck.KafkaError._PARTITION_EOF))
+        else:
+            events.append(("msg", m.partition(), m.offset()))
+    per = {p: [e for e in events if e[1] == p] for p in (0, 1)}
+    return per
+
+
+@scenario
+def assign_with_offsets(s):
+    t = s.topic("asg", 3)
+    g = s.group()
+    fill(s, t, 9, partitions=3)
+    c = consumer(s, g, **{"auto.offset.reset": "latest"})
+    c.assign([s.ck.TopicPartition(t, 0, 2), s.ck.TopicPartition(t, 1, s.ck.OFFSET_BEGINNING),
+              s.ck.TopicPartition(t, 2, s.ck.OFFSET_END)])
+    first = drain(c, 4)
+    p = producer(s)
+    p.produce(t, b"new", partition=2)
+    p.flush(10)
+    second = drain(c, 1)
+    return sorted(rec(m) for m in first), [rec(m) for m in second], tpl(c.assignment())
+
+
+@scenario
+def incremental_assign_and_unassign(s):
+    t = s.topic("incr", 3)
+    g = s.group()
+    fill(s, t, 6, partitions=3)
+    c = consumer(s, g)
+    c.incremental_assign([s.ck.TopicPartition(t, 0, 0)])
+    a = sorted(rec(m) for m in drain(c, 2))
+    c.incremental_assign([s.ck.TopicPartition(t, 2, 1)])
+    b = sorted(rec(m) for m in drain(c, 1))
+    c.incremental_unassign([s.ck.TopicPartition(t, 0)])
+    after = tpl(c.assignment())
+    try:
+        c.incremental_assign([s.ck.TopicPartition(t, 2, 0)])
+        dup = None
+    except s.ck.KafkaException as e:
+        dup = e.args[0].name()
+    c.unassign()
+    return a, b, after, dup, c.assignment(), c.poll(0.3)
+
+
+@scenario
+def seek_and_position(s):
+    t = s.topic("seek", 1)
+    g = s.group()
+    fill(s, t, 10)
+    c = consumer(s, g)
+    tp = s.ck.TopicPartition(t, 0)
+    c.assign([s.ck.TopicPartition(t, 0, 0)])
+    out = [tpl(c.position([tp]))]
+    drain(c, 3)
+    out.append(tpl(c.position([tp])))
+    c.seek(s.ck.TopicPartition(t, 0, 7))
+    out.append(tpl(c.position([tp])))
+    out.append([m.offset() for m in drain(c, 2)])
+    out.append(tpl(c.position([tp])))
+    try:
+        c.seek(s.ck.TopicPartition(t, 5, 0))
+    except s.ck.KafkaException as e:
+        out.append(e.args[0].name())
+    return out
+
+
+@scenario
+def pause_and_resume(s):
+    t = s.topic("pause", 2)
+    g = s.group()
+    fill(s, t, 6, partitions=2)
+    c = consumer(s, g)
+    p0, p1 = s.ck.TopicPartition(t, 0), s.ck.TopicPartition(t, 1)
+    c.assign([p0, p1])
+    c.pause([p0])
+    first = drain(c, 3)
+    extra = drain(c, 1, timeout=0.5)
+    c.resume([p0])
+    rest = drain(c, 3)
+    return sorted(rec(m) for m in first), extra, sorted(rec(m) for m in rest)
+
+
+@scenario
+def watermarks_and_committed_defaults(s):
+    t = s.topic("wm", 2)
+    g = s.group()
+    fill(s, t, 5, partitions=1)
+    c = consumer(s, g)
+    return (c.get_watermark_offsets(s.ck.TopicPartition(t, 0), timeout=10),
+            c.get_watermark_offsets(s.ck.TopicPartition(t, 1), timeout=10),
+            tpl(c.committed([s.ck.TopicPartition(t, 0)], timeout=10)))
+
+
+@scenario
+def consume_batches(s):
+    t = s.topic("batch", 1)
+    g = s.group()
+    fill(s, t, 12)
+    c = consumer(s, g)
+    c.assign([s.ck.TopicPartition(t, 0, 0)])
+    got = []
+    deadline = time.monotonic() + 20
+    while len(got) < 12 and time.monotonic() < deadline:
+        batch = c.consume(num_messages=5, timeout=0.5)
+        assert len(batch) <= 5
+        got += [m.offset() for m in batch if m.error() is None]
+    return got
+
+
+@scenario(skip="librdkafka's mock cluster answers ListOffsets by timestamp with -1 (known mock limit); "
+               "the facade's offsets_for_times is tested in test_facade.py")
+def offsets_for_times(s):
+    t = s.topic("times", 1)
+    p = producer(s)
+    for ts in (1000, 2000, 3000):
+        p.produce(t, b"v", timestamp=ts)
+    p.flush(10)
+    c = consumer(s, s.group())
+    return tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, 2500), s.ck.TopicPartition(t, 0, 9999)], timeout=10))
+
+
+# -- rebalancing ----------------------------------------------------------------------------------
+
+@scenario
+def rebalance_callbacks_single_member(s):
+    t = s.topic("cbs", 3)
+    g = s.group()
+    events = []
+    c = consumer(s, g)
+    c.subscribe([t], on_assign=lambda cons, parts: events.append(("assign", tpl(parts))),
+                on_revoke=lambda cons, parts: events.append(("revoke", tpl(parts))))
+    wait_assigned(c, 3)
+    c.close()
+    return events
+
+
+@scenario
+def on_assign_sets_start_offsets(s):
+    t = s.topic("onassign", 2)
+    g = s.group()
+    fill(s, t, 8, partitions=2)
+
+    def on_assign(cons, parts):
+        for p in parts:
+            p.offset = 3 if p.partition == 0 else s.ck.OFFSET_END
+        cons.assign(parts)
+
+    c = consumer(s, g)
+    c.subscribe([t], on_assign=on_assign)
+    first = drain(c, 1)
+    p = producer(s)
+    p.produce(t, b"late", partition=1)
+    p.flush(10)
+    second = drain(c, 1)
+    return [rec(m) for m in first], [rec(m) for m in second]
+
+
+def _two_members(s, strategy):
+    t = s.topic("two", 4)
+    g = s.group()
+    a = consumer(s, g, **{"partition.assignment.strategy": strategy})
+    b = consumer(s, g, **{"partition.assignment.strategy": strategy})
+    a.subscribe([t])
+    wait_assigned(a, 4)
+    b.subscribe([t])
+
+    def balanced():
+        a.poll(0.05)
+        b.poll(0.05)
+        return len(a.assignment()) == 2 and len(b.assignment()) == 2
+    until(balanced, 30)
+    aa, bb = set(tpl(a.assignment())), set(tpl(b.assignment()))
+    b.close()
+    until(lambda: a.poll(0.05) is None and len(a.assignment()) == 4 or len(a.assignment()) == 4, 30)
+    return sorted(aa | bb), not (aa & bb), sorted([len(aa), len(bb)]), len(a.assignment())
+
+
+@scenario
+def two_members_eager_range(s):
+    return _two_members(s, "range")
+
+
+@scenario
+def two_members_cooperative_sticky(s):
+    return _two_members(s, "cooperative-sticky")
+
+
+@scenario
+def regex_subscription(s):
+    t1 = s.topic("rx-a", 1)
+    t2 = s.topic("rx-b", 2)
+    s.topic("other", 1)
+    g = s.group()
+    c = consumer(s, g, **{"topic.metadata.refresh.interval.ms": 500})
+    c.subscribe([f"^{s.prefix}-rx-.*"])
+    wait_assigned(c, 3)
+    return sorted(tpl(c.assignment())), [t1, t2]
+
+
+# -- errors, metadata, admin ------------------------------------------------------------------------
+
+@scenario
+def consumer_state_errors(s):
+    t = s.topic("cerr", 1)
+    out = [exc_name(s.ck.Consumer, {**s.cconf})]
+    c = consumer(s, s.group())
+    c.close()
+    out += [exc_name(c.poll, 0), exc_name(c.assignment)]
+    out.append(exc_name(c.close))
+    return out, t
+
+
+@scenario
+def list_topics_metadata(s):
+    t = s.topic("meta", 3)
+    p = producer(s)
+    md = p.list_topics(timeout=10)
+    one = p.list_topics(t, timeout=10)
+    tm = md.topics[t]
+    return (sorted(tm.partitions), tm.error, sorted(one.topics), [pm.id for pm in one.topics[t].partitions.values()])
+
+
+@scenario
+def admin_group_offsets(s):
+    t = s.topic("adm", 2)
+    g = s.group()
+    fill(s, t, 4, partitions=2)
+    c = consumer(s, g, **{"enable.auto.commit": False, "client.id": "billing-worker"})
+    c.subscribe([t])
+    drain(c, 4)
+    c.commit(asynchronous=False)
+    a = s.ck.admin.AdminClient(s.cconf)
+    offsets = a.list_consumer_group_offsets([s.ck.ConsumerGroupTopicPartitions(g, [
+        s.ck.TopicPartition(t, 0), s.ck.TopicPartition(t, 1)])])[g].result(10)
+    return offsets.group_id, sorted(tpl(offsets.topic_partitions))
+
+
+@scenario(skip="librdkafka's mock cluster does not implement DescribeGroups/ListGroups (known mock "
+               "limit); the facade's group admin is tested in test_facade.py")
+def admin_describe_and_list_groups(s):
+    t = s.topic("adm2", 2)
+    g = s.group()
+    c = consumer(s, g, **{"client.id": "billing-worker"})
+    c.subscribe([t])
+    wait_assigned(c, 2)
+    a = s.ck.admin.AdminClient(s.cconf)
+    desc = a.describe_consumer_groups([g])[g].result(10)
+    listed = [x.group_id for x in a.list_consumer_groups().result(10).valid]
+    members = [(m.client_id, sorted(tpl(m.assignment.topic_partitions))) for m in desc.members]
+    return desc.group_id, desc.state.name, members, g in listed
+
+
+@scenario(skip="librdkafka's mock cluster does not implement CreateTopics/DeleteTopics (known mock "
+               "limit); the facade's admin topics are tested in test_facade.py")
+def admin_create_and_delete_topics(s):
+    a = s.ck.admin.AdminClient(s.cconf)
+    name = f"{s.prefix}-created"
+    r = {k: f.result(10) for k, f in a.create_topics([s.ck.admin.NewTopic(name, 3, 1)]).items()}
+    try:
+        a.create_topics([s.ck.admin.NewTopic(name, 3, 1)])[name].result(10)
+        again = None
+    except s.ck.KafkaException as e:
+        again = e.args[0].name()
+    a.delete_topics([name])[name].result(10)
+    return r, again
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda sc: sc.name)
+def test_confluent_kafka_facade_matches_real_client(sc, sides):
+    run_pair(sc, sides)
