@@ -106,6 +106,41 @@ _BACKENDS = ("auto", "inotify", "poll")
 
 # --------------------------------------------------------------------------- inotify syscalls
 
+
+_closer_lock = threading.Lock()
+_closer_queue = []
+_closer_event = threading.Event()
+
+
+def _closer_loop():
+    while True:
+        _closer_event.wait()
+        with _closer_lock:
+            fds = _closer_queue[:]
+            del _closer_queue[:]
+            _closer_event.clear()
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+_closer_thread = None
+
+
+def _close_later(fd):
+    """Close an inotify descriptor on a background thread: the kernel waits for an RCU grace
+    period when the last watch of an instance goes (8-16 ms measured here), which would
+    otherwise stall every consumer.close()."""
+    global _closer_thread
+    with _closer_lock:
+        _closer_queue.append(fd)
+        if _closer_thread is None or not _closer_thread.is_alive():
+            _closer_thread = threading.Thread(target=_closer_loop, name="eventlog-fd-closer", daemon=True)
+            _closer_thread.start()
+    _closer_event.set()
+
 class _Libc:
     __slots__ = ("init1", "add_watch", "rm_watch")
 
@@ -420,7 +455,7 @@ class _InotifyBackend:
         self._interrupted = True
         self._ep.close()
         self._close_wake()
-        os.close(self._fd)
+        _close_later(self._fd)
 
 
 class _PollingBackend:
