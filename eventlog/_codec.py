@@ -22,7 +22,8 @@ documented byte by byte in docs/format.md):
 The record section is column-wise so encoding and decoding are a few C-level bulk
 operations per batch rather than Python work per field:
 
-    [OFFSET_DELTAS]  count x u32 offset deltas (only in batches rewritten by compaction)
+    [OFFSET_DELTAS]  count x u32 offset deltas (only in batches rewritten by compaction; the
+                     header's last offset delta may exceed the last one, and count may be 0)
     [not UNIFORM_TS] count x i64 timestamp deltas from the first timestamp
     [not NO_KEYS]    count x i32 key lengths (-1: None)
                      count x i32 value lengths (-1: None)
@@ -337,6 +338,15 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, section, max_record)
 
 
+def prepare_empty(last_delta, timestamp_ms):
+    """A batch of no records covering offsets [base, base + last_delta] (compaction: every
+    record of that range was removed; the batch keeps the offset sequence contiguous)."""
+    if not 0 <= last_delta <= 0xFFFFFFFF:
+        raise ValueError(f"last_delta must be in [0, 2**32), got {last_delta}")
+    return Prepared(OFFSET_DELTAS | NO_KEYS | UNIFORM_TS, 0, last_delta, timestamp_ms, timestamp_ms,
+                    0, b"", 0)
+
+
 def record_sizes(keys, values, headers=None):
     """Each record's key + value + encoded headers size in bytes (as bounded by
     `Prepared.max_record`); for error messages, so a per-record loop is fine."""
@@ -378,7 +388,10 @@ def peek(buf, pos=0):
     # uncompressed, within zstd's worst-case expansion otherwise) so that a damaged length can
     # never make a reader allocate or wait for gigabytes
     codec = attrs & CODEC_MASK
-    if attrs & ~_KNOWN_ATTRS or not 0 < count <= MAX_RECORDS or section_len > MAX_SECTION_BYTES or \
+    # count 0 only in a batch rewritten by compaction (OFFSET_DELTAS): it covers an offset
+    # range whose records were all removed, so the offset sequence stays contiguous
+    if attrs & ~_KNOWN_ATTRS or not (0 < count or attrs & OFFSET_DELTAS) or count > MAX_RECORDS or \
+            section_len > MAX_SECTION_BYTES or \
             codec > CODEC_ZSTD or length < HEADER_SIZE or \
             (length != HEADER_SIZE + section_len if codec == CODEC_NONE
              else length > HEADER_SIZE + section_len + (section_len >> 7) + 1024):
@@ -464,7 +477,8 @@ def _decode_columns(buf, pos, info):
         if _BIG:
             a.byteswap()
         p += 4 * count
-        if len(a) != count or (count and (a[-1] != info.last_offset_delta or
+        # the batch may cover offsets past its last record (compaction removed them)
+        if len(a) != count or (count and (a[-1] > info.last_offset_delta or
                                           any(x >= y for x, y in zip(a, a[1:])))):
             raise CorruptBatchError("bad offset deltas")
         offsets = [base + d for d in a]

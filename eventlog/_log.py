@@ -42,8 +42,10 @@ class Log:
         self._producers = []
         self._init_dir()
         self._maintenance = None
+        from . import _maintenance
+        self._roll_hook = _maintenance.on_roll  # retention of a partition when a writer rolls it
         if background_maintenance:
-            self._start_maintenance()
+            self._start_maintenance(background_maintenance)
 
     def _init_dir(self):
         os.makedirs(os.path.join(self.path, "topics"), exist_ok=True)
@@ -240,5 +242,35 @@ class Log:
         if hook is not None:
             hook(partition)
 
-    def _start_maintenance(self):
-        raise InvalidArgumentError("background_maintenance is not available yet")
+    def maintain(self, topics=None, *, _stop=None):
+        """Apply retention and compaction now to every partition (or those of `topics`).
+
+        Returns {TopicPartition: {"segments_deleted", "bytes_freed", "records_cleaned",
+        "segments_cleaned", "skipped"}} (skipped is "busy" when a run in another process or
+        thread holds that partition). Safe while other processes read and write."""
+        self._check()
+        from . import _maintenance
+        names = self.topics() if topics is None else ([topics] if isinstance(topics, str) else list(topics))
+        out = {}
+        for name in names:
+            try:
+                t = self.topic(name)
+            except UnknownTopicError:
+                continue  # deleted meanwhile
+            for p in t.partitions:
+                if _stop is not None and _stop.is_set():
+                    return out
+                if not os.path.isdir(p.dir):
+                    continue
+                out[p.tp] = _maintenance.maintain_partition(p, stop=_stop)
+        return out
+
+    def _start_maintenance(self, interval):
+        """`background_maintenance=True` (every 60 s) or a number of seconds."""
+        from . import _maintenance
+        if interval is True:
+            interval = 60.0
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+            raise InvalidArgumentError(
+                f"background_maintenance must be True, False or a number of seconds > 0, got {interval!r}")
+        self._maintenance = _maintenance.Maintainer(self, float(interval))

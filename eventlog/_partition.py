@@ -14,7 +14,11 @@ Invariants:
 - A writer that finds an invalid tail under the lock cuts it off (crash recovery), and cuts
   index entries that point past the new end.
 - A segment is rolled only after the writer's last write to it; a newer segment's base
-  offset is exactly the old segment's end offset (until compaction leaves gaps).
+  offset is exactly the old segment's end offset (until compaction leaves gaps). Readers and
+  writers find the next segment by that name; a directory listing is only a fallback (for
+  gaps), because readdir racing with file creation can return a newer file and miss an older
+  one created during the listing.
+- Segments are created only under the append lock, so a writer's listing is complete.
 """
 import bisect
 import os
@@ -71,7 +75,7 @@ class FetchState:
     """A reader's place in a partition: the next offset to return and where it is on disk.
     `pending` holds records already decoded from a batch but not yet returned."""
 
-    __slots__ = ("offset", "seg", "pos", "expect", "pending")
+    __slots__ = ("offset", "seg", "pos", "expect", "pending", "ino")
 
     def __init__(self, offset):
         self.offset = offset
@@ -79,6 +83,7 @@ class FetchState:
         self.pos = 0
         self.expect = 0
         self.pending = None
+        self.ino = None  # inode `pos` refers to (None: pos is 0, valid in any version of the file)
 
     def reset(self, offset):
         self.offset = offset
@@ -340,7 +345,7 @@ class Partition:
             except FileNotFoundError:
                 raise self._deleted() from None
             try:
-                w = self._sync_writer()
+                w = self._sync_writer(sync)
                 length = prep.length
                 if w.pos > 0 and (w.pos + length > cfg.segment_bytes or
                                   (cfg.segment_ms is not None and w.first_ts is not None and
@@ -442,14 +447,14 @@ class Partition:
         if (cur.st_ino, cur.st_dev) != (held.st_ino, held.st_dev):
             raise self._deleted()
 
-    def _fresh_writer(self):
+    def _fresh_writer(self, sync=False):
         """A writer for the newest segment, found from the directory and checked from its
         last index entry on (so reopening costs time proportional to the damaged tail)."""
         self._check_lock_file()
         bases = self._list_bases()  # complete: segments are only created under the lock we hold
         if not bases:
             w = self._open_writer(self._persisted_start())
-            if self._topic.config.fsync == "batch":
+            if sync:  # the new segment's directory entry must survive a power cut too
                 fsync_dir(self.dir)
             return w
         w = self._open_writer(bases[-1])
@@ -474,7 +479,7 @@ class Partition:
             raise
         return w
 
-    def _sync_writer(self):
+    def _sync_writer(self, sync=False):
         """Bring the writer state up to the true end of the log (others may have appended,
         rolled, or crashed mid-write since we last held the lock)."""
         w = self._w
@@ -488,7 +493,7 @@ class Partition:
             elif st.st_size != w.pos:
                 self._recover_into(w, w.pos, w.next_offset)
         if w is None:
-            w = self._w = self._fresh_writer()
+            w = self._w = self._fresh_writer(sync)
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
             if not os.path.exists(os.path.join(self.dir, seg_name(w.next_offset) + ".log")):
@@ -540,6 +545,7 @@ class Partition:
                 return False
             # nothing written yet: wait at the start for the first segment to appear
             st.seg, st.pos, st.expect = Segment(self.dir, start), 0, start
+            st.ino = None
             return True
         i = bisect.bisect_right(bases, off) - 1
         if i < 0:
@@ -554,6 +560,7 @@ class Partition:
                 return self._locate(st) if self._list() else False
             if found is not None:
                 st.seg, st.pos, st.expect = seg, found, found_base
+                st.ino = seg.ino if found else None
                 return True
             nxt = self._successor(base, end_next)
             if nxt is not None:  # past this segment's data: on to the next one
@@ -561,6 +568,7 @@ class Partition:
                 continue
             if off == end_next:  # at the end of the newest segment: wait there
                 st.seg, st.pos, st.expect = seg, end_pos, end_next
+                st.ino = seg.ino if end_pos else None
                 return True
             return False
 
@@ -605,6 +613,12 @@ class Partition:
             retried_at = None
             while need > 0 and got_bytes < max_bytes:
                 seg = st.seg
+                if seg.ino != st.ino or seg.fd < 0:
+                    # st.pos is a position in one version of the file: if the segment was
+                    # replaced by compaction (and the handle reopened), find the offset again
+                    if not self._reattach(st):
+                        break
+                    seg = st.seg
                 try:
                     buf = seg.pread(READ_CHUNK, st.pos)
                 except FileNotFoundError:
@@ -692,13 +706,34 @@ class Partition:
         nxt_base = self._successor(seg.base, st.expect)
         if nxt_base is None:
             return "end"
+        if seg.fd < 0 or (seg.ino != st.ino and st.ino is not None):
+            return "moved" if self._reattach(st) else "end"
         if st.pos < seg.size():
             return "retry"
         seg.close()
         st.seg = self._seg(nxt_base)
         st.pos = 0
         st.expect = nxt_base
+        st.ino = None
         return "moved"
+
+    def _reattach(self, st):
+        """(Re)open st.seg and check that st.pos still refers to the file it is open on; if
+        compaction replaced the file meanwhile, locate st.offset again (the rewritten file
+        holds a subset of the same records with the same offsets). False if out of range."""
+        seg = st.seg
+        try:
+            seg.open()
+        except FileNotFoundError:
+            seg = None
+        if seg is not None and (st.ino is None or st.pos == 0):
+            st.ino = seg.ino
+            return True
+        if seg is not None and seg.ino == st.ino:
+            return True
+        st.seg = None
+        st.pending = None
+        return self._locate(st) and st.seg is not None
 
     # -- time ------------------------------------------------------------------------------
     def offset_for_time(self, timestamp_ms):
@@ -730,6 +765,14 @@ class Partition:
                     continue
                 base = self._successor(base, end_next)
             return None
+
+    def delete_records(self, before_offset):
+        """Move the log start offset to `before_offset` (Kafka's DeleteRecords): records below
+        it are no longer returned to reads that start there, and segments entirely below it
+        are deleted. Persisted; returns the new start offset. OffsetOutOfRangeError if
+        `before_offset` is past the end offset."""
+        from . import _maintenance
+        return _maintenance.delete_records(self, before_offset)
 
     # -- maintenance hooks (used by retention / delete_records) ------------------------------
     def _write_start(self, offset):

@@ -9,8 +9,12 @@ Files (named by the segment's base offset, 20 digits):
 An index entry is written for every batch that starts at position 0 or crosses a multiple of
 the index interval (4 KiB), so the decision depends only on the log and any writer makes the
 same one. Indexes carry no checksum: they are hints. Every entry used is checked against the
-log (the batch at the position must start with the indexed offset) and an index that
-disagrees, is missing or is torn is ignored and rebuilt from the log.
+log (the batch at the position must start with the indexed offset, and for the time index
+have a max timestamp no larger than the entry's); entries that fail are skipped, an index is
+read only up to its first torn or out-of-order entry, and the writer that next opens the
+segment rebuilds an index that is missing, torn or out of order. Rebuilds and cuts happen in
+place through the writers' descriptors, never by rename: writers in other processes keep
+the same files open and go on appending to them.
 
 Invariants: bytes of a `.log` file before the last valid batch never change while the
 segment exists (compaction replaces whole files by rename); a reader accepts a batch only
@@ -42,7 +46,7 @@ def crosses_interval(pos, length, interval=INDEX_INTERVAL):
 class Segment:
     """Read-side handle on one segment. The descriptor is opened lazily and can be closed."""
 
-    __slots__ = ("dir", "base", "path", "fd", "_index", "_index_size", "_tindex", "_tindex_size",
+    __slots__ = ("dir", "base", "path", "fd", "ino", "_index", "_index_size", "_tindex", "_tindex_size",
                  "closed_hint")
 
     def __init__(self, directory, base):
@@ -50,6 +54,7 @@ class Segment:
         self.base = base
         self.path = os.path.join(directory, seg_name(base) + ".log")
         self.fd = -1
+        self.ino = None             # inode of the file `fd` is open on (compaction replaces files)
         self._index = None          # (offsets array, positions array) or None
         self._index_size = -1
         self._tindex = None
@@ -62,7 +67,13 @@ class Segment:
         segment was deleted (retention)."""
         fd = self.fd
         if fd < 0:
-            fd = self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self.ino = os.fstat(fd).st_ino
+            except BaseException:
+                os.close(fd)
+                raise
+            self.fd = fd
         return fd
 
     def close(self):

@@ -70,6 +70,8 @@ class TopicConfig:
     delete_retention_ms: int = attrs.field(default=DAY_MS, validator=_pos_int("delete_retention_ms", 0))
     min_compaction_lag_ms: int = attrs.field(default=0, validator=_pos_int("min_compaction_lag_ms", 0))
     min_cleanable_dirty_ratio: float = attrs.field(default=0.5, validator=_ratio)
+    # memory for the compactor's map of keys (more passes when a partition has more keys)
+    cleaner_buffer_bytes: int = attrs.field(default=64 << 20, validator=_pos_int("cleaner_buffer_bytes", 1024))
 
     @property
     def codec(self):

@@ -58,10 +58,10 @@ def _read_all(p, start=0):
 def _acked(ack_path):
     try:
         with open(ack_path) as f:
-            lines = f.read().splitlines()
+            lines = f.read().split("\n")[:-1]  # only whole lines: the last may be in progress
     except FileNotFoundError:
         return []
-    return [tuple(map(int, ln.split())) for ln in lines if ln.count(" ") == 3]
+    return [tuple(map(int, ln.split())) for ln in lines]
 
 
 def check_log(path, acks):
@@ -106,7 +106,8 @@ def _kill_rounds(tmp_path, rounds, segment_bytes):
         pr = SPAWN.Process(target=_append_forever, args=(path, rnd, ack_path))
         pr.start()
         deadline = time.monotonic() + 60
-        while len(_acked(ack_path)) < before + rng.randint(1, 20) and pr.is_alive():
+        target = before + rng.randint(1, 20)  # let it get going, then kill at a random moment
+        while len(_acked(ack_path)) < target and pr.is_alive():
             assert time.monotonic() < deadline, "the child made no progress"
             time.sleep(0.001)
         time.sleep(rng.random() * 0.03)  # a random moment, most likely inside an append

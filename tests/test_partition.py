@@ -47,6 +47,11 @@ class Model:
         return None
 
 
+# record timestamps of the last hour: retention (7 days by default, by record timestamp, as
+# in Kafka) must not remove test data when segments roll
+BASE_TS = int(time.time() * 1000) - 3_600_000
+
+
 def fill(p, model, rng, batches, max_batch=12, ts_spread=None, value_size=(0, 200)):
     """Append random batches (keys, nulls, headers, per-record timestamps) to p and model."""
     for _ in range(batches):
@@ -58,7 +63,7 @@ def fill(p, model, rng, batches, max_batch=12, ts_spread=None, value_size=(0, 20
             headers = () if rng.random() < 0.6 else tuple(
                 (f"h{j}", None if rng.random() < 0.2 else rng.randbytes(rng.randint(0, 5)))
                 for j in range(rng.randint(1, 3)))
-            ts = 1_000_000 + (rng.randint(0, ts_spread) if ts_spread else len(model.recs) * 10)
+            ts = BASE_TS + (rng.randint(0, ts_spread) if ts_spread else len(model.recs) * 10)
             recs.append((key, value, headers, ts))
         r = p.append_batch(recs)
         assert len(r) == n
@@ -288,12 +293,12 @@ def test_reopen_sees_data_and_settings(tmp_path):
     model, rng = Model(), random.Random(2)
     with eventlog.open(tmp_path) as lg:
         t = lg.create_topic("t", partitions=3, segment_bytes=2048, compression="zstd",
-                            retention_ms=1234, max_record_bytes=5000)
+                            retention_ms=123_456_789, max_record_bytes=5000)
         fill(t.partition(2), model, rng, 40)
     with eventlog.open(tmp_path) as lg:
         t = lg.topic("t")
         assert (t.config.partitions, t.config.segment_bytes, t.config.compression, t.config.retention_ms,
-                t.config.max_record_bytes) == (3, 2048, "zstd", 1234, 5000)
+                t.config.max_record_bytes) == (3, 2048, "zstd", 123_456_789, 5000)
         p = t.partition(2)
         check_reads(p, model, rng)
         fill(p, model, rng, 10)
@@ -319,7 +324,7 @@ def test_offset_for_time_non_monotonic(log, compression):
        st.integers(min_value=-1, max_value=52))
 def test_offset_for_time_matches_a_linear_scan(tmp_path_factory, batches, target):
     with eventlog.open(tmp_path_factory.mktemp("oft")) as lg:
-        p = lg.create_topic("t", segment_bytes=1024).partition(0)
+        p = lg.create_topic("t", segment_bytes=1024, retention_ms=None).partition(0)  # 1970 timestamps
         flat = []
         for tss in batches:
             p.append_batch([(None, b"x" * 60, (), t) for t in tss])
