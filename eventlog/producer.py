@@ -168,12 +168,13 @@ class _TopicState:
     """What `send` needs of one topic, in one place (the hot path reads only this)."""
 
     __slots__ = ("name", "topic", "count", "batches", "sticky", "keyed_ok", "max_record", "checked",
-                 "cache", "lock", "eager")
+                 "cache", "lock", "eager", "pcache")
 
     def __init__(self, topic, producer):
         self.cache = producer._hash_cache if producer._hash_cache is not None else {}
         self.lock = producer._lock
         self.eager = producer.linger == 0
+        self.pcache = {}  # key -> partition for the current partition count (default partitioner)
         self.name = topic.name
         self.topic = topic
         self.count = topic.config.partitions
@@ -290,21 +291,21 @@ class Producer:
         ts = self._topics.get(topic)
         if ts is None:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
-        h = ts.cache.get(key)
+        p = ts.pcache.get(key)
         size = len(value) + len(key) + _RECORD_OVERHEAD
-        if h is None or size > ts.max_record:
+        if p is None or size > ts.max_record:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
         with ts.lock:
-            b = ts.batches[h % ts.count]
+            b = ts.batches[p]
             if b is None:
                 if self._closed:
                     raise ProducerClosedError("send() on a closed producer")
-                b = self._new_batch(ts, h % ts.count, False)
+                b = self._new_batch(ts, p, False)
             i = len(b.values)
             b.values.append(value)
             b.keys.append(key)
-            b.room -= size
-            if b.room > 0 and not ts.eager:
+            b.room -= size  # starts at 0 with linger_ms=0: every record is sent at once
+            if b.room > 0:
                 return _new(RecordFuture, (b, i))
             self._seal(ts, b)
         self._after_seal()
@@ -346,6 +347,11 @@ class Producer:
                         partition = ts.sticky = self._partitioner.sticky_partition(n)
                 else:
                     partition = self._partitioner(key, n)
+                    if key.__class__ is bytes and len(key) <= 64:
+                        pc = ts.pcache
+                        if len(pc) >= 100_000:
+                            pc.clear()
+                        pc[key] = partition
             else:
                 try:
                     partition = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
@@ -381,7 +387,7 @@ class Producer:
             b.values.append(value)
             b.keys.append(key)
             b.room -= size
-            if b.room > 0 and not ts.eager:
+            if b.room > 0:
                 return _new(RecordFuture, (b, i))
             self._seal(ts, b)
         self._after_seal()
@@ -389,7 +395,8 @@ class Producer:
 
     def _new_batch(self, ts, partition, sticky):
         """(Under self._lock) start accumulating a batch for a partition."""
-        b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(), self.batch_size)
+        b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(),
+                                           0 if ts.eager else self.batch_size)
         b.sticky = sticky
         if not self._open and not ts.eager:
             # with no open batch the sender sleeps without a linger deadline: give it one
@@ -575,6 +582,7 @@ class Producer:
             with self._lock:
                 ts.batches.extend([None] * (t.config.partitions - ts.count))
                 ts.count = t.config.partitions
+                ts.pcache = {}  # placements depend on the partition count
         ts.max_record = t.config.max_record_bytes + _RECORD_OVERHEAD
         ts.keyed_ok = "compact" not in t.config.cleanup_policy
         ts.checked = time.monotonic()
