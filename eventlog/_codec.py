@@ -411,12 +411,28 @@ def check(buf, pos, info):
 _struct_cache = {}
 
 
-def _split(blob, lens, count):
+def _lengths(section, p, count):
+    """A column of `count` i32 lengths at section[p:]: (array, (min, sum, uniform)).
+    Equal lengths (the common case) are recognised with one memory comparison, so their
+    min and sum cost no per-record Python work."""
+    raw = section[p:p + 4 * count]
+    if len(raw) != 4 * count:
+        raise CorruptBatchError("short length column")
+    a = _i32_array(raw)
+    if not count:
+        return a, (0, 0, True)
+    if bytes(raw[:4]) * count == raw:
+        first = a[0]
+        return a, (first, first * count, True)
+    return a, (min(a), sum(a), False)
+
+
+def _split(blob, lens, count, uniform=None):
     """Cut `blob` into `count` bytes objects of the given lengths (all >= 0)."""
     if count == 0:
         return ()
     first = lens[0]
-    if lens.count(first) == count:
+    if uniform if uniform is not None else lens.count(first) == count:
         key = (first, count)
         s = _struct_cache.get(key)
         if s is None:
@@ -498,41 +514,39 @@ def _decode_columns(buf, pos, info):
             raise CorruptBatchError("short timestamp column")
         timestamps = list(map(info.first_timestamp.__add__, a))
     nulls = attrs & HAS_NULLS
-    klens = None
+    klens = kst = None
     if not attrs & NO_KEYS:
-        klens = _i32_array(section[p:p + 4 * count])
+        klens, kst = _lengths(section, p, count)
         p += 4 * count
-    vlens = _i32_array(section[p:p + 4 * count])
+    vlens, vst = _lengths(section, p, count)
     p += 4 * count
-    hlens = None
+    hlens = hst = None
     if attrs & HAS_HEADERS:
-        hlens = _i32_array(section[p:p + 4 * count])
+        hlens, hst = _lengths(section, p, count)
         p += 4 * count
-    if len(vlens) != count or (klens is not None and len(klens) != count) or (hlens is not None and len(hlens) != count):
-        raise CorruptBatchError("short length column")
     if count:
         floor = -1 if nulls else 0
-        if min(vlens) < floor or (klens is not None and min(klens) < floor) or (hlens is not None and min(hlens) < 2):
+        if vst[0] < floor or (kst is not None and kst[0] < floor) or (hst is not None and hst[0] < 2):
             raise CorruptBatchError("negative length in a batch")
-    ksum = 0 if klens is None else sum(klens) + (klens.count(-1) if nulls else 0)
-    vsum = sum(vlens) + (vlens.count(-1) if nulls else 0)
-    hsum = 0 if hlens is None else sum(hlens)
+    ksum = 0 if klens is None else kst[1] + (klens.count(-1) if nulls else 0)
+    vsum = vst[1] + (vlens.count(-1) if nulls else 0)
+    hsum = 0 if hlens is None else hst[1]
     if p + ksum + vsum + hsum != len(section):
         raise CorruptBatchError("column lengths do not add up to the record section")
     if klens is None:
         keys = repeat(None, count)
     else:
         kb = section[p:p + ksum]
-        keys = _split_nullable(kb, klens, count) if nulls else _split(kb, klens, count)
+        keys = _split_nullable(kb, klens, count) if nulls else _split(kb, klens, count, kst[2])
     p += ksum
     vb = section[p:p + vsum]
-    values = _split_nullable(vb, vlens, count) if nulls else _split(vb, vlens, count)
+    values = _split_nullable(vb, vlens, count) if nulls else _split(vb, vlens, count, vst[2])
     p += vsum
     if hlens is None:
         headers = repeat((), count)
     else:
         hb = section[p:p + hsum]
-        headers = [_decode_headers(h) for h in _split(hb, hlens, count)]
+        headers = [_decode_headers(h) for h in _split(hb, hlens, count, hst[2])]
     return offsets, timestamps, keys, values, headers
 
 
