@@ -75,7 +75,7 @@ class FetchState:
     """A reader's place in a partition: the next offset to return and where it is on disk.
     `pending` holds records already decoded from a batch but not yet returned."""
 
-    __slots__ = ("offset", "seg", "pos", "expect", "pending", "ino")
+    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino")
 
     def __init__(self, offset):
         self.offset = offset
@@ -592,13 +592,14 @@ class Partition:
         if self._closed or self._fork != fork_generation():
             self._check_usable()
         pend = st.pending
-        if pend:
-            if len(pend) <= max_records:
+        if pend is not None:  # the rest of a batch decoded by the previous call (an iterator)
+            k = st.pending_n
+            if k <= max_records:
+                out = list(pend)
                 st.pending = None
-                st.offset = pend[-1].offset + 1
-                return pend
-            out = pend[:max_records]
-            st.pending = pend[max_records:]
+            else:
+                out = list(islice(pend, max_records))
+                st.pending_n = k - max_records
             st.offset = out[-1].offset + 1
             return out
         self._topic._log._touch(self)
@@ -671,10 +672,10 @@ class Partition:
                     if take <= need:
                         out.extend(recs)
                         need -= take
-                    else:
-                        batch = list(recs)
-                        out.extend(batch[:need])
-                        st.pending = batch[need:]
+                    else:  # keep the rest of the batch as a lazy iterator: no copies
+                        out.extend(islice(recs, need))
+                        st.pending = recs
+                        st.pending_n = take - need
                         need = 0
                     st.offset = out[-1].offset + 1
                 if need <= 0 or got_bytes >= max_bytes:
