@@ -15,9 +15,11 @@ import random
 import resource
 import shutil
 import tempfile
+import sys
 import time
 
-import eventlog
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import eventlog  # noqa: E402
 
 
 def build(path, mb, keys, value_size, batch):
