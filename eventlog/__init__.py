@@ -15,6 +15,8 @@ from .errors import *  # noqa: F401,F403
 from .errors import EventLogError
 from .offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
 from .group import ConsumerGroup, ConsumerRebalanceListener
+from .producer import Producer, RecordFuture
+from .consumer import Consumer
 from .record import Record, RecordMetadata, TopicPartition
 
 __version__ = "0.1.0"
@@ -31,4 +33,4 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
 
 __all__ = ["open", "Log", "Topic", "TopicConfig", "Partition", "Record", "RecordMetadata",
            "TopicPartition", "EventLogError", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore",
-           "ConsumerGroup", "ConsumerRebalanceListener"]
+           "ConsumerGroup", "ConsumerRebalanceListener", "Producer", "RecordFuture", "Consumer"]
