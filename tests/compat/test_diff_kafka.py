@@ -29,6 +29,14 @@ def group_consumer(s, *topics, **kw):
     return consumer(s, *topics, **kw)
 
 
+def subscribe(c, topics, **kw):
+    """Subscribe once the consumer knows the topics' partitions: a kafka-python leader without
+    them assigns nothing and, on the mock, does not rejoin until its next metadata refresh
+    (minutes), which made single-member scenarios flaky."""
+    until(lambda: all(c.partitions_for_topic(x) for x in topics), 10)
+    c.subscribe(topics, **kw)
+
+
 def drain(c, n, timeout=20.0, max_records=None):
     out = []
     deadline = time.monotonic() + timeout
@@ -315,7 +323,7 @@ def group_commit_and_resume(s):
         p.send(t, b"v%d" % i, partition=i % 2)
     p.flush()
     c1 = group_consumer(s, group_id=g, enable_auto_commit=False)
-    c1.subscribe([t])
+    subscribe(c1, [t])
     first = drain(c1, 6)
     c1.commit()
     committed = {tp: c1.committed(tp) for tp in tps(s, t, 2)}
@@ -324,7 +332,7 @@ def group_commit_and_resume(s):
         p.send(t, b"new%d" % i, partition=i % 2)
     p.flush()
     c2 = group_consumer(s, group_id=g, enable_auto_commit=False)
-    c2.subscribe([t])
+    subscribe(c2, [t])
     second = drain(c2, 2)
     return sorted(rec(r) for r in first), committed, sorted(rec(r) for r in second)
 
@@ -370,7 +378,7 @@ def auto_commit_on_close(s):
         p.send(t, b"v%d" % i, partition=i % 2)
     p.flush()
     c = consumer(s, group_id=g)
-    c.subscribe([t])
+    subscribe(c, [t])
     drain(c, 4)
     c.close()
     c2 = consumer(s, group_id=g, enable_auto_commit=False)
@@ -408,7 +416,7 @@ def rebalance_listener_single_member(s):
             events.append(("assigned", sorted(tp.partition for tp in assigned)))
 
     c = consumer(s, group_id=g)
-    c.subscribe([t], listener=Listener())
+    subscribe(c, [t], listener=Listener())
     until(lambda: c.poll(timeout_ms=100) is not None and len(c.assignment()) == 3, 20)
     c.close()
     return events
@@ -428,9 +436,9 @@ def two_members_split_partitions(s):
     # both know the topic's partitions before joining: a kafka-python leader without them
     # sends an empty assignment, which the mock refuses (InvalidRequestError)
     until(lambda: a.partitions_for_topic(t) and b.partitions_for_topic(t), 10)
-    a.subscribe([t])
+    subscribe(a, [t])
     until(lambda: a.poll(timeout_ms=100) is not None and len(a.assignment()) == 4, 20)
-    b.subscribe([t])
+    subscribe(b, [t])
 
     def balanced():
         a.poll(timeout_ms=50)
