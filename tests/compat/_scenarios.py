@@ -16,7 +16,7 @@ class Scenario:
         self.fn = fn
         self.name = fn.__name__
         self.skip = skip
-        self.mock_flake = mock_flake  # (exception class name, why): tried 3 times, then skipped
+        self.mock_flake = mock_flake  # (exception class names joined by "|", why): tried 3 times, then skipped
 
     def __repr__(self):
         return self.name
@@ -48,7 +48,7 @@ def run_pair(sc, sides):
                     results[side.name] = sc.fn(side)
                     break
                 except Exception as e:
-                    if attempts == 1 or type(e).__name__ != sc.mock_flake[0]:
+                    if attempts == 1 or type(e).__name__ not in sc.mock_flake[0].split("|"):
                         raise
                     side.close_all()
                     if attempt == attempts - 1:
