@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import secrets
+import time
 
 _fork_gen = [0]
 
@@ -19,6 +20,11 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def now_ms():
+    """Wall-clock milliseconds since the epoch (the unit of record timestamps)."""
+    return time.time_ns() // 1_000_000
 
 
 def fork_generation():

@@ -24,12 +24,12 @@ Invariants:
 import hashlib
 import os
 import threading
-import time
 from itertools import compress, repeat
 from operator import le
 
 from . import _codec
 from ._fs import FileLock, atomic_write_json, fsync_dir, read_json
+from ._fs import now_ms as _now_ms
 from ._segment import _IDX, _TIDX, Segment, crosses_interval, seg_name
 from .errors import InvalidArgumentError, OffsetOutOfRangeError
 
@@ -43,8 +43,6 @@ WRITE_BUF = 4 << 20
 _EXTS = (".log", ".index", ".timeindex")
 
 
-def _now_ms():
-    return time.time_ns() // 1_000_000
 
 
 def new_report():

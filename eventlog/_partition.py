@@ -23,14 +23,14 @@ Invariants:
 import bisect
 import os
 import threading
-import time
 from collections import OrderedDict
 from itertools import islice, repeat
 
 from . import _codec
 from ._codec import HEADER_SIZE, CorruptBatchError
 from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
-from ._segment import (INDEX_INTERVAL, READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
+from ._fs import now_ms as _now_ms
+from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
 from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                      LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
 from .record import Record, TopicPartition
@@ -42,8 +42,6 @@ _MAX_READ_SEGS = 16
 START_FILE = "log-start-offset.json"
 
 
-def _now_ms():
-    return time.time_ns() // 1_000_000
 
 
 class _Writer:

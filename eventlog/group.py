@@ -75,6 +75,7 @@ import uuid
 
 import attrs
 
+from ._fs import now_ms as _now_ms
 from . import _group_files as gf
 from ._assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
                          CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
@@ -103,8 +104,6 @@ _STATIC_RETRY_S = 1.0       # a restarting static member waits this long for a r
 _GROUP_LOCK_WAIT_S = 30.0   # a joiner waits this long for an admin reset/delete to finish
 
 
-def _now_ms():
-    return int(time.time() * 1000)
 
 
 def _tp_list(tps):

@@ -20,6 +20,7 @@ import weakref
 from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
 
 from . import _codec
+from ._fs import now_ms as _now_ms
 from . import partitioners as _partitioners
 from .errors import (BufferFullError, EventLogError, IllegalStateError, InvalidArgumentError,
                      InvalidTypeError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
@@ -32,8 +33,6 @@ _MAX_WRITE = 1 << 20  # the sender writes at most this many value bytes per batc
 _MAX_TS = (1 << 63) - 1
 
 
-def _now_ms():
-    return time.time_ns() // 1_000_000
 
 
 class _Batch:
