@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import re
 import sys
@@ -340,31 +341,25 @@ class Future:
             if self.error_on_callbacks:
                 raise e
 
-    def add_callback(self, f, *args, **kwargs):
+    def _add(self, pending, on_success, f, args, kwargs):
+        """Queue `f` for when the future completes, or call it now if it already did with the
+        outcome it waits for (success for callbacks, failure for errbacks)."""
         if args or kwargs:
-            import functools
             f = functools.partial(f, *args, **kwargs)
         with self._lock:
             if not self.is_done:
-                self._callbacks.append(f)
+                pending.append(f)
                 return self
-            ok = self.succeeded()
-        if ok:
-            self._call(f, self.value)
+            due = self.succeeded() if on_success else self.failed()
+        if due:
+            self._call(f, self.value if on_success else self.exception)
         return self
 
+    def add_callback(self, f, *args, **kwargs):
+        return self._add(self._callbacks, True, f, args, kwargs)
+
     def add_errback(self, f, *args, **kwargs):
-        if args or kwargs:
-            import functools
-            f = functools.partial(f, *args, **kwargs)
-        with self._lock:
-            if not self.is_done:
-                self._errbacks.append(f)
-                return self
-            bad = self.failed()
-        if bad:
-            self._call(f, self.exception)
-        return self
+        return self._add(self._errbacks, False, f, args, kwargs)
 
     def add_both(self, f, *args, **kwargs):
         self.add_callback(f, *args, **kwargs)
