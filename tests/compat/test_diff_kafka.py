@@ -308,6 +308,9 @@ def subscribe_without_group_reads_all_partitions(s):
         p.send(t, b"v%d" % i, partition=i % 3)
     p.flush()
     c = consumer(s, t)
+    # as in subscribe(): wait until the real client knows the topic's partitions, else it may
+    # assign itself nothing until its next metadata refresh (flaky on the mock in CI)
+    until(lambda: c.partitions_for_topic(t), 10)
     got = drain(c, 9)
     return sorted(rec(r) for r in got), sorted(c.assignment()), c.subscription()
 
