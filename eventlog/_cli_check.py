@@ -85,7 +85,7 @@ def scan_segment(path, base, deep=False, progress=None):
                 s.torn = pos + info.length >= size
                 break
             b = info.base_offset
-            if b != expect and not (b > expect and info.attributes & _codec.COMPACTED):
+            if not _codec.continues(info, expect):
                 s.bad_pos, s.bad_info = pos, info
                 s.bad_reason = (f"base offset {b} does not continue the sequence (expected {expect}): "
                                 "a stale or misplaced batch")
@@ -472,8 +472,7 @@ def _dump_log(ctx, args, path):
                 notes.append(f"partial: {len(data)} of {info.length} bytes")
             elif not crc_ok:
                 notes.append("CRC MISMATCH")
-            if expect is not None and info.base_offset != expect and not (
-                    info.base_offset > expect and info.attributes & _codec.COMPACTED):
+            if expect is not None and not _codec.continues(info, expect):
                 notes.append(f"sequence break: expected base offset {expect}")
             problems += bool(notes)
             recs = None

@@ -399,6 +399,14 @@ def peek(buf, pos=0):
     return BatchInfo(length, attrs, base, last_delta, count, first_ts, max_ts, section_len)
 
 
+def continues(info, expect):
+    """True if the batch continues the offset sequence at `expect`: its base offset is the
+    expected next offset (a COMPACTED batch may also skip ahead). The one rule every reader
+    of a log uses to tell data from stale or stray bytes."""
+    b = info.base_offset
+    return b == expect or (b > expect and info.attributes & COMPACTED != 0)
+
+
 def check(buf, pos, info):
     """True if the whole batch described by `info` is at buf[pos:] and its CRC matches."""
     end = pos + info.length

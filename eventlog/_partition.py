@@ -643,7 +643,7 @@ class Partition:
                         if info.length > n:
                             break
                     b = info.base_offset
-                    if (b != st.expect and not (b > st.expect and info.attributes & _codec.COMPACTED)) \
+                    if not _codec.continues(info, st.expect) \
                             or not _codec.check(buf, p, info):
                         break
                     try:

@@ -265,8 +265,7 @@ class Segment:
                     return
             if not _codec.check(buf, off, info):
                 return
-            b = info.base_offset
-            if b != next_offset and not (b > next_offset and info.attributes & _codec.COMPACTED):
+            if not _codec.continues(info, next_offset):
                 return
             yield pos, info, buf, off
             pos += info.length

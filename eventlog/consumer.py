@@ -47,7 +47,7 @@ def _as_tps(partitions, what):
 
 
 class _Assigned:
-    __slots__ = ("tp", "part", "state", "paused", "valid")
+    __slots__ = ("tp", "part", "state", "paused")
 
     def __init__(self, tp, part):
         self.tp = tp

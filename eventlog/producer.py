@@ -152,12 +152,9 @@ class RecordFuture(tuple):
 _cb_lock = threading.Lock()
 
 
-class _FailedBatch(_Batch):
-    __slots__ = ()
-
-
 def _failed(tp, error):
-    b = _FailedBatch(tp, 0)
+    """A future already failed with `error` (nothing was queued)."""
+    b = _Batch(tp, 0)
     b.error = error
     b.done = True
     return _new(RecordFuture, (b, 0))
