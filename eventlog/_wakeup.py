@@ -132,8 +132,18 @@ _closer_thread = None
 def _close_later(fd):
     """Close an inotify descriptor on a background thread: the kernel waits for an RCU grace
     period when the last watch of an instance goes (8-16 ms measured here), which would
-    otherwise stall every consumer.close()."""
+    otherwise stall every consumer.close().
+
+    While the interpreter shuts down (a watcher never closed, collected by `__del__` during
+    finalisation) the descriptor is closed here and now: a thread started then never runs,
+    and `Thread.start` would wait for it forever (the process would hang at exit)."""
     global _closer_thread
+    if sys.is_finalizing():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        return
     with _closer_lock:
         _closer_queue.append(fd)
         if _closer_thread is None or not _closer_thread.is_alive():

@@ -387,3 +387,62 @@ def test_close_from_signal_handler_unblocks_wait(watcher, tmp_path):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# --------------------------------------------------------------------------- exit without close
+
+_LEFT_OPEN = {
+    "log": """
+        log.create_topic("t", partitions=1)
+        log.topic("t").partition(0).append(b"x")
+    """,
+    "consumer": """
+        log.create_topic("t", partitions=1)
+        c = log.consumer(auto_offset_reset="earliest")
+        c.assign([eventlog.TopicPartition("t", 0)])
+        assert c.poll(timeout=0.2) == []
+        log.topic("t").partition(0).append(b"x")
+        assert len(c.poll(timeout=5)) == 1
+    """,
+    "producer": """
+        log.create_topic("t", partitions=1)
+        p = log.producer(linger_ms=50)
+        p.send("t", b"x")
+        c = log.consumer(auto_offset_reset="earliest")
+        c.assign([eventlog.TopicPartition("t", 0)])
+        c.poll(timeout=0.1)
+    """,
+    "group": """
+        log.create_topic("t", partitions=2)
+        c = log.consumer(group_id="g", auto_offset_reset="earliest")
+        c.subscribe(["t"])
+        deadline = time.monotonic() + 30
+        while len(c.assignment()) < 2 and time.monotonic() < deadline:
+            c.poll(timeout=0.05)
+        assert len(c.assignment()) == 2
+        c.poll(timeout=0.1)
+    """,
+}
+
+
+EXIT_DEADLINE_S = 60    # generous: a healthy exit takes well under a second
+
+
+@pytest.mark.parametrize("kind", sorted(_LEFT_OPEN))
+def test_process_that_never_closes_exits_promptly(tmp_path, kind):
+    """A script that forgets close() on a Log, Consumer, Producer or group member must still
+    exit: a watcher collected during interpreter shutdown used to start its closing thread
+    then, and Thread.start waited forever (Python 3.11)."""
+    code = "import sys, time, eventlog\nlog = eventlog.open(sys.argv[1])\n" \
+        + textwrap.dedent(_LEFT_OPEN[kind]) + "print('done', flush=True)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=EXIT_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"{kind}: the process did not exit within {EXIT_DEADLINE_S} s "
+                    f"(printed {out!r}); stderr: {err.decode()[-2000:]}")
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert out == b"done\n"
