@@ -15,7 +15,8 @@ import shutil
 import threading
 
 from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json
-from ._topic import _TOPIC_RE, Topic, TopicConfig, validate_topic_name
+from ._topic import (_TOPIC_RE, Topic, TopicConfig, new_topic_id, topic_document, topic_id_of,
+                     validate_topic_name)
 from .errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
                      TopicExistsError, UnknownTopicError)
 
@@ -126,7 +127,8 @@ class Log:
         try:
             for i in range(partitions):
                 os.mkdir(os.path.join(tmp, str(i)))
-            atomic_write_json(os.path.join(tmp, "topic.json"), config.to_json(), fsync=config.fsync == "batch")
+            atomic_write_json(os.path.join(tmp, "topic.json"), topic_document(config, new_topic_id()),
+                              fsync=config.fsync == "batch")
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -156,17 +158,20 @@ class Log:
             return t
         with self._lock:
             try:
-                config = TopicConfig.from_json(read_json(path))
+                doc = read_json(path)
+                config = TopicConfig.from_json(doc)
                 dir_ino = os.stat(os.path.dirname(path)).st_ino
             except FileNotFoundError:
                 raise UnknownTopicError(f"unknown topic {name!r} in {self.path}") from None
-            if t is not None and t._dir_ino == dir_ino:  # same topic, settings changed
+            if t is not None and t._dir_ino == dir_ino and t.topic_id == topic_id_of(doc):
+                # same topic, settings changed (a re-created topic may reuse the inode number,
+                # never the topic id)
                 t.config = config
                 t._stamp = stamp
                 return t
             if t is not None:  # deleted and re-created by someone: a new topic
                 t.close()
-            t = Topic(self, name, config, stamp)
+            t = Topic(self, name, config, stamp, topic_id_of(doc))
             t._dir_ino = dir_ino
             self._topics[name] = t
             return t
@@ -180,13 +185,19 @@ class Log:
                       and os.path.exists(os.path.join(root, n, "topic.json")))
 
     def delete_topic(self, name):
-        """Delete a topic and all its data. UnknownTopicError if absent. Processes that have
-        it open notice on their next lookup."""
+        """Delete a topic, all its data and every group's committed offsets of it.
+        UnknownTopicError if absent. Processes that have it open notice on their next
+        lookup; a topic created again under the name is a new incarnation (a new
+        `topic_id`), which no offset of this one applies to."""
         self._check()
         validate_topic_name(name)
         final = self._topic_dir(name)
         if not os.path.exists(os.path.join(final, "topic.json")):
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
+        # Its committed offsets go first, while no newer incarnation of the name can exist
+        # (a commit racing with this keeps the deleted topic id, so it is never read).
+        from .offsets import FileOffsetStore
+        FileOffsetStore(self.path, fsync=self.fsync == "batch").forget_topic(name)
         grave = os.path.join(self.path, "topics", f"~deleted~{name[:200]}~{secrets.token_hex(6)}")
         try:
             os.rename(final, grave)

@@ -4,19 +4,75 @@ Invariants: a topic directory appears under `topics/` only whole (it is built un
 temporary name and renamed into place, so two processes creating the same topic cannot both
 succeed); `topic.json` is replaced atomically; topic names are checked against Kafka's rules
 before any path is built from them, so no name can reach outside the log directory.
+
+Topic ids (Kafka's KIP-516): every topic has an incarnation id, `Topic.topic_id`, a random
+UUID written into `topic.json` (key `"topic_id"`) when the topic is created and never changed
+afterwards (`alter` keeps it). A topic deleted and created again under the same name gets a
+new id, so anything recorded against the old topic (committed offsets) can be told apart from
+the new one. The text form is Kafka's: the 16 bytes in URL-safe base64 without padding
+(22 characters), never starting with "-".
+
+Topics created before topic ids existed (eventlog 0.1: no "topic_id" in `topic.json`) have
+the all-zero id `NO_TOPIC_ID` (Kafka's `Uuid.ZERO_UUID`, its "no id") for their whole life.
+Nothing is written to give them a random one: offsets committed by 0.1 carry no id either, so a
+random id would not tell an old incarnation's commits from this one's any better, and
+stamping it would need a lock and a write merely to read a log (impossible on a read-only
+directory). Offsets committed without an id count as committed against `NO_TOPIC_ID`, so such
+a topic keeps its groups' progress across the upgrade, and re-creating it gives it a real id.
 """
+import base64
 import os
 import re
+import uuid
 
 import attrs
 
 from . import _codec
 from ._fs import atomic_write_json, read_json
 from ._partition import Partition
-from .errors import InvalidArgumentError, InvalidTopicError, InvalidTypeError, UnknownPartitionError
+from .errors import (InvalidArgumentError, InvalidTopicError, InvalidTypeError, UnknownPartitionError,
+                     UnknownTopicError)
 
 _TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 DAY_MS = 24 * 3600 * 1000
+TOPIC_FILE = "topic.json"
+NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"   # Kafka's Uuid.ZERO_UUID: a topic made before ids existed
+_TOPIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{22}\Z")
+
+
+def new_topic_id():
+    """A fresh random topic id in Kafka's text form (as Kafka's Uuid.randomUuid: never the
+    zero id, never starting with "-" so that it cannot pass for a command-line option)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if text != NO_TOPIC_ID and not text.startswith("-"):
+            return text
+
+
+def topic_id_of(doc):
+    """The topic id recorded in a parsed `topic.json` (NO_TOPIC_ID when it has none)."""
+    tid = doc.get("topic_id") if isinstance(doc, dict) else None
+    return tid if isinstance(tid, str) and _TOPIC_ID_RE.match(tid) else NO_TOPIC_ID
+
+
+def topic_document(config, topic_id):
+    """What `topic.json` holds: the settings and the topic id."""
+    doc = config.to_json()
+    doc["topic_id"] = topic_id
+    return doc
+
+
+def read_topic_id(root, name):
+    """The id of the topic `name` in the log at `root` as it is now, or None if there is no
+    such topic (or `name` is not a valid topic name)."""
+    if not isinstance(name, str) or name in (".", "..") or not _TOPIC_RE.match(name):
+        return None
+    try:
+        return topic_id_of(read_json(os.path.join(root, "topics", name, TOPIC_FILE)))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except ValueError:   # damaged topic.json: not a topic anyone can use
+        return None
 
 
 def validate_topic_name(name):
@@ -100,16 +156,19 @@ class TopicConfig:
 class Topic:
     """A topic of a Log: its configuration and its partitions."""
 
-    def __init__(self, log, name, config, stamp):
+    def __init__(self, log, name, config, stamp, topic_id=NO_TOPIC_ID):
         self._log = log
         self.name = name
         self.dir = os.path.join(log.path, "topics", name)
         self.config = config
+        #: This incarnation's id (Kafka's topic id, KIP-516): set at creation, new for a topic
+        #: deleted and created again; NO_TOPIC_ID for a topic made before topic ids existed.
+        self.topic_id = topic_id
         self._stamp = stamp
         self._parts = {}
 
     def __repr__(self):
-        return f"<Topic {self.name!r} partitions={self.config.partitions}>"
+        return f"<Topic {self.name!r} partitions={self.config.partitions} id={self.topic_id}>"
 
     @property
     def partitions(self):
@@ -135,7 +194,7 @@ class Topic:
         return p
 
     def _reload(self):
-        path = os.path.join(self.dir, "topic.json")
+        path = os.path.join(self.dir, TOPIC_FILE)
         self.config = TopicConfig.from_json(read_json(path))
 
     def alter(self, **settings):
@@ -146,9 +205,19 @@ class Topic:
         if new.partitions < self.config.partitions:
             raise InvalidArgumentError(
                 f"partitions can only grow (topic {self.name!r} has {self.config.partitions}, asked {new.partitions})")
+        path = os.path.join(self.dir, TOPIC_FILE)
+        try:
+            live = topic_id_of(read_json(path))
+        except FileNotFoundError:
+            live = None
+        if live != self.topic_id:
+            raise UnknownTopicError(
+                f"topic {self.name!r} (id {self.topic_id}) was deleted"
+                + ("" if live is None else f" and created again (id {live})")
+                + f"; look it up again with log.topic({self.name!r})")
         for i in range(self.config.partitions, new.partitions):
             os.makedirs(os.path.join(self.dir, str(i)), exist_ok=True)
-        atomic_write_json(os.path.join(self.dir, "topic.json"), new.to_json())
+        atomic_write_json(path, topic_document(new, self.topic_id))
         self.config = new
         return new
 

@@ -23,6 +23,7 @@ import os
 import threading
 import time
 
+from . import offsets as _offsets
 from ._wakeup import DirWatcher
 from ._partition import FetchState
 from .errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
@@ -47,11 +48,12 @@ def _as_tps(partitions, what):
 
 
 class _Assigned:
-    __slots__ = ("tp", "part", "state", "paused")
+    __slots__ = ("tp", "part", "state", "paused", "topic_id")
 
-    def __init__(self, tp, part):
+    def __init__(self, tp, part, topic_id):
         self.tp = tp
         self.part = part
+        self.topic_id = topic_id  # the topic's incarnation the position belongs to
         self.state = None     # FetchState once the position is known
         self.paused = False
 
@@ -94,9 +96,10 @@ class Consumer:
         self._kdes = key_deserializer
         self._vdes = value_deserializer
         if offset_store is None and group_id is not None:
-            from .offsets import FileOffsetStore
-            offset_store = FileOffsetStore(log.path, fsync=(log.fsync == "batch"))
+            offset_store = _offsets.FileOffsetStore(log.path, fsync=(log.fsync == "batch"))
         self._store = offset_store
+        # whether commits and lookups can name the topic incarnation (stores made for 0.1 cannot)
+        self._store_ids = offset_store is not None and _offsets.accepts_topic_ids(offset_store)
         self.max_poll_records = max_poll_records
         self.fetch_max_bytes = fetch_max_bytes
         self.group_options = dict(partition_assignment_strategy=partition_assignment_strategy,
@@ -167,11 +170,8 @@ class Consumer:
                 continue
             a = self._assigned.get(tp)
             if a is None:
-                try:
-                    part = self._log.topic(tp.topic).partition(tp.partition)
-                except UnknownTopicError:
-                    raise
-                a = _Assigned(tp, part)
+                topic = self._log.topic(tp.topic)
+                a = _Assigned(tp, topic.partition(tp.partition), topic.topic_id)
             parts[tp] = a
         old = set(self._assigned) - set(parts)
         self._assigned = parts
@@ -235,7 +235,11 @@ class Consumer:
         """Give `a` a position: committed offset, else auto_offset_reset."""
         off = None
         if self._store is not None and self.group_id is not None:
-            off = self._store.committed(self.group_id, [a.tp]).get(a.tp)
+            if self._store_ids:   # an offset of another incarnation of the topic is no offset
+                off = self._store.committed(self.group_id, [a.tp],
+                                            topic_ids={a.tp.topic: a.topic_id}).get(a.tp)
+            else:
+                off = self._store.committed(self.group_id, [a.tp]).get(a.tp)
         if off is None:
             off = self._reset_offset(a, None)
         a.state = FetchState(off)
@@ -360,10 +364,22 @@ class Consumer:
         if not offsets:
             return
         if self._group is not None:
-            self._group.commit(offsets)
+            self._group.commit(offsets, self._topic_ids(offsets))
+        elif self._store_ids:
+            self._store.commit(self.group_id, offsets, topic_ids=self._topic_ids(offsets))
         else:
             self._store.commit(self.group_id, offsets)
         self._last_commit = time.monotonic()
+
+    def _topic_ids(self, offsets):
+        """{topic: incarnation id} of the assigned partitions among `offsets` (the store
+        takes the live id for the others)."""
+        ids = {}
+        for tp in offsets:
+            a = self._assigned.get(tp)
+            if a is not None:
+                ids[tp.topic] = a.topic_id
+        return ids
 
     def committed(self, tp):
         """The committed offset of `tp` for this group, or None."""

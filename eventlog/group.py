@@ -349,9 +349,10 @@ class Membership:
             self._check_fork()
             self._handle()
 
-    def commit(self, offsets):
+    def commit(self, offsets, topic_ids=None):
         """Write `offsets` ({tp: next offset}) while holding each partition's ownership lock;
-        CommitFailedError (and nothing written) unless this member owns all of them."""
+        CommitFailedError (and nothing written) unless this member owns all of them.
+        `topic_ids` ({topic: id}) names the topic incarnations the offsets belong to."""
         self._check_fork()
         with self._mu:
             if self._closed:
@@ -372,11 +373,19 @@ class Membership:
                               separators=(",", ":"))
             store = self._store
             one = getattr(store, "commit_partition", None)
+            ids = topic_ids or {}
+            with_ids = self._consumer._store_ids
             for tp, off in offsets.items():
+                tid = ids.get(tp.topic) if with_ids else None
                 if one is not None:
-                    one(self._group, tp, off, meta)
-                else:
+                    if tid is None:
+                        one(self._group, tp, off, meta)
+                    else:
+                        one(self._group, tp, off, meta, topic_id=tid)
+                elif tid is None:
                     store.commit(self._group, {tp: off}, {tp: meta})
+                else:
+                    store.commit(self._group, {tp: off}, {tp: meta}, topic_ids={tp.topic: tid})
 
     def close(self):
         """Leave the group: stop the background thread, revoke (callback) and release every
@@ -1121,12 +1130,15 @@ class ConsumerGroup:
         {TopicPartition: offset}. With a string or timestamp, `topics` (names) chooses the
         topics, all of whose partitions are reset; default: the topics the group has committed
         offsets for. Returns {TopicPartition: new offset}. GroupNotEmptyError if members run."""
+        ids = {}    # topic -> id of the incarnation the new offsets were computed from
         if isinstance(to, dict):
             plan = {TopicPartition(*tp): o for tp, o in to.items()}
             for tp, o in plan.items():
                 if type(o) is not int or o < 0:
                     raise InvalidArgumentError(f"reset_offsets: offset for {tp} must be an int >= 0, got {o!r}")
-                self._log.topic(tp.topic).partition(tp.partition)
+                topic = self._log.topic(tp.topic)
+                topic.partition(tp.partition)
+                ids[tp.topic] = topic.topic_id
         else:
             if not (to in ("earliest", "latest") or (type(to) is int and to >= 0)):
                 raise InvalidArgumentError(
@@ -1142,7 +1154,9 @@ class ConsumerGroup:
                 names = [topics] if isinstance(topics, str) else list(topics)
             plan = {}
             for name in names:
-                for part in self._log.topic(name).partitions:
+                topic = self._log.topic(name)
+                ids[name] = topic.topic_id
+                for part in topic.partitions:
                     tp = TopicPartition(name, part.partition)
                     if to == "earliest":
                         plan[tp] = part.start_offset
@@ -1156,10 +1170,35 @@ class ConsumerGroup:
         try:
             for tp, off in sorted(plan.items()):
                 self._store.commit_partition(self.group_id, tp, off,
-                                             json.dumps({"reset": True}, separators=(",", ":")))
+                                             json.dumps({"reset": True}, separators=(",", ":")),
+                                             topic_id=ids[tp.topic])
+            self._store.remove_other_incarnations(self.group_id)
         finally:
             os.close(fd)
         return dict(sorted(plan.items()))
+
+    def delete_offsets(self, topics):
+        """Delete the group's committed offsets of `topics` (a topic name or a list of them;
+        the topics need not exist any more), as Kafka's `kafka-consumer-groups
+        --delete-offsets`. Offsets left behind by deleted incarnations of any topic are
+        removed too. Returns {TopicPartition: offset} of the offsets deleted (of the live
+        incarnations). GroupNotEmptyError while members run: a member could commit them
+        again at once."""
+        names = [topics] if isinstance(topics, str) else list(topics)
+        for name in names:
+            validate_topic_name(name)
+        if not os.path.isdir(self._paths.dir):
+            return {}
+        fd = self._exclusive(create=True)
+        try:
+            gone = {tp: off for tp, off in self._store.all_committed(self.group_id).items()
+                    if tp.topic in names}
+            self._store.remove_other_incarnations(self.group_id)
+            self._store.delete_offsets(self.group_id, [
+                tp for tp in self._store.stored_entries(self.group_id) if tp.topic in names])
+        finally:
+            os.close(fd)
+        return gone
 
     def delete(self):
         """Delete the group: its committed offsets and every group file. GroupNotEmptyError

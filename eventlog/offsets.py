@@ -9,9 +9,22 @@ On disk (`FileOffsetStore`)::
 
     groups/<encoded group>/group.json                 {"group_id": <the real id>, "format": 1}
     groups/<encoded group>/offsets/<topic>/<p>.json   {"offset": int, "metadata": str,
-                                                       "commit_time_ms": int}
+                                                       "commit_time_ms": int,
+                                                       "topic_id": str}
 
 Invariants
+- Every committed offset records the incarnation of its topic it was committed against (the
+  topic id, `Topic.topic_id`, Kafka's KIP-516): the id the committer read its position from
+  (`topic_ids=`), else the topic's id at the time of the commit. A commit is only ever
+  returned for the incarnation it was made on: reads compare the stored id with the one the
+  caller names (`topic_ids=`), else with the topic's live id, and report a commit of another
+  incarnation as absent (the group starts from `auto_offset_reset`, as for a new topic).
+  Offsets without a stored id (written by eventlog 0.1, or for a topic that did not exist)
+  count as committed against `NO_TOPIC_ID`, the id of topics made before ids existed; a
+  topic that does not exist has no live id, so it matches only those.
+  `forget_topic` (called when a topic is deleted) removes the topic's offsets from every
+  group; a commit racing with it can leave one behind, carrying the deleted id, so it is
+  never read: `check_committed_offsets` reports it and admin operations clean it up.
 - A committed offset is the offset of the next record to read (Kafka's meaning): an `int` in
   [0, 2**63 - 1]; `bool` is refused. Keys are `TopicPartition`s (plain `(topic, partition)`
   tuples are converted); topic names are checked against Kafka's rule before they reach
@@ -42,6 +55,10 @@ Invariants
 - `delete_group` renames `offsets/` away in one step (readers see all or nothing of it) and
   then deletes it; so no other layer may keep files under `offsets/`.
 - The store holds no file descriptors or locks between calls, so it is safe across fork.
+
+`check_committed_offsets(log)` is the invariant check of this module's data: every
+committed offset of every group is of its topic's live incarnation and lies within
+[start_offset, end_offset] of its partition.
 """
 from __future__ import annotations
 
@@ -49,6 +66,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -61,6 +79,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 import attrs
 
+from ._topic import NO_TOPIC_ID, read_topic_id
 from .errors import (
     CorruptLogError,
     InvalidArgumentError,
@@ -79,6 +98,10 @@ __all__ = [
     "decode_group_dir",
     "MAX_OFFSET",
     "MAX_PARTITION",
+    "NO_TOPIC_ID",
+    "OffsetProblem",
+    "accepts_topic_ids",
+    "check_committed_offsets",
 ]
 
 MAX_OFFSET = 2**63 - 1          # Kafka offsets are int64
@@ -109,6 +132,8 @@ class OffsetAndMetadata:
     offset: int
     metadata: str = ""
     commit_time_ms: int = 0
+    #: the incarnation of the topic the offset was committed against (`Topic.topic_id`)
+    topic_id: str = NO_TOPIC_ID
 
 
 @runtime_checkable
@@ -119,22 +144,37 @@ class OffsetStore(Protocol):
     Implementations must refuse offsets that are not ints >= 0 (`bool` included) with
     `InvalidArgumentError` naming the value, accept plain `(topic, partition)` tuples as keys
     (converting them to `TopicPartition`), and accept any `str` as a group id.
+
+    Topic incarnations: `topic_ids` ({topic name: `Topic.topic_id`}) names the incarnation of
+    each topic that the offsets belong to. `commit` stores it with each offset; `committed`
+    returns only offsets stored with the same id (others count as absent). A store that can
+    look topics up (the file store) uses the topic's live id for topics not named. Stores
+    written before topic ids existed may lack the `topic_ids` keyword: the consumer then
+    calls them without it (see `accepts_topic_ids`), and they cannot tell incarnations apart.
     """
 
     def commit(self, group: str, offsets: Mapping[TopicPartition, int],
-               metadata: Mapping[TopicPartition, str] | None = None) -> None:
-        """Store `offsets` (and optional per-partition metadata strings) for `group`.
+               metadata: Mapping[TopicPartition, str] | None = None, *,
+               topic_ids: Mapping[str, str] | None = None) -> None:
+        """Store `offsets` (and optional per-partition metadata strings) for `group`, each
+        with its topic's incarnation id from `topic_ids`.
 
         Everything is validated before anything is written. Each partition is committed
         atomically; a multi-partition commit may be cut short by a crash (per-partition
         semantics, as in Kafka)."""
 
-    def committed(self, group: str,
-                  tps: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
-        """The committed offset of each of `tps` for `group`, None where there is none."""
+    def committed(self, group: str, tps: Iterable[TopicPartition], *,
+                  topic_ids: Mapping[str, str] | None = None) -> dict[TopicPartition, int | None]:
+        """The committed offset of each of `tps` for `group`, None where there is none (or
+        where it was committed against another incarnation of the topic than `topic_ids`
+        names)."""
 
     def all_committed(self, group: str) -> dict[TopicPartition, int]:
-        """Every committed offset of `group`."""
+        """Every committed offset of `group` (of the topics' live incarnations, where the
+        store can tell)."""
+
+    def delete_offsets(self, group: str, tps: Iterable[TopicPartition]) -> None:
+        """Forget `group`'s committed offsets of `tps` (no error for those it has none of)."""
 
     def groups(self) -> list[str]:
         """The ids of the groups that have at least one committed offset, sorted."""
@@ -236,6 +276,34 @@ def _normalize_commit(offsets, metadata) -> list[tuple[TopicPartition, int, str]
     return entries
 
 
+def _check_topic_ids(topic_ids) -> dict[str, str]:
+    if topic_ids is None:
+        return {}
+    if not isinstance(topic_ids, Mapping):
+        raise InvalidTypeError(
+            f"topic_ids must be a mapping of topic name -> topic id, got "
+            f"{type(topic_ids).__name__}: {_short_repr(topic_ids)}")
+    for name, tid in topic_ids.items():
+        if not isinstance(name, str) or not isinstance(tid, str) or not tid:
+            raise InvalidTypeError(
+                f"topic_ids must map topic names (str) to topic ids (non-empty str), got "
+                f"{_short_repr(name)}: {_short_repr(tid)}")
+    return dict(topic_ids)
+
+
+def accepts_topic_ids(store) -> bool:
+    """Whether `store.commit` and `store.committed` take the `topic_ids` keyword (stores
+    written for eventlog 0.1 do not; callers then leave it out)."""
+    for name in ("commit", "committed"):
+        try:
+            params = inspect.signature(getattr(store, name)).parameters.values()
+        except (AttributeError, TypeError, ValueError):
+            return False
+        if not any(p.name == "topic_ids" or p.kind is p.VAR_KEYWORD for p in params):
+            return False
+    return True
+
+
 def _short_repr(value, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -331,42 +399,55 @@ class MemoryOffsetStore:
             raise LogClosedError("this MemoryOffsetStore was closed; create a new one")
 
     def commit(self, group: str, offsets: Mapping[TopicPartition, int],
-               metadata: Mapping[TopicPartition, str] | None = None) -> None:
+               metadata: Mapping[TopicPartition, str] | None = None, *,
+               topic_ids: Mapping[str, str] | None = None) -> None:
         self._check_open()
         group = _check_group(group)
         entries = _normalize_commit(offsets, metadata)
+        ids = _check_topic_ids(topic_ids)
         if not entries:
             return
         now = _now_ms(self._clock)
         with self._lock:
             stored = self._groups.setdefault(group, {})
             for tp, offset, text in entries:
-                stored[tp] = OffsetAndMetadata(offset, text, now)
+                stored[tp] = OffsetAndMetadata(offset, text, now, ids.get(tp.topic, NO_TOPIC_ID))
 
     def commit_partition(self, group: str, tp: TopicPartition, offset: int,
-                         metadata: str = "") -> None:
+                         metadata: str = "", *, topic_id: str | None = None) -> None:
         """Commit one partition (the building block a group layer fences)."""
         self._check_open()
         group = _check_group(group)
         tp = _check_tp(tp)
+        ids = _check_topic_ids(None if topic_id is None else {tp.topic: topic_id})
         entry = OffsetAndMetadata(_check_offset(offset, tp), _check_metadata(metadata, tp),
-                                  _now_ms(self._clock))
+                                  _now_ms(self._clock), ids.get(tp.topic, NO_TOPIC_ID))
         with self._lock:
             self._groups.setdefault(group, {})[tp] = entry
 
-    def committed_metadata(self, group: str, tps: Iterable[TopicPartition]
+    def committed_metadata(self, group: str, tps: Iterable[TopicPartition], *,
+                           topic_ids: Mapping[str, str] | None = None
                            ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        """Like `committed`, with each partition's metadata string, commit time and topic id.
+        This store knows no topics: only the incarnations named in `topic_ids` are checked."""
         self._check_open()
         group = _check_group(group)
         tps = _check_tps(tps)
+        ids = _check_topic_ids(topic_ids)
         with self._lock:
             stored = self._groups.get(group, {})
-            return {tp: stored.get(tp) for tp in tps}
+            out = {}
+            for tp in tps:
+                entry = stored.get(tp)
+                if entry is not None and entry.topic_id != ids.get(tp.topic, entry.topic_id):
+                    entry = None
+                out[tp] = entry
+            return out
 
-    def committed(self, group: str,
-                  tps: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+    def committed(self, group: str, tps: Iterable[TopicPartition], *,
+                  topic_ids: Mapping[str, str] | None = None) -> dict[TopicPartition, int | None]:
         return {tp: None if entry is None else entry.offset
-                for tp, entry in self.committed_metadata(group, tps).items()}
+                for tp, entry in self.committed_metadata(group, tps, topic_ids=topic_ids).items()}
 
     def all_committed(self, group: str) -> dict[TopicPartition, int]:
         self._check_open()
@@ -379,6 +460,15 @@ class MemoryOffsetStore:
         self._check_open()
         with self._lock:
             return sorted(group for group, stored in self._groups.items() if stored)
+
+    def delete_offsets(self, group: str, tps: Iterable[TopicPartition]) -> None:
+        self._check_open()
+        group = _check_group(group)
+        tps = _check_tps(tps)
+        with self._lock:
+            stored = self._groups.get(group, {})
+            for tp in tps:
+                stored.pop(tp, None)
 
     def delete_group(self, group: str) -> None:
         self._check_open()
@@ -462,30 +552,41 @@ class FileOffsetStore:
     # -- writing ---------------------------------------------------------------------------
 
     def commit(self, group: str, offsets: Mapping[TopicPartition, int],
-               metadata: Mapping[TopicPartition, str] | None = None) -> None:
+               metadata: Mapping[TopicPartition, str] | None = None, *,
+               topic_ids: Mapping[str, str] | None = None) -> None:
         """Commit several partitions: all are validated first, then each is written with
         `commit_partition`. Atomic per partition only: a crash in the middle can leave some
-        partitions committed and others not."""
+        partitions committed and others not. Topics not named in `topic_ids` are committed
+        against their live incarnation."""
         self._check_open()
         group = _check_group(group)
-        for tp, offset, text in _normalize_commit(offsets, metadata):
-            self.commit_partition(group, tp, offset, text)
+        entries = _normalize_commit(offsets, metadata)
+        ids = _check_topic_ids(topic_ids)
+        for tp, offset, text in entries:
+            self.commit_partition(group, tp, offset, text, topic_id=ids.get(tp.topic))
 
     def commit_partition(self, group: str, tp: TopicPartition, offset: int,
-                         metadata: str = "") -> None:
+                         metadata: str = "", *, topic_id: str | None = None) -> None:
         """Commit one partition atomically: afterwards every reader in every process sees
-        the new offset; a crash at any instant leaves the old or the new one.
+        the new offset; a crash at any instant leaves the old or the new one. `topic_id` is
+        the incarnation of the topic the offset belongs to (default: the live one).
 
         This is the building block a group layer fences: it holds the partition's ownership
         flock around this call so that only the partition's owner can commit it."""
         self._check_open()
         group = _check_group(group)
         tp = _check_tp(tp)
+        if topic_id is None:
+            topic_id = self.live_topic_id(tp.topic)
+        else:
+            _check_topic_ids({tp.topic: topic_id})
         record = {
             "offset": _check_offset(offset, tp),
             "metadata": _check_metadata(metadata, tp),
             "commit_time_ms": _now_ms(self._clock),
         }
+        if topic_id != NO_TOPIC_ID:   # files without an id stay readable by eventlog 0.1
+            record["topic_id"] = topic_id
         payload = json.dumps(record, separators=(",", ":")).encode("ascii")
         gdir = self.group_dir(group)
         topic_dir = os.path.join(gdir, _OFFSETS_DIR, tp.topic)
@@ -560,24 +661,52 @@ class FileOffsetStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def committed_metadata(self, group: str, tps: Iterable[TopicPartition]
+    def live_topic_id(self, topic: str) -> str:
+        """The id of `topic`'s live incarnation in this log, NO_TOPIC_ID if there is none
+        (read from the topic's files on every call: another process may re-create it)."""
+        return read_topic_id(self._root, topic) or NO_TOPIC_ID
+
+    def _live_ids(self, topic_ids) -> Callable[[str], str]:
+        ids = _check_topic_ids(topic_ids)
+
+        def live(topic):
+            tid = ids.get(topic)
+            if tid is None:
+                tid = ids[topic] = self.live_topic_id(topic)
+            return tid
+        return live
+
+    def committed_metadata(self, group: str, tps: Iterable[TopicPartition], *,
+                           topic_ids: Mapping[str, str] | None = None
                            ) -> dict[TopicPartition, OffsetAndMetadata | None]:
-        """Like `committed`, with each partition's metadata string and commit time."""
+        """Like `committed`, with each partition's metadata string, commit time and topic id."""
         self._check_open()
         tps = _check_tps(tps)
+        live = self._live_ids(topic_ids)
         offsets_dir = os.path.join(self.group_dir(group), _OFFSETS_DIR)
         join = os.path.join
-        return {tp: _read_entry(join(offsets_dir, tp.topic, f"{tp.partition}.json"))
-                for tp in tps}
+        out = {}
+        for tp in tps:
+            entry = _read_entry(join(offsets_dir, tp.topic, f"{tp.partition}.json"))
+            out[tp] = entry if entry is None or entry.topic_id == live(tp.topic) else None
+        return out
 
-    def committed(self, group: str,
-                  tps: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+    def committed(self, group: str, tps: Iterable[TopicPartition], *,
+                  topic_ids: Mapping[str, str] | None = None) -> dict[TopicPartition, int | None]:
         return {tp: None if entry is None else entry.offset
-                for tp, entry in self.committed_metadata(group, tps).items()}
+                for tp, entry in self.committed_metadata(group, tps, topic_ids=topic_ids).items()}
 
-    def all_committed_metadata(self, group: str) -> dict[TopicPartition, OffsetAndMetadata]:
-        """Like `all_committed`, with each partition's metadata string and commit time.
-        Removes temp files abandoned by dead committers on the way."""
+    def all_committed_metadata(self, group: str, *, topic_ids: Mapping[str, str] | None = None
+                               ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Like `all_committed`, with each partition's metadata string, commit time and topic
+        id. Removes temp files abandoned by dead committers on the way."""
+        live = self._live_ids(topic_ids)
+        return {tp: entry for tp, entry in self.stored_entries(group).items()
+                if entry.topic_id == live(tp.topic)}
+
+    def stored_entries(self, group: str) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Every offset stored for `group`, of whatever incarnation of its topic (compare
+        `entry.topic_id`), sorted. For checks and cleanup; consumers use `committed`."""
         self._check_open()
         offsets_dir = os.path.join(self.group_dir(group), _OFFSETS_DIR)
         result = {}
@@ -592,8 +721,12 @@ class FileOffsetStore:
                     _remove_abandoned_temp(os.path.join(topic_dir, name))
         return {tp: result[tp] for tp in sorted(result)}
 
-    def all_committed(self, group: str) -> dict[TopicPartition, int]:
-        return {tp: entry.offset for tp, entry in self.all_committed_metadata(group).items()}
+    def all_committed(self, group: str, *, topic_ids: Mapping[str, str] | None = None
+                      ) -> dict[TopicPartition, int]:
+        """Every committed offset of `group` of its topic's live incarnation (or of the
+        incarnation `topic_ids` names)."""
+        return {tp: entry.offset
+                for tp, entry in self.all_committed_metadata(group, topic_ids=topic_ids).items()}
 
     def groups(self) -> list[str]:
         """The ids of the groups with at least one committed offset, sorted."""
@@ -611,6 +744,64 @@ class FileOffsetStore:
         return sorted(found)
 
     # -- deleting --------------------------------------------------------------------------
+
+    def delete_offsets(self, group: str, tps: Iterable[TopicPartition]) -> None:
+        """Forget `group`'s committed offsets of `tps`, whatever incarnation they belong to
+        (each file is removed on its own; a topic directory left empty goes too). The caller
+        (the group layer) makes sure no member commits them meanwhile."""
+        self._check_open()
+        group = _check_group(group)
+        tps = _check_tps(tps)
+        offsets_dir = os.path.join(self.group_dir(group), _OFFSETS_DIR)
+        touched = set()
+        for tp in tps:
+            try:
+                os.unlink(os.path.join(offsets_dir, tp.topic, f"{tp.partition}.json"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            touched.add(tp.topic)
+        for topic in touched:
+            topic_dir = os.path.join(offsets_dir, topic)
+            if self._fsync:
+                _fsync_dir(topic_dir)
+            try:
+                os.rmdir(topic_dir)
+            except OSError:
+                pass        # not empty (other partitions, a commit meanwhile): it stays
+
+    def forget_topic(self, topic: str) -> int:
+        """Remove every group's committed offsets of `topic` (called when the topic is
+        deleted, before its directory goes, so that no newer incarnation can have offsets
+        yet). Each group's `offsets/<topic>/` is renamed away in one step, then deleted.
+        Returns the number of groups that had offsets of it."""
+        self._check_open()
+        _check_tp((topic, 0))
+        removed = 0
+        for name in _listdir(self._groups_root):
+            if not name.startswith((_PLAIN_PREFIX, _HASHED_PREFIX)):
+                continue
+            gdir = os.path.join(self._groups_root, name)
+            tombstone = os.path.join(gdir, _TOMBSTONE_PREFIX + secrets.token_hex(8))
+            try:
+                os.rename(os.path.join(gdir, _OFFSETS_DIR, topic), tombstone)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            removed += 1
+            if self._fsync:
+                _fsync_dir(os.path.join(gdir, _OFFSETS_DIR))
+            shutil.rmtree(tombstone, ignore_errors=True)
+        return removed
+
+    def remove_other_incarnations(self, group: str) -> list[TopicPartition]:
+        """Delete `group`'s offsets committed against an incarnation of their topic that is
+        not the live one (left behind by a commit that raced with the topic's deletion).
+        Only for callers that keep the group's members out meanwhile (the admin operations
+        under the group's exclusive lock). Returns the partitions cleaned."""
+        live = self._live_ids(None)
+        stale = [tp for tp, entry in self.stored_entries(group).items()
+                 if entry.topic_id != live(tp.topic)]
+        self.delete_offsets(group, stale)
+        return stale
 
     def delete_group(self, group: str) -> None:
         """Forget all of `group`'s committed offsets at once (readers see all or none).
@@ -762,9 +953,11 @@ def _read_entry(path: str) -> OffsetAndMetadata | None:
         offset = record["offset"]
         metadata = record.get("metadata", "")
         commit_time_ms = record.get("commit_time_ms", 0)
+        topic_id = record.get("topic_id", NO_TOPIC_ID)    # none: written by eventlog 0.1
         valid = (isinstance(offset, int) and not isinstance(offset, bool)
                  and 0 <= offset <= MAX_OFFSET and isinstance(metadata, str)
-                 and isinstance(commit_time_ms, int) and not isinstance(commit_time_ms, bool))
+                 and isinstance(commit_time_ms, int) and not isinstance(commit_time_ms, bool)
+                 and isinstance(topic_id, str) and topic_id != "")
     except (ValueError, TypeError, KeyError, AttributeError):
         valid = False
     if not valid:
@@ -772,7 +965,7 @@ def _read_entry(path: str) -> OffsetAndMetadata | None:
             f"committed offset file {path} is damaged ({_short_repr(data[:80])}); it is never "
             f"written in place, so the disk or another program changed it. Delete the file to "
             f"fall back to auto_offset_reset, or write the right offset with commit()")
-    return OffsetAndMetadata(offset, metadata, commit_time_ms)
+    return OffsetAndMetadata(offset, metadata, commit_time_ms, topic_id)
 
 
 def _remove_abandoned_temp(path: str) -> bool:
@@ -800,3 +993,85 @@ def _remove_abandoned_temp(path: str) -> bool:
         return same
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# The invariant check
+
+
+@attrs.frozen
+class OffsetProblem:
+    """One committed offset that breaks an invariant (see `check_committed_offsets`)."""
+
+    group: str
+    tp: TopicPartition
+    offset: int
+    #: "other-incarnation" | "unknown-partition" | "before-start" | "past-end"
+    kind: str
+    message: str
+
+
+def check_committed_offsets(log, groups: Iterable[str] | None = None) -> list[OffsetProblem]:
+    """Check every committed offset in `log`'s file offset store (of `groups`, default all
+    groups with committed offsets) and return what is wrong, as `OffsetProblem`s (an empty
+    list when all is well). Reads only; repairs nothing.
+
+    For each stored offset of partition `p` of topic `t`:
+    - "other-incarnation": it was committed against an id that is not `t`'s live
+      `topic_id` (left over from a deleted topic, or from a topic of that name deleted and
+      created again). Such offsets are never read, so this is garbage rather than a wrong
+      answer, but deleting a topic removes its offsets, so none should be left.
+    - "unknown-partition": `t` exists with the offset's id but has no partition `p`.
+    - "past-end": the offset is greater than `p.end_offset`: the group claims to have read
+      records the log does not have (acknowledged records lost, or a bad manual commit).
+    - "before-start": the offset is less than `p.start_offset`: records the group has not
+      read are gone (retention or delete_records ran first; Kafka allows this, and a
+      consumer then resumes from `auto_offset_reset`). Reported so that a test can assert
+      that it does not happen where retention cannot explain it.
+
+    `log` is an open `eventlog.Log` (only `log.path` and `log.topic(name)` are used). Run
+    it while no process commits or deletes topics, or a commit racing with it may be
+    reported (for example one that lands between reading an offset and the end offset).
+    Used by `Log.verify()` and after every multi-process test.
+    """
+    from .errors import UnknownPartitionError, UnknownTopicError
+
+    store = FileOffsetStore(log.path, fsync=False)
+    names = store.groups() if groups is None else [_check_group(g) for g in groups]
+    problems = []
+    topics = {}
+    for group in names:
+        for tp, entry in store.stored_entries(group).items():
+            def problem(kind, text, tp=tp, entry=entry, group=group):
+                problems.append(OffsetProblem(
+                    group, tp, entry.offset, kind,
+                    f"group {group!r}: committed offset {entry.offset} of {tp.topic}[{tp.partition}] "
+                    f"{text}"))
+            if tp.topic not in topics:
+                try:
+                    topics[tp.topic] = log.topic(tp.topic)
+                except UnknownTopicError:
+                    topics[tp.topic] = None
+            topic = topics[tp.topic]
+            live = NO_TOPIC_ID if topic is None else topic.topic_id
+            if entry.topic_id != live:
+                problem("other-incarnation",
+                        f"was committed against topic id {entry.topic_id}, but the topic "
+                        + ("no longer exists" if topic is None else f"now has id {live}")
+                        + " (it is ignored; deleting the topic should have removed it)")
+                continue
+            if topic is None:
+                continue       # a commit for a topic never created: nothing to compare with
+            try:
+                part = topic.partition(tp.partition)
+            except UnknownPartitionError:
+                problem("unknown-partition",
+                        f"is for a partition the topic does not have "
+                        f"({topic.partition_count} partitions)")
+                continue
+            start, end = part.start_offset, part.end_offset
+            if entry.offset > end:
+                problem("past-end", f"is past the partition's end offset {end}")
+            elif entry.offset < start:
+                problem("before-start", f"is below the partition's start offset {start}")
+    return problems

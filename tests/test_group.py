@@ -1,6 +1,7 @@
 """Consumer groups inside one process (several consumers, polled in turn from the test's
 thread): topic changes, pattern subscriptions, admin operations, fencing, static ids,
 pluggable assignors, listener semantics and the group files left behind."""
+import json
 import os
 import re
 import time
@@ -389,3 +390,146 @@ def test_waiting_inside_poll_is_not_stalling(log, consumers):
     assert a.poll(timeout=0.8) == []
     assert a._group._left is None and calls.calls == [("assigned", [TP("t", 0)])]
     a.commit({TP("t", 0): 0})
+
+
+# -- topic incarnations: committed offsets do not outlive their topic --------------------------
+
+def _read_all(c, n, timeout=10.0):
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got.extend(c.poll(timeout=0.05))
+    return got
+
+
+def test_recreated_topic_does_not_inherit_committed_offsets(log, consumers):
+    """Issue 11 item 4: a group that committed 10 on a deleted topic reads all 15 records of
+    the topic created again under the same name (auto_offset_reset), skipping none."""
+    t = log.create_topic("t", partitions=1)
+    for i in range(12):
+        t.partition(0).append(b"old%d" % i)
+    a = consumers()
+    assert len(_read_all(a, 10)) >= 10
+    a.commit({TP("t", 0): 10})
+    a.close()
+    assert log.group("g").committed() == {TP("t", 0): 10}
+    old_id = t.topic_id
+
+    log.delete_topic("t")
+    assert log.group("g").committed() == {}          # deleting a topic removes its offsets
+    t = log.create_topic("t", partitions=1)
+    assert t.topic_id != old_id
+    for i in range(15):
+        t.partition(0).append(b"new%d" % i)
+    b = consumers()
+    got = _read_all(b, 15)
+    assert [r.offset for r in got] == list(range(15))
+    assert [r.value for r in got] == [b"new%d" % i for i in range(15)]
+    b.commit()
+    assert log.group("g").committed() == {TP("t", 0): 15}
+
+
+def test_commit_of_a_deleted_incarnation_is_ignored_and_cleaned(log, consumers):
+    """A commit racing with the topic's deletion (it lands after the offsets were removed,
+    still naming the old topic id) is never read, is reported by the check, and is removed
+    by the admin operations."""
+    from eventlog.offsets import FileOffsetStore, check_committed_offsets
+    t = log.create_topic("t", partitions=1)
+    old_id = t.topic_id
+    log.delete_topic("t")
+    t = log.create_topic("t", partitions=1)
+    for i in range(15):
+        t.partition(0).append(b"%d" % i)
+    store = FileOffsetStore(log.path)
+    store.commit_partition("g", TP("t", 0), 10, topic_id=old_id)     # the late commit
+    assert store.committed("g", [TP("t", 0)]) == {TP("t", 0): None}
+    assert store.committed("g", [TP("t", 0)], topic_ids={"t": old_id}) == {TP("t", 0): 10}
+    (problem,) = check_committed_offsets(log)
+    assert (problem.group, problem.tp, problem.kind) == ("g", TP("t", 0), "other-incarnation")
+    assert old_id in problem.message and t.topic_id in problem.message
+    assert log.group("g").committed() == {} and log.group("g").lag() == {}
+    b = consumers()
+    assert [r.offset for r in _read_all(b, 15)] == list(range(15))
+    b.close()
+    assert log.group("g").reset_offsets("earliest", topics=["t"]) == {TP("t", 0): 0}
+    assert check_committed_offsets(log) == []
+    # and delete_offsets removes a leftover too
+    store.commit_partition("g", TP("t", 0), 3, topic_id=old_id)
+    assert log.group("g").delete_offsets("t") == {}
+    assert store.stored_entries("g") == {} and check_committed_offsets(log) == []
+
+
+def test_live_consumer_of_a_deleted_topic_commits_against_the_old_incarnation(log, consumers):
+    """A consumer still positioned on the deleted topic commits its position with the old
+    id, so the new topic's group members do not start from it."""
+    t = log.create_topic("t", partitions=1)
+    for i in range(10):
+        t.partition(0).append(b"%d" % i)
+    c = log.consumer(group_id="g", auto_offset_reset="earliest", enable_auto_commit=False)
+    c.assign([TP("t", 0)])
+    assert len(_read_all(c, 10)) == 10
+    log.delete_topic("t")
+    t = log.create_topic("t", partitions=1)
+    for i in range(15):
+        t.partition(0).append(b"%d" % i)
+    c.commit()                                   # position 10 of the deleted topic
+    c.close()
+    assert log.group("g").committed() == {}
+    b = consumers()
+    assert [r.offset for r in _read_all(b, 15)] == list(range(15))
+
+
+def test_offsets_of_a_topic_made_before_topic_ids_are_kept(log, consumers):
+    """eventlog 0.1 wrote neither topic ids nor ids with offsets: such a topic has
+    NO_TOPIC_ID, and its old commits still count (the upgrade loses no group's progress)."""
+    from eventlog.offsets import NO_TOPIC_ID, FileOffsetStore, check_committed_offsets
+    t = log.create_topic("t", partitions=1)
+    for i in range(15):
+        t.partition(0).append(b"%d" % i)
+    path = os.path.join(t.dir, "topic.json")
+    with open(path) as f:
+        doc = json.load(f)
+    del doc["topic_id"]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    store = FileOffsetStore(log.path)
+    opath = store.path_for("g", TP("t", 0))
+    os.makedirs(os.path.dirname(opath))
+    with open(opath, "w") as f:
+        json.dump({"offset": 10, "metadata": "", "commit_time_ms": 1}, f)   # as 0.1 wrote it
+    assert log.topic("t").topic_id == NO_TOPIC_ID
+    assert log.group("g").committed() == {TP("t", 0): 10}
+    assert check_committed_offsets(log) == []
+    b = consumers()
+    assert [r.offset for r in _read_all(b, 5)] == list(range(10, 15))
+    b.commit()
+    b.close()
+    with open(opath) as f:
+        assert json.load(f)["offset"] == 15          # still written in the 0.1 format
+    assert log.topic("t").alter(retention_ms=1000).retention_ms == 1000
+    assert log.topic("t").topic_id == NO_TOPIC_ID
+
+
+def test_delete_offsets_and_reset_of_a_new_group(log, consumers):
+    log.create_topic("t", partitions=2)
+    log.create_topic("u", partitions=1)
+    for tp in (TP("t", 0), TP("t", 1), TP("u", 0)):
+        log.topic(tp.topic).partition(tp.partition).append(b"x")
+    g = log.group("fresh")
+    assert g.committed() == {} and log.groups() == []
+    # a group that has no offsets yet gets them from a reset (as Kafka's tool does)
+    assert g.reset_offsets({TP("t", 0): 1, TP("t", 1): 0, TP("u", 0): 1}) == {
+        TP("t", 0): 1, TP("t", 1): 0, TP("u", 0): 1}
+    assert log.groups() == ["fresh"]
+    a = consumers(group="fresh", topics=["t", "u"])
+    pump([a], lambda: len(a.assignment()) == 3)
+    with pytest.raises(GroupNotEmptyError):
+        g.delete_offsets("t")
+    a.close()
+    assert g.delete_offsets(["t"]) == {TP("t", 0): 1, TP("t", 1): 0}
+    assert g.committed() == {TP("u", 0): 1}
+    assert g.delete_offsets("nonexistent-topic") == {}
+    with pytest.raises(eventlog.errors.InvalidTopicError):
+        g.delete_offsets("bad/name")
+    assert log.group("never-existed").delete_offsets("t") == {}
+    assert "never-existed" not in log.groups()
