@@ -1,4 +1,4 @@
-"""`eventlog groups`: list, describe and reset the offsets of consumer groups.
+"""`eventlog groups`: list, describe, reset the offsets of and delete consumer groups.
 
 Uses the group layer's admin API (`log.groups()`, `log.group(id)` -> ConsumerGroup with
 `members()`, `assignment()`, `committed()`, `reset_offsets(...)`); when this eventlog has no
@@ -7,6 +7,9 @@ offset per partition, from the log as it is now.
 
 reset-offsets is a dry run unless `--execute`; with `--execute` it is refused while the
 group has live members (named in the error), as Kafka's tool refuses for an active group.
+Given `--topic`, it also creates the offsets of a group that has none yet (as Kafka's tool
+does). `delete` and `delete-offsets` act at once (as Kafka's `--delete` and
+`--delete-offsets`) and are refused while the group has live members.
 """
 import time
 
@@ -265,7 +268,10 @@ def _topic_filter(log, specs):
 
 def cmd_reset(ctx, args):
     log = _api(ctx)
-    g = _group(ctx, log, args.group)
+    if args.topic:          # a group without offsets yet gets them (as Kafka's tool does)
+        g = log.group(args.group)
+    else:
+        g = _group(ctx, log, args.group)
     committed = committed_of(g)
     if args.topic:
         tps = _topic_filter(log, args.topic)
@@ -322,4 +328,47 @@ def cmd_reset(ctx, args):
         ctx.note(f"reset {u.plural(len(plan), 'partition')} of group {args.group!r}")
     else:
         ctx.note("dry run: nothing changed; add --execute to apply")
+    return 0
+
+
+def _refuse_live(args_group, g, what):
+    members = members_of(g)
+    if members:
+        names = ", ".join(m["member_id"] + (f" (pid {m['pid']})" if m["pid"] else "") for m in members)
+        raise u.CliError(f"group {args_group!r} has {u.plural(len(members), 'live member')}: {names}; "
+                         f"stop them before {what}")
+
+
+def cmd_delete(ctx, args):
+    log = _api(ctx)
+    groups = [_group(ctx, log, gid) for gid in dict.fromkeys(args.group)]   # all known first
+    for g in groups:
+        _refuse_live(g.group_id, g, "deleting the group")
+    for g in groups:
+        g.delete()
+    if ctx.json:
+        u.print_json({"deleted": [g.group_id for g in groups]})
+    else:
+        ctx.note(f"deleted {u.plural(len(groups), 'group')}: {', '.join(g.group_id for g in groups)}")
+    return 0
+
+
+def cmd_delete_offsets(ctx, args):
+    log = _api(ctx)
+    g = _group(ctx, log, args.group)
+    topics = list(dict.fromkeys(args.topic))
+    for name in topics:
+        if ":" in name:
+            raise u.UsageError(f"bad --topic {name!r}: delete-offsets takes whole topics (TOPIC)")
+    _refuse_live(args.group, g, "deleting its offsets")
+    gone = g.delete_offsets(topics)
+    if ctx.json:
+        u.print_json({"group": args.group, "deleted": [
+            {"topic": tp.topic, "partition": tp.partition, "offset": off} for tp, off in gone.items()]})
+        return 0
+    if gone:
+        u.print_table([[tp.topic, tp.partition, off] for tp, off in gone.items()],
+                      [("TOPIC", "<"), ("PARTITION", ">"), ("DELETED OFFSET", ">")], style=ctx.style)
+    ctx.note(f"deleted {u.plural(len(gone), 'committed offset')} of group {args.group!r} "
+             f"for {', '.join(topics)}")
     return 0

@@ -242,10 +242,12 @@ def build_parser():
                    help="with --group and no --follow: how long to wait to be assigned partitions (default 10)")
 
     # groups ---------------------------------------------------------------------------------
-    gp = cmd(sub, "groups", "list, describe and reset consumer groups", _cli_groups.cmd_list,
+    gp = cmd(sub, "groups", "list, describe, reset and delete consumer groups", _cli_groups.cmd_list,
              description="Consumer groups. Without a subcommand: the list of groups.",
              epilog="examples:\n  eventlog --dir data groups\n  eventlog --dir data groups describe billing\n"
-                    "  eventlog --dir data groups reset-offsets billing --to-earliest --topic orders --execute")
+                    "  eventlog --dir data groups reset-offsets billing --to-earliest --topic orders --execute\n"
+                    "  eventlog --dir data groups delete-offsets billing --topic orders\n"
+                    "  eventlog --dir data groups delete billing")
     gsub = gp.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     cmd(gsub, "list", "table of groups: members, topics, committed partitions, lag", _cli_groups.cmd_list)
     p = cmd(gsub, "describe", "a group's members and, per partition, committed offset, end offset, lag, owner",
@@ -269,6 +271,20 @@ def build_parser():
                    help="only this topic (or these partitions of it); repeatable. Default: every "
                         "topic the group has committed offsets for")
     p.add_argument("--execute", action="store_true", help="apply the change (otherwise: a dry run)")
+    p = cmd(gsub, "delete", "delete a group: its committed offsets and membership files",
+            _cli_groups.cmd_delete,
+            description="Delete consumer groups (their committed offsets and every group file), as "
+                        "kafka-consumer-groups --delete. Refused while a group has live members.")
+    p.add_argument("group", nargs="+")
+    p = cmd(gsub, "delete-offsets", "delete a group's committed offsets of some topics",
+            _cli_groups.cmd_delete_offsets,
+            description="Delete the committed offsets a group has for the given topics (which need "
+                        "not exist any more), as kafka-consumer-groups --delete-offsets. Its members "
+                        "then start those topics from auto_offset_reset. Refused while the group "
+                        "has live members.")
+    p.add_argument("group")
+    p.add_argument("--topic", "-t", action="append", required=True, metavar="TOPIC",
+                   help="a topic whose offsets to delete; repeatable")
 
     # dump / verify / maintain ------------------------------------------------------------------
     p = cmd(sub, "dump", "print the batches (and records) of a segment or index file", _cli_check.cmd_dump,

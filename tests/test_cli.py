@@ -664,3 +664,65 @@ def test_human_input_parsers_and_formatters():
     assert u.parse_datetime_ms("1767225600000") == 1_767_225_600_000
     assert u.unescape(r"a\tb\n\x41\\") == "a\tb\nA\\"
     assert u.percentile([1, 2, 3, 4], 50) == 2 and u.percentile([1, 2, 3, 4], 99.9) == 4 and u.percentile([], 50) == 0.0
+
+
+@needs_groups
+def test_groups_delete_delete_offsets_and_reset_of_a_new_group(cli):
+    """Issue 11 item 4: reset-offsets --execute creates the offsets of a group that has none
+    yet; delete-offsets and delete; a deleted and re-created topic does not keep offsets."""
+    cli("topics", "create", "orders", "--partitions", "2")
+    cli("topics", "create", "audit")
+    cli("produce", "orders", "--partition", "0", input="a\nb\nc\n")
+    cli("produce", "audit", input="x\n")
+    plan = cli.json("groups", "reset-offsets", "new", "--to-latest", "--topic", "orders", "--topic", "audit",
+                    "--execute")
+    assert plan["executed"] and {(o["topic"], o["partition"], o["new"]) for o in plan["offsets"]} == {
+        ("orders", 0, 3), ("orders", 1, 0), ("audit", 0, 1)}
+    assert [g["group"] for g in cli.json("groups")] == ["new"]
+    d = cli.json("groups", "describe", "new")
+    assert {(r["topic"], r["partition"]): r["committed"] for r in d["partitions"]} == {
+        ("orders", 0): 3, ("orders", 1): 0, ("audit", 0): 1}
+
+    out = cli.json("groups", "delete-offsets", "new", "--topic", "audit")
+    assert out["deleted"] == [{"topic": "audit", "partition": 0, "offset": 1}]
+    d = cli.json("groups", "describe", "new")
+    assert {r["topic"] for r in d["partitions"]} == {"orders"}
+
+    # the topic goes and comes back: the group has no offsets of the new one
+    cli("topics", "delete", "orders", "--yes")
+    cli("topics", "create", "orders", "--partitions", "2")
+    assert cli.json("groups") == []
+    one_error_line(cli("groups", "reset-offsets", "new", "--to-earliest", rc=1), "unknown consumer group")
+
+    cli("groups", "reset-offsets", "new", "--to-earliest", "--topic", "orders", "--execute")
+    p = cli("groups", "delete", "new")
+    assert "deleted 1 group" in p.stderr + p.stdout
+    assert cli.json("groups") == []
+    one_error_line(cli("groups", "delete", "new", rc=1), "unknown consumer group 'new'")
+    one_error_line(cli("groups", "delete-offsets", "nobody", "--topic", "orders", rc=1),
+                   "unknown consumer group 'nobody'")
+    one_error_line(cli("groups", "delete-offsets", "g", rc=2), "--topic")
+
+
+@needs_groups
+def test_groups_delete_refused_while_a_member_runs(cli, tmp_path):
+    cli("topics", "create", "orders")
+    code = ("import sys, eventlog\n"
+            "log = eventlog.open(sys.argv[1])\n"
+            "c = log.consumer(group_id='busy', auto_offset_reset='earliest')\n"
+            "c.subscribe(['orders'])\n"
+            "c.poll(timeout=0.5)\n"
+            "print('joined', flush=True)\n"
+            "sys.stdin.read()\n"
+            "c.close()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, cli.dir], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=_env(), cwd=ROOT)
+    try:
+        assert read_line(proc, timeout=30) == b"joined\n"
+        one_error_line(cli("groups", "delete", "busy", rc=1), "live member", "stop them")
+        one_error_line(cli("groups", "delete-offsets", "busy", "--topic", "orders", rc=1), "live member")
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
+    cli("groups", "delete", "busy")
+    assert cli.json("groups") == []
