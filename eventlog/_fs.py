@@ -2,20 +2,46 @@
 
 Invariants: a file written with `atomic_write` is either its old content or its new content
 after any crash (temp file in the same directory, fsync, rename, fsync of the directory);
-lock files are created once and never deleted; `fork_generation()` changes in every child
-made by fork(), so objects that hold locks can refuse to be used there.
+lock files are created once and never deleted.
+
+fork(): this module is the one place that handles it (`os.register_at_fork`). In every child
+made by fork(), first thing, `fork_generation()` changes, so objects made before the fork
+see that they are in a child and refuse to be used there (ForkedProcessError naming the
+public class and saying to open the log in the child); and every object registered with
+`release_in_forked_child` has its `_after_fork_in_child()` called, which closes the child's
+copies of the descriptors that carry flocks (member, ownership, leader and group locks, a
+partition's append lock). A flock belongs to the open file, which a forked child shares:
+without this a child would keep its parent's locks after the parent died (its partitions
+would not move, a writer would wait forever). The hooks run while only the forking thread
+exists in the child, so they take no thread locks (another thread may have held one at the
+fork) and only close descriptors and mark the object forked.
 """
 import fcntl
 import json
 import os
 import secrets
 import time
+import weakref
 
 _fork_gen = [0]
+_release_at_fork = weakref.WeakSet()
+
+
+def release_in_forked_child(obj):
+    """Call `obj._after_fork_in_child()` in the child after any later fork() (see the
+    module docstring). Held weakly: a collected object needs nothing."""
+    _release_at_fork.add(obj)
 
 
 def _after_fork_in_child():
     _fork_gen[0] += 1
+    objs = list(_release_at_fork)
+    _release_at_fork.clear()      # a grandchild has nothing more to release from these
+    for obj in objs:
+        try:
+            obj._after_fork_in_child()
+        except Exception:
+            pass
 
 
 if hasattr(os, "register_at_fork"):
@@ -90,7 +116,7 @@ class FileLock:
     provided: callers pair acquire/release. The descriptor is opened lazily and may be closed
     while unlocked (`close`) so idle partitions hold no descriptors."""
 
-    __slots__ = ("path", "fd")
+    __slots__ = ("path", "fd", "__weakref__")
 
     def __init__(self, path):
         self.path = path
@@ -98,6 +124,12 @@ class FileLock:
 
     def _open(self):
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        release_in_forked_child(self)
+
+    def _after_fork_in_child(self):
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)    # the parent's lock (if held) stays the parent's alone
 
     def acquire(self, blocking=True):
         if self.fd < 0:

@@ -44,7 +44,7 @@ Invariants:
   and file descriptors are closed only when the last in-flight call has left, so a closed
   descriptor number is never polled or read. Any call after `close` except `close` raises
   `LogClosedError`. Use from a child created by fork raises `ForkedProcessError` (the kernel
-  queue would be shared with the parent).
+  queue would be shared with the parent); fork is detected by `_fs.fork_generation`.
 * Events are shared by all threads waiting on one watcher: whichever `wait`/`drain` reads
   them consumes them. Use one waiting thread per watcher.
 
@@ -68,6 +68,7 @@ import threading
 import time
 import warnings
 
+from eventlog._fs import fork_generation
 from eventlog.errors import (ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                              LogClosedError)
 
@@ -551,6 +552,7 @@ class DirWatcher:
             impl = _PollingBackend()
         self._impl = impl
         self._pid = os.getpid()
+        self._fork = fork_generation()
         self._lock = threading.RLock()  # reentrant: close() may run in a signal handler
         self._users = 0                 # calls in flight; fds are closed only when it is 0
         self._closed = False
@@ -564,11 +566,12 @@ class DirWatcher:
         if self._closed:
             self._exit()
             raise LogClosedError("DirWatcher was used after close()")
-        if os.getpid() != self._pid:
+        if self._fork != fork_generation():
             self._exit()
             raise ForkedProcessError(
-                f"DirWatcher created in process {self._pid} was used in forked child "
-                f"{os.getpid()}; create a new DirWatcher in the child")
+                f"a wake-up watcher (of a Consumer) created in process {self._pid} was used in "
+                f"forked child {os.getpid()}; open the log in the child (eventlog.open) and "
+                f"create the Consumer there")
 
     def _exit(self) -> None:
         with self._lock:
@@ -610,7 +613,7 @@ class DirWatcher:
 
     def __del__(self):
         try:
-            if not self._closed and os.getpid() == self._pid:
+            if not self._closed and self._fork == fork_generation():
                 self.close()
         except Exception:  # interpreter shutdown or a half-built object
             pass

@@ -24,10 +24,11 @@ import threading
 import time
 
 from . import offsets as _offsets
+from ._fs import fork_generation
 from ._wakeup import DirWatcher
 from ._partition import FetchState
-from .errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
-                     InvalidTypeError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError,
+from .errors import (ConsumerClosedError, EventLogError, ForkedProcessError, IllegalStateError,
+                     InvalidArgumentError, InvalidTypeError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError,
                      SerializationError, UnknownTopicError)
 from .record import Record, TopicPartition
 
@@ -118,6 +119,8 @@ class Consumer:
         self._last_chunks = []        # [(tp, end index)] runs of the last _fetch's records
         self._group = None            # the group membership, when subscribed
         self._lock = threading.RLock()
+        self._fork = fork_generation()
+        self._pid = os.getpid()
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self):
@@ -129,10 +132,19 @@ class Consumer:
     def _check(self):
         if self._closed:
             raise ConsumerClosedError("the consumer is closed; create a new one with log.consumer()")
+        if self._fork != fork_generation():
+            raise ForkedProcessError(
+                f"this Consumer was created in process {self._pid} and used in forked child "
+                f"{os.getpid()}; its files and group membership belong to the parent: open the "
+                f"log in the child (eventlog.open) and create a new Consumer there")
 
     def close(self, autocommit=True):
-        """Commit (with enable_auto_commit), leave the group, and release everything."""
+        """Commit (with enable_auto_commit), leave the group, and release everything. In a
+        forked child it only marks the consumer closed (all it holds is the parent's)."""
         if self._closed:
+            return
+        if self._fork != fork_generation():
+            self._closed = True
             return
         try:
             if autocommit and self.enable_auto_commit and self._assigned:

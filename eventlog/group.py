@@ -75,6 +75,7 @@ import uuid
 
 import attrs
 
+from ._fs import fork_generation, release_in_forked_child
 from ._fs import now_ms as _now_ms
 from . import _group_files as gf
 from ._assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
@@ -269,6 +270,7 @@ class Membership:
         self._paths, self._fstore = _paths_for(self._log, self._group)
         self._meta = _TopicMeta(self._paths)
         self._pid = os.getpid()
+        self._fork = fork_generation()
 
         self._mu = threading.Lock()       # guards the ownership state below
         self._owned = {}                  # tp -> fd of its held ownership lock
@@ -303,6 +305,7 @@ class Membership:
         self._bg_error = None
 
         self._bgw = DirWatcher()
+        release_in_forked_child(self)     # before any lock is taken
         try:
             self._join()
             self._thread = threading.Thread(target=self._run, daemon=True,
@@ -397,7 +400,7 @@ class Membership:
         self._bgw.close()
         if threading.current_thread() is not self._thread:
             self._thread.join()
-        if os.getpid() == self._pid:
+        if self._fork == fork_generation():
             with self._mu:
                 revoked = sorted(self._consumer_tps) if self._left is None else []
             if revoked:   # an exception is logged by _callback; close() itself does not fail
@@ -417,11 +420,30 @@ class Membership:
     # -- joining and leaving ------------------------------------------------------------------
 
     def _check_fork(self):
-        if os.getpid() != self._pid:
+        if self._fork != fork_generation():
             raise ForkedProcessError(
-                f"the consumer of group {self._group!r} was subscribed in process {self._pid} and "
-                f"used in forked child {os.getpid()}: its locks belong to the parent; create the "
-                f"consumer (and open the log) in the child")
+                f"the Consumer of group {self._group!r} was subscribed in process {self._pid} and "
+                f"used in forked child {os.getpid()}: its group membership belongs to the parent; "
+                f"open the log in the child (eventlog.open) and create a new Consumer there")
+
+    def _after_fork_in_child(self):
+        """In a forked child (see `_fs`): close the child's copies of every lock descriptor,
+        so that the parent's death releases its member, ownership and leader locks at once.
+        Takes no lock (the background thread may have held _mu at the fork)."""
+        fds = list(self._owned.values()) + list(self._trying.values())
+        self._owned, self._trying = {}, {}
+        for name in ("_leader_fd", "_wake_fd", "_member_fd", "_group_fd"):
+            fd = getattr(self, name)
+            setattr(self, name, -1)
+            fds.append(fd)
+        self._is_leader = False
+        self._closed = True      # nothing of it is this process's: close() does nothing more
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _join(self):
         """Become a member: group.lock (shared), member lock, wake dir, member file."""

@@ -14,15 +14,17 @@ Invariants:
   everything costly (futures' events, metadata objects, encoding) is per batch or lazy.
 """
 import atexit
+import os
 import threading
 import time
 import weakref
 from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
 
 from . import _codec
+from ._fs import fork_generation, release_in_forked_child
 from ._fs import now_ms as _now_ms
 from . import partitioners as _partitioners
-from .errors import (BufferFullError, EventLogError, IllegalStateError, InvalidArgumentError,
+from .errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
                      InvalidTypeError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
                      SerializationError, UnknownTopicError)
 from .record import RecordMetadata, TopicPartition
@@ -244,8 +246,11 @@ class Producer:
         # anything that needs more than the fast path of send() sets this
         self._base_slow = bool(key_serializer or value_serializer or not self._default)
         self._slow = self._base_slow  # also True while the buffer is full, and once closed
+        self._fork = fork_generation()
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="eventlog-producer", daemon=True)
         self._thread.start()
+        release_in_forked_child(self)
         _live.add(self)
         log._producers.append(self)
 
@@ -311,7 +316,21 @@ class Producer:
         self._after_seal()
         return _new(RecordFuture, (b, i))
 
+    def _after_fork_in_child(self):
+        """In a forked child (see `_fs`): the sender thread does not exist here, so every
+        send() must take the slow path, which refuses it (never a future that never resolves)."""
+        self._slow = True
+
+    def _forked_error(self):
+        return ForkedProcessError(
+            f"this Producer was created in process {self._pid} and used in forked child "
+            f"{os.getpid()}, where its sender thread does not run; open the log in the child "
+            f"(eventlog.open) and create a new Producer there (records sent before the fork are "
+            f"written by the parent)")
+
     def _send(self, topic, value, key, headers, partition, timestamp_ms):
+        if self._fork != fork_generation():
+            raise self._forked_error()
         if self._closed:
             raise ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
         if self._kser is not None:
@@ -412,6 +431,8 @@ class Producer:
     def flush(self, timeout=None):
         """Write everything sent so far and wait until it is in the log.
         Raises KafkaTimeoutError if that takes longer than `timeout` seconds."""
+        if self._fork != fork_generation():
+            raise self._forked_error()
         if threading.current_thread() is self._thread:
             # a done-callback runs on the sender thread, which would be waiting for itself
             raise IllegalStateError("flush() inside a send callback would wait forever for the "
@@ -437,7 +458,12 @@ class Producer:
     def close(self, timeout=None):
         """Flush (bounded by `timeout` seconds if given) and stop. Idempotent.
         From a send callback (the sender thread) it does not wait: it refuses further sends
-        and the sender writes what was accepted, then stops."""
+        and the sender writes what was accepted, then stops. In a forked child it only
+        refuses further sends: the records accepted before the fork are the parent's to write."""
+        if self._fork != fork_generation():
+            self._closed = True
+            _live.discard(self)
+            return
         if threading.current_thread() is self._thread:
             with self._lock:
                 self._closed = True

@@ -533,3 +533,55 @@ def test_delete_offsets_and_reset_of_a_new_group(log, consumers):
         g.delete_offsets("bad/name")
     assert log.group("never-existed").delete_offsets("t") == {}
     assert "never-existed" not in log.groups()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_inherited_producer_and_consumer_refuse_at_once_in_a_forked_child(log, consumers):
+    """Issue 11 item 5: send() of a Producer inherited through fork() raises
+    ForkedProcessError at once (its sender thread does not exist in the child: a future
+    would never resolve); the messages name the public class and say what to do."""
+    log.create_topic("t", partitions=1)
+    prod = log.producer(linger_ms=1000)
+    prod.send("t", b"before")                 # accepted before the fork: the parent writes it
+    prod.send("t", b"warm", key=b"k")         # the fast path knows the topic now
+    a = consumers()
+    pump([a], lambda: len(a.assignment()) == 1)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        results = []
+        for what, call in (("send", lambda: prod.send("t", b"x", key=b"k")),
+                           ("send-slow", lambda: prod.send("t", b"x", headers=[("h", b"1")])),
+                           ("flush", lambda: prod.flush(timeout=1)),
+                           ("poll", lambda: a.poll(timeout=0.01)),
+                           ("commit", lambda: a.commit({TP("t", 0): 0}))):
+            try:
+                call()
+                results.append(f"{what}: no error")
+            except ForkedProcessError as e:
+                results.append(f"{what}: {e}")
+            except BaseException as e:
+                results.append(f"{what}: {type(e).__name__}: {e}")
+        try:
+            prod.close()
+            a.close()
+            results.append("closed")
+        except BaseException as e:
+            results.append(f"close: {type(e).__name__}: {e}")
+        os.write(w, "\n".join(results).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        lines = f.read().splitlines()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(lines) == 6 and lines[-1] == "closed", lines
+    for line in lines[:3]:
+        assert "this Producer was created in process" in line and "create a new Producer" in line, line
+    for line in lines[3:5]:
+        assert "this Consumer was created in process" in line and "eventlog.open" in line, line
+    assert all("DirWatcher" not in line for line in lines)
+    prod.flush()                              # the parent is unaffected
+    assert [r.value for r in log.topic("t").partition(0).read(0)] == [b"before", b"warm"]
+    a.commit({TP("t", 0): 0})

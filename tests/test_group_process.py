@@ -55,9 +55,19 @@ def worker(path, group, name, outdir, stop, opts):
         c.subscribe(opts.get("topics", ["t"]), listener=Listener())
     emit("joined", member=c._group.member_id, pid=os.getpid())
     delay = opts.get("process_s", 0.0)
+    fork_helper = opts.get("fork_helper")
     parent = os.getppid()
     while not stop.is_set() and os.getppid() == parent:   # never outlive a killed test run
         recs = c.poll(timeout=0.05)
+        if fork_helper and c.assignment():
+            fork_helper = None
+            pid = os.fork()          # a long-lived helper, as a worker pool might start
+            if pid == 0:
+                with open(os.path.join(outdir, f"{name}.helper"), "w") as f:
+                    f.write(str(os.getpid()))
+                time.sleep(300)
+                os._exit(0)
+            emit("forked", helper=pid)
         if recs:
             emit("r", recs=[[r.topic, r.partition, r.offset] for r in recs])
             if delay:
@@ -491,3 +501,35 @@ def test_stress_random_kills(log, pool_factory):
     else:
         run_at_least_once(log, pool_factory, duration=3.0, rate=300, n_workers=4,
                           kill_every=0.4, n_parts=8, strategy="range", seed=1)
+
+
+def test_member_killed_while_its_forked_helper_lives_loses_its_partitions(log, pool_factory):
+    """Issue 11 item 5: a member that fork()s a long-lived helper and is then killed with
+    SIGKILL: the helper must hold none of its locks, so its partitions move at once (they
+    used to stay until the helper exited)."""
+    from eventlog.offsets import check_committed_offsets
+    t = log.create_topic("t", partitions=4)
+    for i in range(40):
+        t.partition(i % 4).append(b"%d" % i)
+    g = log.group("g")
+    pool = pool_factory()
+    a = pool.start(fork_helper=True)
+    mid_a = wait_joined(pool, [a])[0]
+    wait_for(lambda: balanced_owners(g, [mid_a], 4), diag=lambda: group_state(g))
+    helper_file = os.path.join(pool.outdir, f"{a}.helper")
+    helper = int(wait_for(lambda: os.path.exists(helper_file) and open(helper_file).read()))
+    try:
+        b = pool.start()
+        mid_b = wait_joined(pool, [b])[0]
+        wait_for(lambda: balanced_owners(g, [mid_a, mid_b], 4), diag=lambda: group_state(g))
+        t_kill = time.monotonic()
+        pool.kill(a)
+        os.kill(helper, 0)           # the helper is alive (it sleeps for 300 s)
+        wait_for(lambda: balanced_owners(g, [mid_b], 4), diag=lambda: group_state(g))
+        print(f"\nmember killed, its forked helper alive: partitions moved after "
+              f"{(time.monotonic() - t_kill) * 1000:.1f} ms")
+        wait_for(lambda: sum(len(e["recs"]) for e in pool.events() if e["k"] == "r") >= 40)
+        pool.close()
+        assert check_committed_offsets(log) == []
+    finally:
+        os.kill(helper, signal.SIGKILL)
