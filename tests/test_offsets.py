@@ -569,3 +569,84 @@ def test_commit_is_fast(tmp_path):
         for _ in range(100):
             s.committed("g", tps)
         assert (time.perf_counter() - t0) * 10 < bound_ms      # ms per call
+
+
+# -- topic incarnations and the committed-offsets check -----------------------------------------
+
+def test_memory_store_keeps_topic_ids():
+    from eventlog.offsets import accepts_topic_ids
+    s = MemoryOffsetStore()
+    s.commit("g", {TP("t", 0): 5}, topic_ids={"t": "A" * 22})
+    s.commit_partition("g", TP("u", 0), 7, topic_id="B" * 22)
+    assert s.committed("g", [TP("t", 0), TP("u", 0)]) == {TP("t", 0): 5, TP("u", 0): 7}
+    assert s.committed("g", [TP("t", 0)], topic_ids={"t": "A" * 22}) == {TP("t", 0): 5}
+    assert s.committed("g", [TP("t", 0)], topic_ids={"t": "C" * 22}) == {TP("t", 0): None}
+    assert s.committed_metadata("g", [TP("u", 0)])[TP("u", 0)].topic_id == "B" * 22
+    with pytest.raises(InvalidTypeError, match="topic_ids"):
+        s.commit("g", {TP("t", 0): 1}, topic_ids=["t"])
+    s.delete_offsets("g", [TP("t", 0)])
+    assert s.all_committed("g") == {TP("u", 0): 7}
+    assert accepts_topic_ids(s) and accepts_topic_ids(FileOffsetStore("/nonexistent"))
+
+    class OldStore:       # written against eventlog 0.1's protocol
+        def commit(self, group, offsets, metadata=None): ...
+        def committed(self, group, tps): ...
+    assert not accepts_topic_ids(OldStore())
+
+
+def test_old_store_without_topic_ids_still_works_with_a_consumer(tmp_path):
+    import eventlog
+
+    class OldStore:
+        def __init__(self):
+            self.data = {}
+
+        def commit(self, group, offsets, metadata=None):
+            self.data.update(offsets)
+
+        def committed(self, group, tps):
+            return {tp: self.data.get(tp) for tp in tps}
+
+    with eventlog.open(tmp_path / "log") as log:
+        t = log.create_topic("t")
+        for i in range(5):
+            t.partition(0).append(b"%d" % i)
+        store = OldStore()
+        c = log.consumer(group_id="g", offset_store=store, auto_offset_reset="earliest",
+                         enable_auto_commit=False)
+        c.assign([TP("t", 0)])
+        assert len(c.poll(timeout=1)) == 5
+        c.commit()
+        assert store.data == {TP("t", 0): 5} and c.committed(TP("t", 0)) == 5
+        c.close()
+
+
+def test_check_committed_offsets_reports_each_kind(tmp_path):
+    import eventlog
+    from eventlog.offsets import check_committed_offsets
+    with eventlog.open(tmp_path / "log") as log:
+        t = log.create_topic("t", partitions=2)
+        for i in range(10):
+            t.partition(0).append(b"%d" % i)
+        store = FileOffsetStore(log.path)
+        store.commit("ok", {TP("t", 0): 10, TP("t", 1): 0})
+        assert check_committed_offsets(log) == []
+        store.commit("past", {TP("t", 0): 11})
+        store.commit("nopart", {TP("t", 7): 0})
+        store.commit("gone", {TP("never-made", 0): 3})          # no topic, no id: nothing to check
+        t.partition(0).delete_records(4)
+        store.commit("before", {TP("t", 0): 2})
+        old = t.topic_id
+        store.commit_partition("stale", TP("t", 1), 0, topic_id="Z" * 22)
+        got = {(p.group, p.tp, p.offset, p.kind) for p in check_committed_offsets(log)}
+        assert got == {("past", TP("t", 0), 11, "past-end"),
+                       ("nopart", TP("t", 7), 0, "unknown-partition"),
+                       ("before", TP("t", 0), 2, "before-start"),
+                       ("stale", TP("t", 1), 0, "other-incarnation")}
+        assert [p.kind for p in check_committed_offsets(log, groups=["ok", "past"])] == ["past-end"]
+        msg = {p.kind: p.message for p in check_committed_offsets(log)}
+        assert "11" in msg["past-end"] and "end offset 10" in msg["past-end"]
+        assert "Z" * 22 in msg["other-incarnation"] and old in msg["other-incarnation"]
+        log.delete_topic("t")            # removes every group's offsets of it
+        assert check_committed_offsets(log) == []
+        assert store.all_committed("ok") == {} and store.stored_entries("gone") != {}

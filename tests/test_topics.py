@@ -222,3 +222,30 @@ def test_many_topics_open_fast(tmp_path):
     assert [r.value for r in lg.topic("topic-0990").partition(0).read(0)] == [b"v"]
     assert lg.topic("topic-0991").partition(0).read(0) == []
     lg.close()
+
+
+def test_topic_id_is_set_at_creation_kept_by_alter_and_new_on_recreate(tmp_path):
+    """Kafka's topic ids (KIP-516): one id per incarnation of a topic name."""
+    import json
+    import re
+    from eventlog._topic import NO_TOPIC_ID
+    path = str(tmp_path / "log")
+    with eventlog.open(path) as log:
+        t = log.create_topic("t", partitions=2)
+        tid = t.topic_id
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", tid) and tid != NO_TOPIC_ID
+        assert not tid.startswith("-") and tid in repr(t)
+        with open(os.path.join(t.dir, "topic.json")) as f:
+            assert json.load(f)["topic_id"] == tid
+        t.alter(partitions=3, retention_ms=5)
+        assert log.topic("t").topic_id == tid
+        assert log.create_topic("u").topic_id not in (tid, NO_TOPIC_ID)
+    with eventlog.open(path) as log:                     # persisted; another process sees it
+        assert log.topic("t").topic_id == tid
+        stale = log.topic("t")
+        log.delete_topic("t")
+        t2 = log.create_topic("t")
+        assert t2.topic_id != tid and log.topic("t").topic_id == t2.topic_id
+        with pytest.raises(UnknownTopicError, match="created again"):
+            stale.alter(retention_ms=1)                   # a stale handle must not clobber it
+        assert log.topic("t").config.partitions == 1
