@@ -29,6 +29,7 @@ from itertools import islice, repeat
 from . import _codec
 from ._codec import HEADER_SIZE, CorruptBatchError
 from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
+from ._fs import storage_errors, wrap_public_methods, write_at
 from ._fs import now_ms as _now_ms
 from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
 from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
@@ -89,6 +90,7 @@ class FetchState:
         self.pending = None
 
 
+@wrap_public_methods
 class Partition:
     """One partition of a topic. Obtain it from `Topic.partition(n)`.
 
@@ -330,6 +332,7 @@ class Partition:
             raise InvalidTypeError(str(err) if str(err).startswith("record ") else f"bad headers: {err}") from None
         raise InvalidArgumentError(str(err)) from None
 
+    @storage_errors(lambda self: f"append to {self.topic}[{self.partition}]")
     def _append_prepared(self, prep, fsync=None):
         """Write a prepared batch under the locks; return the range of its offsets.
         `fsync` ("never" | "batch") overrides the topic's setting when given."""
@@ -353,9 +356,7 @@ class Partition:
                 head = _codec.seal(prep, base)
                 pos = w.pos
                 try:
-                    n = os.pwritev(w.fd, (head, prep.payload), pos)
-                    if n != length:
-                        raise OSError(f"short write of {n} of {length} bytes")
+                    write_at(w.fd, (head, prep.payload), pos, length)
                     if sync:
                         os.fdatasync(w.fd)
                 except BaseException:

@@ -6,28 +6,16 @@ succeed); `topic.json` is replaced atomically; topic names are checked against K
 before any path is built from them, so no name can reach outside the log directory.
 """
 import os
-import re
 
 import attrs
 
 from . import _codec
-from ._fs import atomic_write_json, read_json
+from ._fs import atomic_write_json, read_json, wrap_public_methods
+from ._names import validate_topic_name  # noqa: F401  (the one topic-name rule; re-exported)
 from ._partition import Partition
-from .errors import InvalidArgumentError, InvalidTopicError, InvalidTypeError, UnknownPartitionError
+from .errors import InvalidArgumentError, InvalidTypeError, UnknownPartitionError
 
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 DAY_MS = 24 * 3600 * 1000
-
-
-def validate_topic_name(name):
-    """Raise InvalidTopicError unless `name` is a legal Kafka topic name."""
-    if not isinstance(name, str):
-        raise InvalidTopicError(f"topic name must be a str of 1-249 characters of [A-Za-z0-9._-], "
-                                f"got {type(name).__name__}: {name!r}")
-    if name in (".", "..") or not _TOPIC_RE.match(name):
-        raise InvalidTopicError(
-            f"invalid topic name {name!r}: use 1-249 characters of [A-Za-z0-9._-], not '.' or '..'")
-    return name
 
 
 def _pos_int(name, minimum=0, none_ok=False):
@@ -97,6 +85,7 @@ class TopicConfig:
         return cls(**kw)
 
 
+@wrap_public_methods
 class Topic:
     """A topic of a Log: its configuration and its partitions."""
 

@@ -19,6 +19,8 @@ import os
 import sys
 
 from . import _cli_util as u
+from ._fs import storage_error
+from ._names import TOPIC_NAME_RULE
 from .errors import EventLogError, UnknownTopicError
 
 ENV_DIR = "EVENTLOG_DIR"
@@ -68,6 +70,9 @@ class Context:
             return self._log
         path = self.require_dir()
         if not create:
+            if os.path.lexists(path) and not os.path.isdir(path):
+                raise u.CliError(f"no eventlog directory at {path}: it is a file, not a directory "
+                                 f"(check --dir/{ENV_DIR})")
             if not os.path.isdir(path):
                 raise u.CliError(f"no eventlog directory at {path}: it does not exist (check --dir/"
                                  f"{ENV_DIR}; 'eventlog --dir {self.dir} topics create NAME' makes one)")
@@ -163,7 +168,7 @@ def build_parser():
     p = cmd(tsub, "create", "create a topic", _cli_topics.cmd_create, json=False,
             epilog="example:\n  eventlog --dir data topics create users --partitions 4 --compact "
                    "--config min.compaction.lag.ms=1h")
-    p.add_argument("topic", help="name: 1-249 characters of [A-Za-z0-9._-]")
+    p.add_argument("topic", help=f"name: {TOPIC_NAME_RULE}")
     p.add_argument("--partitions", "-p", type=u.positive_int_arg, default=1, metavar="N",
                    help="number of partitions (default 1)")
     p.add_argument("--if-not-exists", action="store_true", help="succeed quietly if the topic exists")
@@ -356,8 +361,9 @@ def main(argv=None):
     except BrokenPipeError:
         _quiet_stdout()
         return 0
-    except OSError as e:
-        ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {_one_line(e)}\n")
+    except OSError as e:  # from the CLI's own file access (dump, verify): worded as the library's
+        wrapped = storage_error(e, f"run 'eventlog {args.command}'", getattr(ctx, "dir", None))
+        ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {_one_line(wrapped or _os_message(e))}\n")
         return 1
     except Exception as e:  # a bug: still one line, with a way to see more
         if os.environ.get("EVENTLOG_DEBUG"):
@@ -371,6 +377,14 @@ def main(argv=None):
             sys.stdout.flush()
         except (BrokenPipeError, ValueError):
             _quiet_stdout()
+
+
+def _os_message(e):
+    """An OSError as "what: path" instead of Python's "[Errno N] what: 'path'"."""
+    if e.strerror:
+        where = f": {os.fsdecode(e.filename)}" if e.filename is not None else ""
+        return f"{e.strerror}{where}"
+    return str(e)
 
 
 def _one_line(e):

@@ -75,7 +75,7 @@ import uuid
 
 import attrs
 
-from ._fs import now_ms as _now_ms
+from ._fs import now_ms as _now_ms, wrap_public_methods
 from . import _group_files as gf
 from ._assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
                          CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
@@ -957,6 +957,7 @@ class MemberDescription:
     is_leader: bool
 
 
+@wrap_public_methods(where=lambda g: getattr(getattr(g, "_log", None), "path", None))
 class ConsumerGroup:
     """Admin view of a consumer group (`log.group(group_id)`): its members, assignment,
     committed offsets and lag; resetting offsets and deleting it when no member is running.

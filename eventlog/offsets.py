@@ -61,6 +61,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import attrs
 
+from ._fs import wrap_public_methods
+from ._names import TOPIC_NAME_RULE, is_valid_topic_name
 from .errors import (
     CorruptLogError,
     InvalidArgumentError,
@@ -84,7 +86,6 @@ __all__ = [
 MAX_OFFSET = 2**63 - 1          # Kafka offsets are int64
 MAX_PARTITION = 2**31 - 1       # Kafka partition numbers are int32
 
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _PARTITION_FILE_RE = re.compile(r"(0|[1-9][0-9]{0,9})\.json")
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _PLAIN_PREFIX = "g_"
@@ -166,10 +167,10 @@ def _check_tp(tp) -> TopicPartition:
                 f"got {_short_repr(tp)}")
         tp = TopicPartition(*tp)
     topic, partition = tp
-    if not isinstance(topic, str) or topic in (".", "..") or not _TOPIC_RE.fullmatch(topic):
+    if not is_valid_topic_name(topic):
         raise InvalidTopicError(
             f"invalid topic name {_short_repr(topic)} in {_short_repr(tp)}: topic names are "
-            f"1-249 characters of [A-Za-z0-9._-], not '.' or '..'")
+            f"{TOPIC_NAME_RULE}")
     if (not isinstance(partition, int) or isinstance(partition, bool)
             or not 0 <= partition <= MAX_PARTITION):
         raise InvalidArgumentError(
@@ -394,6 +395,7 @@ class MemoryOffsetStore:
 # On disk
 
 
+@wrap_public_methods(where=lambda s: getattr(s, "_root", None))
 class FileOffsetStore:
     """The default `OffsetStore`: one small JSON file per (group, partition) under
     `<root>/groups/<encoded group>/offsets/`, replaced atomically on every commit.
@@ -711,7 +713,7 @@ def _listdir(path: str) -> list[str]:
 def _topic_dirs(offsets_dir: str):
     """(topic, directory, names in it) for every valid topic directory under `offsets_dir`."""
     for topic in _listdir(offsets_dir):
-        if topic in (".", "..") or not _TOPIC_RE.fullmatch(topic):
+        if not is_valid_topic_name(topic):
             continue
         topic_dir = os.path.join(offsets_dir, topic)
         yield topic, topic_dir, _listdir(topic_dir)
