@@ -32,7 +32,7 @@ SUPPORTED_LOCATIONS = ("a directory path: an existing log, or a missing or empty
 
 
 def check_location(path):
-    """Return `path` as a str or bytes file-system path, or raise InvalidArgumentError for an
+    """Return `path` (str, bytes or os.PathLike) as a str, or raise InvalidArgumentError for an
     empty path (it would be the current directory) or a URL (`scheme://...`)."""
     try:
         p = os.fspath(path)
@@ -50,7 +50,7 @@ def check_location(path):
             f"cannot open {text!r}: it is a URL ({m.group(1)}://), and eventlog supports only "
             f"{SUPPORTED_LOCATIONS}; a kafka:// back end is planned but not available yet (for a "
             f"directory really named like that, write './{text}')")
-    return p
+    return text
 
 
 @wrap_public_methods(names={"__init__": "eventlog.open()"})

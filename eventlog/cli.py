@@ -21,7 +21,7 @@ import sys
 from . import _cli_util as u
 from ._fs import storage_error
 from ._names import TOPIC_NAME_RULE
-from .errors import EventLogError, UnknownTopicError
+from .errors import EventLogError, InvalidArgumentError, UnknownTopicError
 
 ENV_DIR = "EVENTLOG_DIR"
 
@@ -61,7 +61,11 @@ class Context:
     def require_dir(self):
         if not self.dir:
             raise u.UsageError(f"no log directory: pass --dir DIR or set {ENV_DIR}")
-        return os.path.abspath(self.dir)
+        from ._log import check_location
+        try:
+            return os.path.abspath(check_location(self.dir))  # a URL is refused, not made a path
+        except InvalidArgumentError as e:
+            raise u.UsageError(f"--dir/{ENV_DIR}: {e}") from None
 
     def log(self, create=False):
         """The Log at --dir. Unless `create`, the directory must already be an eventlog

@@ -165,7 +165,6 @@ def _check_tp(tp) -> TopicPartition:
             raise InvalidArgumentError(
                 f"expected a TopicPartition(topic, partition) or a (topic, partition) tuple, "
                 f"got {_short_repr(tp)}")
-        tp = TopicPartition(*tp)
     topic, partition = tp
     if not is_valid_topic_name(topic):
         raise InvalidTopicError(
@@ -176,7 +175,7 @@ def _check_tp(tp) -> TopicPartition:
         raise InvalidArgumentError(
             f"invalid partition {_short_repr(partition)} in {_short_repr(tp)}: partitions are "
             f"ints from 0 to {MAX_PARTITION}")
-    return tp
+    return tp if type(tp) is TopicPartition else TopicPartition(topic, partition)
 
 
 def _check_offset(offset, tp) -> int:
