@@ -343,7 +343,7 @@ class Producer:
             try:
                 ts = self._topic_state(topic)
             except UnknownTopicError as e:
-                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+                return _failed(TopicPartition(topic, partition if type(partition) is int else -1), e)
         n = ts.count
         if partition is None:
             if self._default:
@@ -373,7 +373,7 @@ class Producer:
                     raise InvalidArgumentError(f"partition={partition} but topic {topic!r} has {ts.count} "
                                                f"partition(s) (0..{ts.count - 1})")
             except EventLogError as e:
-                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+                return _failed(TopicPartition(topic, partition if type(partition) is int else -1), e)
         size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0) \
             + hsize + _RECORD_OVERHEAD
         if size > ts.max_record or (key is None and not ts.keyed_ok):
