@@ -7,7 +7,9 @@ Invariants:
 - Offsets are dense and increase by one per record across every process: they are assigned
   under the append lock after the writer has caught up with the true end of the log (it
   reads forward from where it last wrote, validating what others wrote).
-- One `append_batch` is one batch, written with one `pwritev`: readers see all of it or none.
+- One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
+  a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
+  as `StorageError` subclasses (`_fs.storage_errors`).
 - Readers take no lock and return only records of whole, CRC-valid batches whose base offset
   continues the sequence; an invalid tail of the newest segment is "not yet written", an
   invalid batch inside a closed segment is `CorruptLogError`.
