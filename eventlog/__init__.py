@@ -23,7 +23,14 @@ __version__ = "0.1.0"
 
 
 def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect naming
-    """Open (creating if needed) the log directory at `path` and return a `Log`.
+    """Open the log directory at `path` and return a `Log`.
+
+    `path` is a directory: an existing log, or a missing or empty directory, which is made
+    into a new log. Anything else is refused without writing anything: a file or a
+    non-empty directory that is not a log (`NotALogDirectoryError`), an empty path or a URL
+    such as "kafka://host:9092" (`InvalidArgumentError`; only directories are supported
+    today, a Kafka back end is planned). OS refusals (permission, read-only or full file
+    system, too many open files) raise `StorageError` subclasses naming the path.
 
     Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
     `max_open_partitions` (descriptor budget), `background_maintenance`.

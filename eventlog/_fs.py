@@ -1,4 +1,5 @@
-"""Operating-system adapters: atomic file replacement, directory fsync, flock, fork guard.
+"""Operating-system adapters: atomic file replacement, directory fsync, flock, fork guard,
+positioned writes, and turning the OS's refusals into eventlog errors.
 
 Invariants: a file written with `atomic_write` is either its old content or its new content
 after any crash (temp file in the same directory, fsync, rename, fsync of the directory);
@@ -15,13 +16,29 @@ without this a child would keep its parent's locks after the parent died (its pa
 would not move, a writer would wait forever). The hooks run while only the forking thread
 exists in the child, so they take no thread locks (another thread may have held one at the
 fork) and only close descriptors and mark the object forked.
+
+`write_at` writes all of its bytes or raises (a short write is continued, never left as
+success).
+
+OS failures a user can act on (permission, read-only file system, disk full, too many open
+files, I/O error) leave eventlog's public calls only as `StorageError` subclasses naming the
+operation, the path and what to do: `storage_errors` (a decorator) and `wrap_public_methods`
+(for a whole class) are the one place that translation happens. Other OSErrors (a file
+that vanished, say) pass unchanged: callers inside eventlog handle those.
 """
+import errno
 import fcntl
+import functools
+import inspect
 import json
 import os
+import resource
 import secrets
 import time
 import weakref
+
+from .errors import (DiskFullError, ReadOnlyStorageError, StorageError, StoragePermissionError,
+                     TooManyOpenFilesError)
 
 _fork_gen = [0]
 _release_at_fork = weakref.WeakSet()
@@ -147,3 +164,168 @@ class FileLock:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+# -- writes ------------------------------------------------------------------------------------------
+
+_pwritev = os.pwritev  # the one positioned write of log data (tests wrap it to inject faults)
+
+
+def write_at(fd, buffers, pos, length):
+    """Write the concatenation of `buffers` (`length` bytes in all) at `pos` of `fd`.
+
+    One `pwritev` in the normal case; a short write (the kernel may write less, e.g. just
+    before the disk fills) is continued from where it stopped, so this returns only when all
+    `length` bytes are written, and otherwise raises the OSError of the call that failed."""
+    n = _pwritev(fd, buffers, pos)
+    if n == length:
+        return
+    data = memoryview(b"".join(buffers))
+    done = n
+    while done < length:
+        n = _pwritev(fd, (data[done:],), pos + done)
+        if n <= 0:  # no progress and no error: do not loop forever
+            raise OSError(errno.ENOSPC, f"wrote nothing of the last {length - done} bytes "
+                                        "(the file system is probably full)")
+        done += n
+
+
+# -- OS errors -> eventlog errors ---------------------------------------------------------------------
+
+def _limit_nofile():
+    try:
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        return "?"
+
+
+def _advice_permission(path):
+    return (f"check the owner and mode of that path and its parent directories (ls -ld); this "
+            f"process runs as uid {os.geteuid()}: use the log as a user who may write there")
+
+
+_KINDS = {
+    errno.EACCES: (StoragePermissionError, "permission denied", _advice_permission),
+    errno.EPERM: (StoragePermissionError, "operation not permitted", _advice_permission),
+    errno.EROFS: (ReadOnlyStorageError, "read-only file system",
+                  lambda p: "the file system holding the log is mounted read-only: remount it "
+                            "read-write, or copy the log to a writable place"),
+    errno.ENOSPC: (DiskFullError, "no space left on device",
+                   lambda p: "free space on that file system, or lower the topics' retention "
+                             "(retention_ms, retention_bytes) and run log.maintain() / "
+                             "'eventlog maintain'"),
+    errno.EDQUOT: (DiskFullError, "disk quota exceeded",
+                   lambda p: "free space within your quota or ask for a larger one"),
+    errno.EMFILE: (TooManyOpenFilesError, "too many open files in this process",
+                   lambda p: f"raise the limit (ulimit -n; now {_limit_nofile()}) or open the log "
+                             "with a smaller max_open_partitions"),
+    errno.ENFILE: (TooManyOpenFilesError, "too many open files in the system",
+                   lambda p: "the whole system is out of file descriptors: close other programs' "
+                             "files or raise fs.file-max"),
+    errno.EIO: (StorageError, "input/output error",
+                lambda p: "the storage device reported an error: check the system log (dmesg) "
+                          "and the disk; then run 'eventlog verify'"),
+}
+
+
+def storage_error(exc, operation, path=None):
+    """The `StorageError` for OSError `exc` raised while doing `operation` (a phrase such as
+    "Log.create_topic()" or "append to orders[0]") on `path`; None if `exc` is not a storage
+    failure the user must act on (it is then left as it is). `exc.filename`, when the OS
+    gave one, wins over `path`. A `StorageError` from a call nested inside `operation` is
+    worded again for `operation` (the call the user made), from the OSError it came from."""
+    if isinstance(exc, StorageError):
+        if exc.operation == operation or not isinstance(exc.__cause__, OSError):
+            return None
+        exc, path = exc.__cause__, exc.path
+    if not isinstance(exc, OSError):
+        return None
+    kind = _KINDS.get(exc.errno)
+    if kind is None:
+        return None
+    cls, what, advice = kind
+    where = exc.filename if exc.filename is not None else path
+    if isinstance(where, bytes):
+        where = os.fsdecode(where)
+    detail = f"{what}: {where}" if where is not None else what
+    if exc.filename2 is not None:
+        detail += f" -> {os.fsdecode(exc.filename2)}"
+    err = cls(f"{operation} failed: {detail} ({errno.errorcode.get(exc.errno, exc.errno)}); "
+              f"{advice(where)}")
+    err.errno = exc.errno
+    err.strerror = exc.strerror or what
+    err.filename = where
+    err.operation = operation
+    err.path = where
+    return err
+
+
+def _where(obj):
+    for name in ("path", "dir"):
+        p = getattr(obj, name, None)
+        if isinstance(p, (str, bytes)):
+            return p
+    return None
+
+
+def storage_errors(operation=None, where=_where):
+    """Decorator for a method: an OSError it raises that `storage_error` recognises leaves as
+    that `StorageError`, naming `operation` (a phrase, or a function of `self` returning
+    one; default "Class.method()") and the path (the OS's, else `where(self)`: by default the
+    object's `path` or `dir`)."""
+    def deco(fn):
+        def name(self):
+            if operation is None:
+                return f"{type(self).__name__}.{fn.__name__}()"
+            return operation(self) if callable(operation) else operation
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_wrapper(self, *args, **kwargs):
+                try:
+                    return (yield from fn(self, *args, **kwargs))
+                except OSError as e:
+                    err = storage_error(e, name(self), where(self))
+                    if err is None:
+                        raise
+                    raise err from (e.__cause__ if isinstance(e, StorageError) else e)
+            return gen_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except OSError as e:
+                err = storage_error(e, name(self), where(self))
+                if err is None:
+                    raise
+                raise err from (e.__cause__ if isinstance(e, StorageError) else e)
+        return wrapper
+    return deco
+
+
+_PUBLIC_DUNDERS = ("__init__", "__iter__", "__next__", "__exit__")
+
+
+def wrap_public_methods(cls=None, *, where=_where, exclude=(), names=None):
+    """Class decorator: apply `storage_errors` to every public method and property of `cls`
+    (names without a leading underscore, plus __init__, __iter__, __next__ and __exit__)
+    defined on it, except those named in `exclude` (hot paths that do no I/O). `names` may
+    give the operation's wording for some methods (e.g. {"__init__": "eventlog.open()"})."""
+    def deco(cls):
+        said = {"__init__": f"{cls.__name__}()", **(names or {})}
+        for name, attr in list(vars(cls).items()):
+            if name in exclude or (name.startswith("_") and name not in _PUBLIC_DUNDERS):
+                continue
+            if isinstance(attr, property):
+                op = said.get(name, f"{cls.__name__}.{name}")
+                setattr(cls, name, property(
+                    storage_errors(op, where)(attr.fget) if attr.fget else None,
+                    storage_errors(op, where)(attr.fset) if attr.fset else None,
+                    attr.fdel, attr.__doc__))
+            elif isinstance(attr, (staticmethod, classmethod)):
+                continue  # no instance to name a path from; none of them does I/O today
+            elif inspect.isfunction(attr):
+                setattr(cls, name, storage_errors(said.get(name), where)(attr))
+        return cls
+    return deco if cls is None else deco(cls)

@@ -4,26 +4,56 @@ Owns the directory layout (`eventlog.json`, `topics/`, `groups/`), topic creatio
 deletion, the cache of Topic handles, and the bound on open descriptors (partitions not
 used recently have their files closed; they reopen lazily).
 
-Invariants: nothing is scanned at open (opening costs the same for 1 or 10,000 topics);
+Invariants: `open` makes a log only of a missing or empty directory; any other path that
+is not already a log (a file, a directory holding other things, a URL) is refused, never
+written to. Nothing is scanned at open (opening costs the same for 1 or 10,000 topics);
 topic handles are re-validated against `topic.json` on lookup so a topic deleted, re-created
 or altered by another process is seen; a Log is not usable in a child after fork().
 """
 import collections
 import os
+import re
 import secrets
 import shutil
 import threading
 
-from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json
-from ._topic import (_TOPIC_RE, Topic, TopicConfig, new_topic_id, topic_document, topic_id_of,
-                     validate_topic_name)
+from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
+from ._names import is_valid_topic_name
+from ._topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
 from .errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
-                     TopicExistsError, UnknownTopicError)
+                     NotALogDirectoryError, TopicExistsError, UnknownTopicError)
 
 FORMAT = "eventlog"
 FORMAT_VERSION = 1
+MARKER = "eventlog.json"
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+SUPPORTED_LOCATIONS = ("a directory path: an existing log, or a missing or empty directory to "
+                       "make one in (eventlog.open('data/'))")
 
 
+def check_location(path):
+    """Return `path` (str, bytes or os.PathLike) as a str, or raise InvalidArgumentError for an
+    empty path (it would be the current directory) or a URL (`scheme://...`)."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(f"the log location must be a directory path (str or os.PathLike), "
+                                   f"got {type(path).__name__}: {path!r}") from None
+    text = os.fsdecode(p)
+    if not text.strip():
+        raise InvalidArgumentError(
+            f"empty log path {path!r}: name the log directory (for the current directory, pass "
+            "'.' explicitly)")
+    m = _URL.match(text)
+    if m:
+        raise InvalidArgumentError(
+            f"cannot open {text!r}: it is a URL ({m.group(1)}://), and eventlog supports only "
+            f"{SUPPORTED_LOCATIONS}; a kafka:// back end is planned but not available yet (for a "
+            f"directory really named like that, write './{text}')")
+    return text
+
+
+@wrap_public_methods(names={"__init__": "eventlog.open()"})
 class Log:
     """A log directory. Create with `eventlog.open(path)`; a context manager."""
 
@@ -32,7 +62,7 @@ class Log:
             raise InvalidArgumentError(f"fsync must be 'never' or 'batch' (or None: each topic's setting), got {fsync!r}")
         if type(max_open_partitions) is not int or max_open_partitions < 1:
             raise InvalidArgumentError(f"max_open_partitions must be an int >= 1, got {max_open_partitions!r}")
-        self.path = os.path.abspath(os.fspath(path))
+        self.path = os.path.abspath(check_location(path))
         self.fsync = fsync
         self._lock = threading.RLock()
         self._topics = {}
@@ -49,21 +79,64 @@ class Log:
             self._start_maintenance(background_maintenance)
 
     def _init_dir(self):
-        os.makedirs(os.path.join(self.path, "topics"), exist_ok=True)
-        os.makedirs(os.path.join(self.path, "groups"), exist_ok=True)
-        marker = os.path.join(self.path, "eventlog.json")
+        """Make sure `self.path` is a log: use it if it is one, make it one if it is missing
+        or empty, refuse (NotALogDirectoryError, writing nothing) otherwise."""
+        path = self.path
+        marker = os.path.join(path, MARKER)
         try:
-            meta = read_json(marker)
+            entries = os.listdir(path)
         except FileNotFoundError:
+            entries = None
+        except NotADirectoryError:
+            what = "it is a file" if os.path.lexists(path) else "a parent of it is a file"
+            raise NotALogDirectoryError(
+                f"cannot open a log at {path}: {what}, not a directory; eventlog.open takes "
+                f"{SUPPORTED_LOCATIONS}") from None
+        if entries is not None and MARKER not in entries:
+            # two processes may initialise one empty directory at once: ignore what the other
+            # leaves on the way (its temp file of the marker, the empty topics/ and groups/)
+            other = sorted(e for e in entries if not self._init_leftover(e))
+            if other:
+                shown = ", ".join(repr(e) for e in other[:5]) + (f", ... ({len(other)} entries)" if len(other) > 5 else "")
+                raise NotALogDirectoryError(
+                    f"{path} is not an eventlog directory: it has no {MARKER} and is not empty (it "
+                    f"holds {shown}); eventlog only makes a log in a missing or empty directory. "
+                    "Check the path, or choose a new directory")
+        if entries is None or MARKER not in entries:
+            os.makedirs(path, exist_ok=True)
             atomic_write_json(marker, {"format": FORMAT, "version": FORMAT_VERSION})
-            return
-        except ValueError as e:
-            raise EventLogError(f"{marker} is not valid JSON ({e}); is {self.path} an eventlog directory?") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise EventLogError(f"{self.path} is not an eventlog directory ({marker} says {meta!r})")
-        if meta.get("version", 0) > FORMAT_VERSION:
-            raise EventLogError(f"{self.path} uses format version {meta.get('version')}; this eventlog "
-                                f"reads up to {FORMAT_VERSION}: upgrade eventlog")
+        else:
+            try:
+                meta = read_json(marker)
+            except FileNotFoundError:
+                raise NotALogDirectoryError(f"{marker} vanished while opening the log; open it again") from None
+            except IsADirectoryError:
+                raise NotALogDirectoryError(f"{path} is not an eventlog directory: {marker} is a directory") from None
+            except ValueError as e:
+                raise NotALogDirectoryError(f"{marker} is not valid JSON ({e}); is {path} an eventlog directory?") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise NotALogDirectoryError(f"{path} is not an eventlog directory ({marker} says {meta!r})")
+            version = meta.get("version", 0)
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise EventLogError(f"{path} uses format version {version!r}; this eventlog "
+                                    f"reads up to {FORMAT_VERSION}: upgrade eventlog")
+        for sub in ("topics", "groups"):
+            try:
+                os.mkdir(os.path.join(path, sub))
+            except FileExistsError:
+                pass
+
+    def _init_leftover(self, name):
+        """True for what initialising a log leaves in its directory before the marker is in
+        place (the marker's temp file, empty topics/ and groups/)."""
+        if name.startswith(f".{MARKER}.") and name.endswith(".tmp"):
+            return True
+        if name in ("topics", "groups"):
+            try:
+                return os.path.isdir(os.path.join(self.path, name)) and not os.listdir(os.path.join(self.path, name))
+            except OSError:
+                return False
+        return False
 
     def __repr__(self):
         return f"<eventlog.Log {self.path!r}>"
@@ -181,8 +254,7 @@ class Log:
         self._check()
         root = os.path.join(self.path, "topics")
         return sorted(n for n in os.listdir(root)
-                      if _TOPIC_RE.match(n) and n not in (".", "..")
-                      and os.path.exists(os.path.join(root, n, "topic.json")))
+                      if is_valid_topic_name(n) and os.path.exists(os.path.join(root, n, "topic.json")))
 
     def delete_topic(self, name):
         """Delete a topic, all its data and every group's committed offsets of it.

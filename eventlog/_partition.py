@@ -7,7 +7,9 @@ Invariants:
 - Offsets are dense and increase by one per record across every process: they are assigned
   under the append lock after the writer has caught up with the true end of the log (it
   reads forward from where it last wrote, validating what others wrote).
-- One `append_batch` is one batch, written with one `pwritev`: readers see all of it or none.
+- One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
+  a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
+  as `StorageError` subclasses (`_fs.storage_errors`).
 - Readers take no lock and return only records of whole, CRC-valid batches whose base offset
   continues the sequence; an invalid tail of the newest segment is "not yet written", an
   invalid batch inside a closed segment is `CorruptLogError`.
@@ -29,6 +31,7 @@ from itertools import islice, repeat
 from . import _codec
 from ._codec import HEADER_SIZE, CorruptBatchError
 from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
+from ._fs import storage_errors, wrap_public_methods, write_at
 from ._fs import now_ms as _now_ms
 from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
 from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
@@ -89,6 +92,7 @@ class FetchState:
         self.pending = None
 
 
+@wrap_public_methods
 class Partition:
     """One partition of a topic. Obtain it from `Topic.partition(n)`.
 
@@ -330,6 +334,7 @@ class Partition:
             raise InvalidTypeError(str(err) if str(err).startswith("record ") else f"bad headers: {err}") from None
         raise InvalidArgumentError(str(err)) from None
 
+    @storage_errors(lambda self: f"append to {self.topic}[{self.partition}]")
     def _append_prepared(self, prep, fsync=None):
         """Write a prepared batch under the locks; return the range of its offsets.
         `fsync` ("never" | "batch") overrides the topic's setting when given."""
@@ -353,9 +358,7 @@ class Partition:
                 head = _codec.seal(prep, base)
                 pos = w.pos
                 try:
-                    n = os.pwritev(w.fd, (head, prep.payload), pos)
-                    if n != length:
-                        raise OSError(f"short write of {n} of {length} bytes")
+                    write_at(w.fd, (head, prep.payload), pos, length)
                     if sync:
                         os.fdatasync(w.fd)
                 except BaseException:

@@ -28,12 +28,12 @@ import uuid
 import attrs
 
 from . import _codec
-from ._fs import atomic_write_json, read_json
+from ._fs import atomic_write_json, read_json, wrap_public_methods
+from ._names import is_valid_topic_name, validate_topic_name  # noqa: F401  (the one topic-name rule; re-exported)
 from ._partition import Partition
-from .errors import (InvalidArgumentError, InvalidTopicError, InvalidTypeError, UnknownPartitionError,
+from .errors import (InvalidArgumentError, InvalidTypeError, UnknownPartitionError,
                      UnknownTopicError)
 
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
 DAY_MS = 24 * 3600 * 1000
 TOPIC_FILE = "topic.json"
 NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"   # Kafka's Uuid.ZERO_UUID: a topic made before ids existed
@@ -65,7 +65,7 @@ def topic_document(config, topic_id):
 def read_topic_id(root, name):
     """The id of the topic `name` in the log at `root` as it is now, or None if there is no
     such topic (or `name` is not a valid topic name)."""
-    if not isinstance(name, str) or name in (".", "..") or not _TOPIC_RE.match(name):
+    if not isinstance(name, str) or name in (".", "..") or not is_valid_topic_name(name):
         return None
     try:
         return topic_id_of(read_json(os.path.join(root, "topics", name, TOPIC_FILE)))
@@ -73,17 +73,6 @@ def read_topic_id(root, name):
         return None
     except ValueError:   # damaged topic.json: not a topic anyone can use
         return None
-
-
-def validate_topic_name(name):
-    """Raise InvalidTopicError unless `name` is a legal Kafka topic name."""
-    if not isinstance(name, str):
-        raise InvalidTopicError(f"topic name must be a str of 1-249 characters of [A-Za-z0-9._-], "
-                                f"got {type(name).__name__}: {name!r}")
-    if name in (".", "..") or not _TOPIC_RE.match(name):
-        raise InvalidTopicError(
-            f"invalid topic name {name!r}: use 1-249 characters of [A-Za-z0-9._-], not '.' or '..'")
-    return name
 
 
 def _pos_int(name, minimum=0, none_ok=False):
@@ -153,6 +142,7 @@ class TopicConfig:
         return cls(**kw)
 
 
+@wrap_public_methods
 class Topic:
     """A topic of a Log: its configuration and its partitions."""
 

@@ -19,7 +19,9 @@ import os
 import sys
 
 from . import _cli_util as u
-from .errors import EventLogError, UnknownTopicError
+from ._fs import storage_error
+from ._names import TOPIC_NAME_RULE
+from .errors import EventLogError, InvalidArgumentError, UnknownTopicError
 
 ENV_DIR = "EVENTLOG_DIR"
 
@@ -59,7 +61,11 @@ class Context:
     def require_dir(self):
         if not self.dir:
             raise u.UsageError(f"no log directory: pass --dir DIR or set {ENV_DIR}")
-        return os.path.abspath(self.dir)
+        from ._log import check_location
+        try:
+            return os.path.abspath(check_location(self.dir))  # a URL is refused, not made a path
+        except InvalidArgumentError as e:
+            raise u.UsageError(f"--dir/{ENV_DIR}: {e}") from None
 
     def log(self, create=False):
         """The Log at --dir. Unless `create`, the directory must already be an eventlog
@@ -68,6 +74,9 @@ class Context:
             return self._log
         path = self.require_dir()
         if not create:
+            if os.path.lexists(path) and not os.path.isdir(path):
+                raise u.CliError(f"no eventlog directory at {path}: it is a file, not a directory "
+                                 f"(check --dir/{ENV_DIR})")
             if not os.path.isdir(path):
                 raise u.CliError(f"no eventlog directory at {path}: it does not exist (check --dir/"
                                  f"{ENV_DIR}; 'eventlog --dir {self.dir} topics create NAME' makes one)")
@@ -163,7 +172,7 @@ def build_parser():
     p = cmd(tsub, "create", "create a topic", _cli_topics.cmd_create, json=False,
             epilog="example:\n  eventlog --dir data topics create users --partitions 4 --compact "
                    "--config min.compaction.lag.ms=1h")
-    p.add_argument("topic", help="name: 1-249 characters of [A-Za-z0-9._-]")
+    p.add_argument("topic", help=f"name: {TOPIC_NAME_RULE}")
     p.add_argument("--partitions", "-p", type=u.positive_int_arg, default=1, metavar="N",
                    help="number of partitions (default 1)")
     p.add_argument("--if-not-exists", action="store_true", help="succeed quietly if the topic exists")
@@ -372,8 +381,9 @@ def main(argv=None):
     except BrokenPipeError:
         _quiet_stdout()
         return 0
-    except OSError as e:
-        ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {_one_line(e)}\n")
+    except OSError as e:  # from the CLI's own file access (dump, verify): worded as the library's
+        wrapped = storage_error(e, f"run 'eventlog {args.command}'", getattr(ctx, "dir", None))
+        ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {_one_line(wrapped or _os_message(e))}\n")
         return 1
     except Exception as e:  # a bug: still one line, with a way to see more
         if os.environ.get("EVENTLOG_DEBUG"):
@@ -387,6 +397,14 @@ def main(argv=None):
             sys.stdout.flush()
         except (BrokenPipeError, ValueError):
             _quiet_stdout()
+
+
+def _os_message(e):
+    """An OSError as "what: path" instead of Python's "[Errno N] what: 'path'"."""
+    if e.strerror:
+        where = f": {os.fsdecode(e.filename)}" if e.filename is not None else ""
+        return f"{e.strerror}{where}"
+    return str(e)
 
 
 def _one_line(e):

@@ -25,6 +25,7 @@ import time
 
 from . import offsets as _offsets
 from ._fs import fork_generation
+from ._fs import wrap_public_methods
 from ._wakeup import DirWatcher
 from ._partition import FetchState
 from .errors import (ConsumerClosedError, EventLogError, ForkedProcessError, IllegalStateError,
@@ -59,24 +60,35 @@ class _Assigned:
         self.paused = False
 
 
+@wrap_public_methods(where=lambda c: getattr(getattr(c, "_log", None), "path", None))
 class Consumer:
     """Reads records from a Log. Create with `log.consumer(...)`; a context manager.
 
     Options: group_id (None: no group, no commits), auto_offset_reset ("latest" as in Kafka,
-    "earliest", "error"), enable_auto_commit (True as in Kafka; only with a group_id),
+    "earliest", "error"), enable_auto_commit (default: on with a group_id, off without one, as
+    in Kafka; True without a group_id is refused, as Kafka refuses it),
     auto_commit_interval_ms (5000), key_deserializer / value_deserializer, offset_store
     (default: the log's file-backed store), max_poll_records (500), fetch_max_bytes
     (50 MiB); the group options (partition_assignment_strategy, max_poll_interval_ms,
     group_instance_id, session_timeout_ms) are used by `subscribe`.
     """
 
-    def __init__(self, log, *, group_id=None, auto_offset_reset="latest", enable_auto_commit=True,
+    def __init__(self, log, *, group_id=None, auto_offset_reset="latest", enable_auto_commit=None,
                  auto_commit_interval_ms=5000, key_deserializer=None, value_deserializer=None,
                  offset_store=None, max_poll_records=500, fetch_max_bytes=50 << 20,
                  partition_assignment_strategy="cooperative-sticky", max_poll_interval_ms=300_000,
                  group_instance_id=None, session_timeout_ms=45_000, client_id=None):
         if group_id is not None and not isinstance(group_id, str):
             raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
+        if enable_auto_commit is not None and not isinstance(enable_auto_commit, bool):
+            raise InvalidTypeError(f"enable_auto_commit must be True, False or None (the default: on "
+                                   f"with a group_id), got {enable_auto_commit!r}")
+        if enable_auto_commit and group_id is None:
+            # Kafka's consumer refuses this too ("enable.auto.commit cannot be set to true when
+            # default group id (null) is used"): there is no group to commit to
+            raise InvalidArgumentError(
+                "enable_auto_commit=True needs a group_id (commits belong to a consumer group): pass "
+                "group_id=..., or leave enable_auto_commit unset / False for a consumer without a group")
         if auto_offset_reset not in _RESETS:
             raise InvalidArgumentError(f"auto_offset_reset must be one of {', '.join(map(repr, _RESETS))}; "
                                        f"got {auto_offset_reset!r}")
@@ -92,7 +104,7 @@ class Consumer:
         self._log = log
         self.group_id = group_id
         self.auto_offset_reset = auto_offset_reset
-        self.enable_auto_commit = bool(enable_auto_commit) and group_id is not None
+        self.enable_auto_commit = group_id is not None and enable_auto_commit is not False
         self.auto_commit_interval = auto_commit_interval_ms / 1000.0
         self._kdes = key_deserializer
         self._vdes = value_deserializer

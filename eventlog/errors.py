@@ -99,3 +99,38 @@ class GroupNotEmptyError(EventLogError):
 
 class SerializationError(EventLogError):
     """A key or value serializer (or deserializer) failed; the cause is chained."""
+
+
+class NotALogDirectoryError(EventLogError):
+    """`eventlog.open` was given a path that is not an eventlog directory and cannot become
+    one: a file, or a directory that is not empty and has no `eventlog.json` (only a missing
+    or empty directory is made into a log)."""
+
+
+# -- the operating system refused a file operation ------------------------------------------------
+# Each is also an OSError (with `errno` and `filename`), so `except OSError` keeps working.
+
+
+class StorageError(EventLogError, OSError):
+    """The operating system refused a file operation of the log. `operation` says what eventlog
+    was doing, `filename` (and `path`) the file or directory, `errno` the OS error number; the
+    message says what to do."""
+
+    def __str__(self):  # OSError would print "[Errno N] ..."
+        return str(self.args[0]) if self.args else ""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """Permission denied (EACCES, EPERM) on a file or directory of the log."""
+
+
+class ReadOnlyStorageError(StorageError):
+    """The log is on a read-only file system (EROFS)."""
+
+
+class DiskFullError(StorageError):
+    """No space left on the log's file system, or the user's quota is used up (ENOSPC, EDQUOT)."""
+
+
+class TooManyOpenFilesError(StorageError):
+    """The process (EMFILE) or the system (ENFILE) has run out of file descriptors."""

@@ -75,7 +75,7 @@ import uuid
 
 import attrs
 
-from ._fs import fork_generation, release_in_forked_child
+from ._fs import fork_generation, release_in_forked_child, wrap_public_methods
 from ._fs import now_ms as _now_ms
 from . import _group_files as gf
 from ._assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
@@ -988,6 +988,7 @@ class MemberDescription:
     is_leader: bool
 
 
+@wrap_public_methods(where=lambda g: getattr(getattr(g, "_log", None), "path", None))
 class ConsumerGroup:
     """Admin view of a consumer group (`log.group(group_id)`): its members, assignment,
     committed offsets and lag; resetting offsets and deleting it when no member is running.

@@ -80,6 +80,8 @@ from typing import Callable, Protocol, runtime_checkable
 import attrs
 
 from ._topic import NO_TOPIC_ID, read_topic_id
+from ._fs import wrap_public_methods
+from ._names import TOPIC_NAME_RULE, is_valid_topic_name
 from .errors import (
     CorruptLogError,
     InvalidArgumentError,
@@ -107,7 +109,6 @@ __all__ = [
 MAX_OFFSET = 2**63 - 1          # Kafka offsets are int64
 MAX_PARTITION = 2**31 - 1       # Kafka partition numbers are int32
 
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _PARTITION_FILE_RE = re.compile(r"(0|[1-9][0-9]{0,9})\.json")
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _PLAIN_PREFIX = "g_"
@@ -204,18 +205,17 @@ def _check_tp(tp) -> TopicPartition:
             raise InvalidArgumentError(
                 f"expected a TopicPartition(topic, partition) or a (topic, partition) tuple, "
                 f"got {_short_repr(tp)}")
-        tp = TopicPartition(*tp)
     topic, partition = tp
-    if not isinstance(topic, str) or topic in (".", "..") or not _TOPIC_RE.fullmatch(topic):
+    if not is_valid_topic_name(topic):
         raise InvalidTopicError(
             f"invalid topic name {_short_repr(topic)} in {_short_repr(tp)}: topic names are "
-            f"1-249 characters of [A-Za-z0-9._-], not '.' or '..'")
+            f"{TOPIC_NAME_RULE}")
     if (not isinstance(partition, int) or isinstance(partition, bool)
             or not 0 <= partition <= MAX_PARTITION):
         raise InvalidArgumentError(
             f"invalid partition {_short_repr(partition)} in {_short_repr(tp)}: partitions are "
             f"ints from 0 to {MAX_PARTITION}")
-    return tp
+    return tp if type(tp) is TopicPartition else TopicPartition(topic, partition)
 
 
 def _check_offset(offset, tp) -> int:
@@ -484,6 +484,7 @@ class MemoryOffsetStore:
 # On disk
 
 
+@wrap_public_methods(where=lambda s: getattr(s, "_root", None))
 class FileOffsetStore:
     """The default `OffsetStore`: one small JSON file per (group, partition) under
     `<root>/groups/<encoded group>/offsets/`, replaced atomically on every commit.
@@ -902,7 +903,7 @@ def _listdir(path: str) -> list[str]:
 def _topic_dirs(offsets_dir: str):
     """(topic, directory, names in it) for every valid topic directory under `offsets_dir`."""
     for topic in _listdir(offsets_dir):
-        if topic in (".", "..") or not _TOPIC_RE.fullmatch(topic):
+        if not is_valid_topic_name(topic):
             continue
         topic_dir = os.path.join(offsets_dir, topic)
         yield topic, topic_dir, _listdir(topic_dir)

@@ -32,6 +32,12 @@ from .record import RecordMetadata, TopicPartition
 _new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
 _MAX_WRITE = 1 << 20  # the sender writes at most this many value bytes per batch
+# ... and at most segment_bytes / _SEGMENT_SHARE of them: a partition rolls its segment when
+# the next batch does not fit, so with batches of at most 1/8 of segment_bytes every segment
+# is filled to at least 7/8 of its size before it rolls, and the active segment (which
+# compaction and retention never touch) holds at most segment_bytes. Default segments
+# (64 MiB) keep the 1 MiB bound: only small segments get smaller merged batches.
+_SEGMENT_SHARE = 8
 _MAX_TS = (1 << 63) - 1
 
 
@@ -356,7 +362,7 @@ class Producer:
             try:
                 ts = self._topic_state(topic)
             except UnknownTopicError as e:
-                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+                return _failed(TopicPartition(topic, partition if type(partition) is int else -1), e)
         n = ts.count
         if partition is None:
             if self._default:
@@ -386,7 +392,7 @@ class Producer:
                     raise InvalidArgumentError(f"partition={partition} but topic {topic!r} has {ts.count} "
                                                f"partition(s) (0..{ts.count - 1})")
             except EventLogError as e:
-                return _failed(TopicPartition(topic, partition if isinstance(partition, int) else -1), e)
+                return _failed(TopicPartition(topic, partition if type(partition) is int else -1), e)
         size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0) \
             + hsize + _RECORD_OVERHEAD
         if size > ts.max_record or (key is None and not ts.keyed_ok):
@@ -649,16 +655,24 @@ class Producer:
         for b in ready:
             by_tp.setdefault(b.tp, []).append(b)
         for tp, bs in by_tp.items():
+            limit = self._merge_limit(tp.topic)
             i = 0
             while i < len(bs):
                 group = [bs[i]]
                 size = bs[i].size - bs[i].room
                 i += 1
-                while i < len(bs) and size + bs[i].size - bs[i].room <= _MAX_WRITE:
+                while i < len(bs) and size + bs[i].size - bs[i].room <= limit:
                     group.append(bs[i])
                     size += bs[i].size - bs[i].room
                     i += 1
                 self._write_group(tp, group)
+
+    def _merge_limit(self, topic):
+        """How many bytes of sealed batches may be merged into one on-disk batch of `topic`."""
+        ts = self._topics.get(topic)
+        if ts is None:
+            return _MAX_WRITE
+        return min(_MAX_WRITE, ts.topic.config.segment_bytes // _SEGMENT_SHARE)
 
     def _write_group(self, tp, group):
         error = None

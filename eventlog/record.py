@@ -11,6 +11,8 @@ from collections import namedtuple
 
 import attrs
 
+from .errors import InvalidTypeError
+
 _RecordBase = namedtuple(
     "_RecordBase", ["topic", "partition", "offset", "timestamp_ms", "key", "value", "headers"])
 
@@ -35,9 +37,25 @@ def _short(v):
 
 
 class TopicPartition(namedtuple("TopicPartition", ["topic", "partition"])):
-    """A (topic, partition) pair, usable as a dict key, as in Kafka's clients."""
+    """A (topic, partition) pair, usable as a dict key, as in Kafka's clients.
+
+    `topic` must be a str and `partition` an int (not a bool): `TopicPartition("t", "0")`
+    raises `InvalidTypeError` at once instead of failing later (or never matching)."""
 
     __slots__ = ()
+
+    def __new__(cls, topic, partition):
+        if topic.__class__ is not str and not isinstance(topic, str):
+            raise InvalidTypeError(f"TopicPartition topic must be a str, got {type(topic).__name__}: {topic!r:.80}")
+        if partition.__class__ is not int and (not isinstance(partition, int) or isinstance(partition, bool)):
+            raise InvalidTypeError(
+                f"TopicPartition partition must be an int, got {type(partition).__name__}: {partition!r:.80}"
+                + (" (convert it with int())" if isinstance(partition, str) else ""))
+        return tuple.__new__(cls, (topic, partition))
+
+    @classmethod
+    def _make(cls, iterable):  # namedtuple's would skip the checks (and so would _replace)
+        return cls(*iterable)
 
 
 @attrs.frozen
