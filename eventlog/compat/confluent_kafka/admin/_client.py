@@ -1,177 +1,18 @@
-"""confluent-kafka's `confluent_kafka.admin` over an eventlog directory: `AdminClient` and the
-value types its calls take and return.
-
-As in confluent-kafka, operations return `concurrent.futures.Future`s (already resolved here:
-an eventlog directory answers at once), keyed by topic or group; a failed operation's future
-raises `KafkaException` with the broker's error code (`TOPIC_ALREADY_EXISTS`,
-`UNKNOWN_TOPIC_OR_PART`, `INVALID_PARTITIONS`, `INVALID_CONFIG`, `GROUP_ID_NOT_FOUND`,
-`NON_EMPTY_GROUP`...).
-"""
+"""confluent_kafka.admin.AdminClient over an eventlog directory."""
 from __future__ import annotations
 
 import concurrent.futures
-import enum
 
-from .. import errors as _el
-from ..offsets import FileOffsetStore
-from . import _common
-from .confluent_kafka import (OFFSET_INVALID, BrokerMetadata, ClusterMetadata, ConsumerGroupState,
-                              ConsumerGroupTopicPartitions, ConsumerGroupType, KafkaError,
-                              KafkaException, Node, PartitionMetadata, TopicCollection, TopicMetadata,
-                              TopicPartition, _cfg_error, _cluster_metadata, _exc, _from_el,
-                              _merge_conf, _NETWORK_COMMON, _open)
-from .confluent_kafka import _tp
-
-
-class NewTopic:
-    def __init__(self, topic, num_partitions=-1, replication_factor=-1, replica_assignment=None, config=None):
-        self.topic = topic
-        self.num_partitions = num_partitions
-        self.replication_factor = replication_factor
-        self.replica_assignment = replica_assignment
-        self.config = config
-
-    def __repr__(self):
-        return f"NewTopic(topic={self.topic},num_partitions={self.num_partitions})"
-
-
-class NewPartitions:
-    def __init__(self, topic, new_total_count, replica_assignment=None):
-        self.topic = topic
-        self.new_total_count = new_total_count
-        self.replica_assignment = replica_assignment
-
-
-class ConsumerGroupListing:
-    def __init__(self, group_id, is_simple_consumer_group, state=None, type=None):  # noqa: A002
-        self.group_id = group_id
-        self.is_simple_consumer_group = is_simple_consumer_group
-        if state is not None:
-            self.state = state
-        if type is not None:
-            self.type = type
-
-    def __repr__(self):
-        return f"ConsumerGroupListing({self.group_id!r}, {getattr(self, 'state', None)})"
-
-
-class ListConsumerGroupsResult:
-    def __init__(self, valid=None, errors=None):
-        self.valid = valid
-        self.errors = errors
-
-
-class MemberAssignment:
-    def __init__(self, topic_partitions):
-        self.topic_partitions = topic_partitions or []
-
-
-class MemberDescription:
-    def __init__(self, member_id, client_id, host, assignment, group_instance_id=None, target_assignment=None):
-        self.member_id = member_id
-        self.client_id = client_id
-        self.host = host
-        self.assignment = assignment
-        self.target_assignment = target_assignment
-        self.group_instance_id = group_instance_id
-
-
-class ConsumerGroupDescription:
-    def __init__(self, group_id, is_simple_consumer_group, members, partition_assignor, state, coordinator,
-                 authorized_operations=None, type=ConsumerGroupType.CLASSIC):  # noqa: A002
-        self.group_id = group_id
-        self.is_simple_consumer_group = is_simple_consumer_group
-        self.members = members
-        self.partition_assignor = partition_assignor
-        self.state = state
-        self.coordinator = coordinator
-        self.authorized_operations = authorized_operations
-        self.type = type
-
-    def __repr__(self):
-        return f"ConsumerGroupDescription({self.group_id!r}, {self.state}, {len(self.members)} members)"
-
-
-class GroupMember:
-    def __init__(self):
-        self.id = None
-        self.client_id = None
-        self.client_host = None
-        self.metadata = None
-        self.assignment = None
-
-
-class GroupMetadata:
-    def __init__(self):
-        self.broker = None
-        self.id = None
-        self.error = None
-        self.state = None
-        self.protocol_type = None
-        self.protocol = None
-        self.members = []
-
-
-class TopicPartitionInfo:
-    def __init__(self, id, leader, replicas, isr):  # noqa: A002
-        self.id = id
-        self.leader = leader
-        self.replicas = replicas
-        self.isr = isr
-
-
-class TopicDescription:
-    def __init__(self, name, topic_id, is_internal, partitions, authorized_operations=None):
-        self.name = name
-        self.topic_id = topic_id
-        self.is_internal = is_internal
-        self.partitions = partitions
-        self.authorized_operations = authorized_operations
-
-
-class DescribeClusterResult:
-    def __init__(self, controller, nodes, cluster_id=None, authorized_operations=None):
-        self.controller = controller
-        self.nodes = nodes
-        self.cluster_id = cluster_id
-        self.authorized_operations = authorized_operations
-
-
-class OffsetSpec:
-    """list_offsets() specs: earliest(), latest(), max_timestamp(), for_timestamp(ms)."""
-
-    def __init__(self, kind, value=None):
-        self.kind = kind
-        self.value = value
-
-    @classmethod
-    def earliest(cls):
-        return cls("earliest")
-
-    @classmethod
-    def latest(cls):
-        return cls("latest")
-
-    @classmethod
-    def max_timestamp(cls):
-        return cls("max_timestamp")
-
-    @classmethod
-    def for_timestamp(cls, ts):
-        return cls("timestamp", ts)
-
-
-class ListOffsetsResultInfo:
-    def __init__(self, offset, timestamp, leader_epoch):
-        self.offset = offset
-        self.timestamp = timestamp
-        self.leader_epoch = leader_epoch
-
-
-class ConfigSource(enum.Enum):
-    UNKNOWN_CONFIG = 0
-    DYNAMIC_TOPIC_CONFIG = 1
-    DEFAULT_CONFIG = 5
+from .... import errors as _el
+from ....offsets import FileOffsetStore
+from ... import _common
+from .._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
+from .._metadata import BrokerMetadata, _cluster_metadata
+from .._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
+from .._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
+from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
+                     GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo, MemberAssignment,
+                     MemberDescription, TopicDescription, TopicPartitionInfo)
 
 
 def _done(value=None, exc=None):
@@ -181,13 +22,10 @@ def _done(value=None, exc=None):
     else:
         f.set_result(value)
     return f
-
-
 def _state(log, gid):
-    from .kafka import group_state
     return {"Dead": ConsumerGroupState.DEAD, "Empty": ConsumerGroupState.EMPTY,
             "PreparingRebalance": ConsumerGroupState.PREPARING_REBALANCING,
-            "Stable": ConsumerGroupState.STABLE}[group_state(log, gid)]
+            "Stable": ConsumerGroupState.STABLE}[_common.group_state(log, gid)]
 
 
 _ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
@@ -359,8 +197,7 @@ class AdminClient:
             gm = GroupMetadata()
             gm.broker = BrokerMetadata(0, self._log.path, 0)
             gm.id = gid
-            from .kafka import group_state
-            gm.state = group_state(self._log, gid)
+            gm.state = _common.group_state(self._log, gid)
             gm.protocol_type = "consumer"
             gm.protocol = self._log.group(gid).assignor or ""
             for m in self._log.group(gid).members():
@@ -418,10 +255,3 @@ class AdminClient:
                 out[gid] = _done(exc=_from_el(e))
         return out
 
-
-__all__ = ["AdminClient", "NewTopic", "NewPartitions", "ClusterMetadata", "TopicMetadata",
-           "PartitionMetadata", "BrokerMetadata", "ConsumerGroupDescription", "ConsumerGroupListing",
-           "ListConsumerGroupsResult", "MemberDescription", "MemberAssignment", "ConsumerGroupState",
-           "ConsumerGroupTopicPartitions", "KafkaError", "KafkaException", "TopicDescription",
-           "OffsetSpec", "ListOffsetsResultInfo", "DescribeClusterResult", "GroupMetadata", "GroupMember",
-           "TopicPartition"]

@@ -1,0 +1,25 @@
+"""confluent_kafka.admin over an eventlog directory: `AdminClient` and the value types its calls
+take and return.
+
+As in confluent-kafka, operations return `concurrent.futures.Future`s (already resolved here:
+an eventlog directory answers at once), keyed by topic or group; a failed operation's future
+raises `KafkaException` with the broker's error code (`TOPIC_ALREADY_EXISTS`,
+`UNKNOWN_TOPIC_OR_PART`, `INVALID_PARTITIONS`, `INVALID_CONFIG`, `GROUP_ID_NOT_FOUND`,
+`NON_EMPTY_GROUP`...).
+"""
+from .._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
+from .._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
+from .._types import KafkaError, KafkaException, TopicPartition
+from ._client import AdminClient
+from ._types import (ConfigSource, ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult,
+                     GroupMember, GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo,
+                     MemberAssignment, MemberDescription, NewPartitions, NewTopic, OffsetSpec,
+                     TopicDescription, TopicPartitionInfo)
+
+__all__ = ["AdminClient", "NewTopic", "NewPartitions", "ClusterMetadata", "TopicMetadata",
+           "PartitionMetadata", "BrokerMetadata", "ConsumerGroupDescription", "ConsumerGroupListing",
+           "ListConsumerGroupsResult", "MemberDescription", "MemberAssignment", "ConsumerGroupState",
+           "ConsumerGroupTopicPartitions", "ConsumerGroupType", "KafkaError", "KafkaException",
+           "TopicDescription", "OffsetSpec", "ListOffsetsResultInfo", "DescribeClusterResult",
+           "GroupMetadata", "GroupMember", "TopicPartition", "TopicPartitionInfo", "Node",
+           "TopicCollection", "ConfigSource"]
