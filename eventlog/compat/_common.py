@@ -555,3 +555,24 @@ def topic_settings(configs):
         else:
             raise ValueError(f"unknown topic config {k!r}")
     return out
+
+
+def describe_topic_configs(config):
+    """[(Kafka config name, value as str, set on the topic?)] of an eventlog TopicConfig, for the
+    admin clients' describe_configs (a value differing from the default counts as set)."""
+    from .._topic import TopicConfig
+    default = TopicConfig(partitions=config.partitions)
+    out = []
+    for kafka_name, (name, _conv) in _TOPIC_CONFIGS.items():
+        value = getattr(config, name)
+        shown = {"none": "producer"}.get(value, value) if name == "compression" else value
+        shown = -1 if shown is None else shown
+        out.append((kafka_name, str(shown), value != getattr(default, name)))
+    return out
+
+
+def default_topic_settings(names):
+    """{eventlog setting: default value} for the given eventlog setting names."""
+    from .._topic import TopicConfig
+    default = TopicConfig(partitions=1)
+    return {n: getattr(default, n) for n in names}

@@ -31,13 +31,15 @@ would change semantics eventlog cannot honour raise `KafkaException(_INVALID_ARG
 from .. import _common
 from . import _model, admin, cimpl, error, serialization
 from ._consumer import Consumer
-from ._model import (ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, IsolationLevel, Node,
+from ._model import (AcknowledgeType, ConsumerGroupState, ElectionType, ThrottleEvent,
+                      ConsumerGroupTopicPartitions, ConsumerGroupType, IsolationLevel, Node,
                      TopicCollection)
 from ._producer import Producer
+from ._share import DeserializingShareConsumer, Messages, ShareConsumer
 from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_CREATE_TIME,
                      TIMESTAMP_LOG_APPEND_TIME, TIMESTAMP_NOT_AVAILABLE, ConcurrentModificationException,
-                     IllegalStateException, KafkaError, KafkaException, Message, TopicPartition, libversion,
-                     version)
+                     IllegalStateException, KafkaError, KafkaException, Message, TopicPartition, Uuid, consistent,
+                     fnv1a, libversion, murmur2, version)
 from .admin._types import TopicPartitionInfo
 from .deserializing_consumer import DeserializingConsumer
 from .serializing_producer import SerializingProducer
@@ -52,5 +54,6 @@ __all__ = [
     "TIMESTAMP_LOG_APPEND_TIME", "TIMESTAMP_NOT_AVAILABLE", "ConsumerGroupState", "ConsumerGroupType",
     "ConsumerGroupTopicPartitions", "Node", "TopicCollection", "TopicPartitionInfo", "SerializingProducer",
     "DeserializingConsumer", "IsolationLevel", "ConcurrentModificationException", "IllegalStateException",
-    "admin", "version", "libversion",
+    "admin", "version", "libversion", "ElectionType", "ThrottleEvent", "AcknowledgeType",
+    "Uuid", "murmur2", "consistent", "fnv1a", "Messages", "ShareConsumer", "DeserializingShareConsumer",
 ]

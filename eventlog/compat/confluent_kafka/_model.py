@@ -52,3 +52,27 @@ class Node:
 class TopicCollection:
     def __init__(self, topic_names):
         self.topic_names = topic_names
+
+
+class ElectionType(enum.Enum):
+    PREFERRED = 0
+    UNCLEAN = 1
+
+
+class AcknowledgeType(enum.Enum):
+    """Share-consumer acknowledgements (share groups are not offered by eventlog)."""
+    ACCEPT = 1
+    RELEASE = 2
+    REJECT = 3
+
+
+class ThrottleEvent:
+    """What a `throttle_cb` receives (eventlog never throttles, so it is never called)."""
+
+    def __init__(self, broker_name, broker_id, throttle_time):
+        self.broker_name = broker_name
+        self.broker_id = broker_id
+        self.throttle_time = throttle_time
+
+    def __str__(self):
+        return f"{self.broker_name}/{self.broker_id} throttled for {int(self.throttle_time * 1000)} ms"

@@ -207,9 +207,17 @@ class Producer:
         self._check()
         return _cluster_metadata(self._ref.log, topic)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
     def close(self, timeout=None):
+        """Flush (up to `timeout` seconds) and close; True, as confluent-kafka's."""
         if self._closed:
-            return 0
+            return True
         try:
             self.flush(timeout)
         finally:
@@ -218,7 +226,7 @@ class Producer:
                 self._p.close(timeout)
             finally:
                 self._ref.release()
-        return self._pending
+        return True
 
     def _no_txn(self, *a, **k):
         raise _exc(KafkaError._NOT_CONFIGURED, "eventlog has no transactions: run transactional code "

@@ -8,6 +8,7 @@ nearest librdkafka code and keeps the original as `__cause__`. Imports nothing e
 from __future__ import annotations
 
 from ... import errors as _el
+from ... import partitioners as _partitioners
 from ...record import TopicPartition as _TP
 from ._codes import CODES as _CODES
 
@@ -275,3 +276,50 @@ def _message(r):
     h = list(r.headers) if r.headers else None
     return Message(r.topic, r.partition, r.offset, r.key, r.value, h, None,
                    (TIMESTAMP_CREATE_TIME, r.timestamp_ms), None, 0)
+
+
+# -- librdkafka's partitioner functions (eventlog.partitioners owns the hashing) ---------------------
+
+def murmur2(key, partition_count):
+    """The partition librdkafka's ``murmur2`` partitioner picks for `key`."""
+    return _partitioners.Murmur2Partitioner()(key, partition_count)
+
+
+def consistent(key, partition_count):
+    """The partition librdkafka's ``consistent`` (CRC32) partitioner picks for `key`."""
+    return _partitioners.ConsistentPartitioner()(key, partition_count)
+
+
+def fnv1a(key, partition_count):
+    """The partition librdkafka's ``fnv1a`` partitioner picks for `key`."""
+    return _partitioners.Fnv1aPartitioner()(key, partition_count)
+
+
+class Uuid:
+    """A Kafka UUID (topic ids): two signed 64-bit halves."""
+
+    def __init__(self, most_significant_bits, least_significant_bits):
+        self._msb = most_significant_bits
+        self._lsb = least_significant_bits
+
+    def get_most_significant_bits(self):
+        return self._msb
+
+    def get_least_significant_bits(self):
+        return self._lsb
+
+    def __int__(self):
+        return ((self._msb & (2 ** 64 - 1)) << 64) | (self._lsb & (2 ** 64 - 1))
+
+    def __str__(self):
+        import base64
+        return base64.urlsafe_b64encode(int(self).to_bytes(16, "big")).decode().rstrip("=")
+
+    def __repr__(self):
+        return f"Uuid({self._msb}, {self._lsb})"
+
+    def __eq__(self, other):
+        return isinstance(other, Uuid) and int(self) == int(other)
+
+    def __hash__(self):
+        return hash(int(self))

@@ -21,14 +21,14 @@ Invariants kept here, on top of the eventlog clients':
   arguments, as kafka-python does), chained to the eventlog error behind it.
 """
 from .. import _common
-from . import (admin, consumer, coordinator, errors, future, partitioner, producer, serializer,  # noqa: F401
-               structs, version)
-from .admin import KafkaAdminClient, NewPartitions, NewTopic
+from . import (admin, codec, consumer, coordinator, errors, future, partitioner, producer, protocol,  # noqa: F401
+               serializer, structs, util, version)
+from .admin import IsolationLevel, KafkaAdminClient, NewPartitions, NewTopic, OffsetSpec
 from .consumer import KafkaConsumer
 from .consumer.subscription_state import AsyncConsumerRebalanceListener, ConsumerRebalanceListener
 from .coordinator import assignors as _assignors  # noqa: F401 - loads the assignor modules
 from .producer import KafkaProducer
-from .serializer import Deserializer, Serializer
+from .serializer import DefaultSerializer, Deserializer, JsonSerializer, Serializer
 from .structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, RecordMetadata,
                       TopicPartition, TopicPartitionReplica)
 from .version import __version__
@@ -42,5 +42,5 @@ __all__ = [
     "KafkaAdminClient", "KafkaConsumer", "KafkaProducer", "ConsumerRebalanceListener",
     "AsyncConsumerRebalanceListener", "Serializer", "Deserializer", "ConsumerGroupMetadata",
     "OffsetAndMetadata", "TopicPartition", "TopicPartitionReplica", "ConsumerRecord", "RecordMetadata",
-    "errors", "NewTopic", "NewPartitions",
+    "errors", "NewTopic", "NewPartitions", "DefaultSerializer", "JsonSerializer", "IsolationLevel", "OffsetSpec",
 ]

@@ -13,9 +13,18 @@ OffsetAndMetadata = collections.namedtuple("OffsetAndMetadata", ["offset", "meta
                                            defaults=["", -1])
 OffsetAndTimestamp = collections.namedtuple("OffsetAndTimestamp", ["offset", "timestamp", "leader_epoch"],
                                             defaults=[-1])
+
+
+class MemberState:
+    """A consumer's group membership (ConsumerGroupMetadata.state)."""
+    UNJOINED = "<unjoined>"        # not part of a group
+    REBALANCING = "<rebalancing>"  # rebalance begun
+    STABLE = "<stable>"            # joined, assignment settled
+
+
 ConsumerGroupMetadata = collections.namedtuple(
     "ConsumerGroupMetadata", ["group_id", "generation_id", "member_id", "group_instance_id", "state"],
-    defaults=[None, -1, "", None, "<unjoined>"])
+    defaults=[None, -1, "", None, MemberState.UNJOINED])
 ConsumerRecord = collections.namedtuple(
     "ConsumerRecord", ["topic", "partition", "leader_epoch", "offset", "timestamp", "timestamp_type",
                        "key", "value", "headers", "checksum", "serialized_key_size",

@@ -11,7 +11,14 @@ from .._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, Topi
 from .._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
 from .._types import KafkaError, KafkaException, TopicPartition
 from ._client import AdminClient
-from ._types import (ConfigSource, ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult,
+from ._security import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AlterConfigOpType,
+                        ConfigEntry, ConfigResource, ConfigSource, DeletedRecords, ResourcePatternType,
+                        ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration,
+                        UserScramCredentialDeletion, UserScramCredentialsDescription,
+                        UserScramCredentialUpsertion)
+from .._model import ElectionType as _ElectionType
+from .._types import OFFSET_INVALID
+from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult,
                      GroupMember, GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo,
                      MemberAssignment, MemberDescription, NewPartitions, NewTopic, OffsetSpec,
                      TopicDescription, TopicPartitionInfo)
@@ -22,4 +29,15 @@ __all__ = ["AdminClient", "NewTopic", "NewPartitions", "ClusterMetadata", "Topic
            "ConsumerGroupTopicPartitions", "ConsumerGroupType", "KafkaError", "KafkaException",
            "TopicDescription", "OffsetSpec", "ListOffsetsResultInfo", "DescribeClusterResult",
            "GroupMetadata", "GroupMember", "TopicPartition", "TopicPartitionInfo", "Node",
-           "TopicCollection", "ConfigSource"]
+           "TopicCollection", "ConfigSource", "ConfigEntry", "ConfigResource", "AlterConfigOpType",
+           "ResourceType", "ResourcePatternType", "AclBinding", "AclBindingFilter", "AclOperation",
+           "AclPermissionType", "ScramMechanism", "ScramCredentialInfo", "UserScramCredentialAlteration",
+           "UserScramCredentialDeletion", "UserScramCredentialUpsertion", "UserScramCredentialsDescription",
+           "DeletedRecords", "OFFSET_INVALID"]
+
+# the CONFIG_SOURCE_* and RESOURCE_* constants confluent_kafka.admin re-exports from cimpl
+for _e, _prefix in ((ConfigSource, "CONFIG_SOURCE_"), (ResourceType, "RESOURCE_")):
+    for _m in _e:
+        globals()[_prefix + _m.name] = _m.value
+        __all__.append(_prefix + _m.name)
+del _e, _prefix, _m

@@ -150,9 +150,3 @@ class ListOffsetsResultInfo:
         self.offset = offset
         self.timestamp = timestamp
         self.leader_epoch = leader_epoch
-
-
-class ConfigSource(enum.Enum):
-    UNKNOWN_CONFIG = 0
-    DYNAMIC_TOPIC_CONFIG = 1
-    DEFAULT_CONFIG = 5

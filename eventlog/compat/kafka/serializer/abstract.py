@@ -1,4 +1,4 @@
-"""kafka.serializer: the (de)serializer interfaces."""
+"""kafka.serializer.abstract: the (de)serializer interfaces."""
 from __future__ import annotations
 
 class Serializer:
