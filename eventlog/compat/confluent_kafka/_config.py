@@ -28,6 +28,8 @@ _REFUSED_COMMON = {
 
 def _merge_conf(conf, kwargs, what):
     if conf is None:
+        if not kwargs:
+            raise TypeError("expected configuration dict")
         conf = {}
     elif not isinstance(conf, dict):
         raise TypeError(f"expected configuration dict, got {type(conf).__name__}")

@@ -162,6 +162,8 @@ class Consumer:
     def __repr__(self):
         return f"<eventlog.compat.confluent_kafka.Consumer {self._ref.log.path!r} group={self._group!r}>"
 
+    _closed = True   # until __init__ ran: an uninitialised instance counts as closed
+
     def _check(self):
         if self._closed:
             raise RuntimeError("Consumer closed")

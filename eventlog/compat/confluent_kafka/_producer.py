@@ -8,6 +8,7 @@ from ... import errors as _el
 from .. import _common
 from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _bytes, _cfg_error, _headers, _int,
                       _merge_conf, _open)
+from ._guard import closed_guard
 from ._metadata import _cluster_metadata
 from ._types import (OFFSET_INVALID, TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError,
                      KafkaException, Message, _exc, _from_el)
@@ -33,6 +34,7 @@ _PARTITIONERS = ("random", "consistent", "consistent_random", "murmur2", "murmur
                  "fnv1a_random")
 
 
+@closed_guard("Producer has been closed", exempt=("close",), handle=("list_topics",))
 class Producer:
     """confluent-kafka's Producer writing to an eventlog directory."""
 
@@ -74,7 +76,7 @@ class Producer:
         return f"<eventlog.compat.confluent_kafka.Producer {self._ref.log.path!r}>"
 
     def __len__(self):
-        return self._pending
+        return 0 if self._closed else self._pending
 
     def __bool__(self):
         return True
@@ -212,7 +214,6 @@ class Producer:
 
     def __exit__(self, *exc):
         self.close()
-        return False
 
     def close(self, timeout=None):
         """Flush (up to `timeout` seconds) and close; True, as confluent-kafka's."""

@@ -6,9 +6,11 @@ import concurrent.futures
 from .... import errors as _el
 from ....offsets import FileOffsetStore
 from ... import _common
+from .._guard import closed_guard
+from . import _checks
 from .._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
 from .._metadata import BrokerMetadata, _cluster_metadata
-from .._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
+from .._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
 from .._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
 from ._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigEntry, ConfigResource,
                         ConfigSource, DeletedRecords, ResourceType, ScramCredentialInfo, ScramMechanism,
@@ -16,7 +18,7 @@ from ._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigE
                         UserScramCredentialUpsertion)
 from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
                      GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo, MemberAssignment,
-                     MemberDescription, TopicDescription, TopicPartitionInfo)
+                     MemberDescription, NewPartitions, NewTopic, OffsetSpec, TopicDescription, TopicPartitionInfo)
 
 
 def _done(value=None, exc=None):
@@ -35,6 +37,7 @@ def _state(log, gid):
 _ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
 
 
+@closed_guard("AdminClient has been closed", exempt=("close",), handle=("list_topics", "list_groups"))
 class AdminClient:
     """confluent-kafka's AdminClient over an eventlog directory."""
 
@@ -45,6 +48,7 @@ class AdminClient:
         except ValueError as e:
             raise _cfg_error(e) from None
         self._ref = _open(c, "AdminClient")
+        self._closed = False
 
     def __len__(self):
         return 0
@@ -53,16 +57,24 @@ class AdminClient:
         return 0
 
     def close(self):
-        self._ref.release()
+        """Release the log (idempotent); afterwards every call raises RuntimeError."""
+        if not self._closed:
+            self._closed = True
+            self._ref.release()
 
     @property
     def _log(self):
         return self._ref.log
 
     # -- topics -----------------------------------------------------------------------------------
-    def create_topics(self, new_topics, operation_timeout=0, request_timeout=None, validate_only=False):
-        if not isinstance(new_topics, list) or not new_topics:
-            raise ValueError("Expected non-empty list of NewTopic objects")
+    def create_topics(self, new_topics, **kwargs):
+        """Create topics; {name: future}. Options: operation_timeout, request_timeout, validate_only."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(new_topics, "NewTopic objects", NewTopic)
+        for t in new_topics:
+            if t.config is not None and not isinstance(t.config, dict):
+                raise TypeError(f"NewTopic {t.topic!r}: config must be a dict, got {type(t.config).__name__}")
         names = [t.topic for t in new_topics]
         if len(set(names)) != len(names):
             raise ValueError("duplicate topics not allowed")
@@ -93,9 +105,10 @@ class AdminClient:
                 out[t.topic] = _done(exc=e)
         return out
 
-    def delete_topics(self, topics, operation_timeout=0, request_timeout=None):
-        if not isinstance(topics, list) or not topics:
-            raise ValueError("Expected non-empty list of topic strings")
+    def delete_topics(self, topics, **kwargs):
+        """Delete topics; {name: future}. Options: operation_timeout, request_timeout."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout"})
+        _checks.non_empty_list(topics, "topic names (str)", str)
         out = {}
         for name in topics:
             try:
@@ -106,7 +119,11 @@ class AdminClient:
                                            "Broker: Unknown topic or partition"))
         return out
 
-    def create_partitions(self, new_partitions, operation_timeout=0, request_timeout=None, validate_only=False):
+    def create_partitions(self, new_partitions, **kwargs):
+        """Grow topics; {name: future}. Options: operation_timeout, request_timeout, validate_only."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(new_partitions, "NewPartitions objects", NewPartitions)
         out = {}
         for np in new_partitions:
             try:
@@ -127,8 +144,11 @@ class AdminClient:
     def list_topics(self, topic=None, timeout=-1):
         return _cluster_metadata(self._log, topic)
 
-    def describe_topics(self, topics, request_timeout=None, include_authorized_operations=False):
-        names = topics.topic_names if isinstance(topics, TopicCollection) else list(topics)
+    def describe_topics(self, topics, **kwargs):
+        """{name: future -> TopicDescription} for a TopicCollection."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
+        _checks.topic_names(topics)
+        names = topics.topic_names
         out = {}
         node = Node(0, self._log.path, 0)
         for name in names:
@@ -140,11 +160,25 @@ class AdminClient:
                 out[name] = _done(exc=_exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition"))
         return out
 
-    def describe_cluster(self, request_timeout=None, include_authorized_operations=False):
+    def describe_cluster(self, **kwargs):
+        """future -> DescribeClusterResult: one node, the log directory."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
         node = Node(0, self._log.path, 0)
         return _done(DescribeClusterResult(node, [node], "eventlog"))
 
-    def list_offsets(self, topic_partition_offsets, isolation_level=None, request_timeout=None):
+    def list_offsets(self, topic_partition_offsets, **kwargs):
+        """{TopicPartition: future -> ListOffsetsResultInfo} for {TopicPartition: OffsetSpec}."""
+        _checks.options(kwargs, {"request_timeout", "isolation_level"})
+        if not isinstance(topic_partition_offsets, dict):
+            raise TypeError("Expected topic_partition_offsets to be a dict of TopicPartition: OffsetSpec")
+        seen = set()
+        for tp, spec in topic_partition_offsets.items():
+            _checks.topic_partition(tp, "the request")
+            if not isinstance(spec, OffsetSpec):
+                raise TypeError("Value of the dict must be of type 'OffsetSpec'")
+            if (tp.topic, tp.partition) in seen:
+                raise ValueError(f"Duplicate partition {tp.topic}[{tp.partition}] in the request")
+            seen.add((tp.topic, tp.partition))
         out = {}
         for tp, spec in topic_partition_offsets.items():
             try:
@@ -170,7 +204,11 @@ class AdminClient:
         return out
 
     # -- groups -----------------------------------------------------------------------------------
-    def list_consumer_groups(self, request_timeout=None, states=None, types=None):
+    def list_consumer_groups(self, **kwargs):
+        """future -> ListConsumerGroupsResult. Options: request_timeout, states, types (sets)."""
+        _checks.options(kwargs, {"request_timeout", "states", "types"})
+        states = kwargs.get("states")
+        _checks.states_and_types(states, kwargs.get("types"))
         valid = []
         for gid in self._log.groups():
             st = _state(self._log, gid)
@@ -179,9 +217,10 @@ class AdminClient:
             valid.append(ConsumerGroupListing(gid, False, st, ConsumerGroupType.CLASSIC))
         return _done(ListConsumerGroupsResult(valid, []))
 
-    def describe_consumer_groups(self, group_ids, request_timeout=None, include_authorized_operations=False):
-        if not isinstance(group_ids, list) or not group_ids:
-            raise ValueError("Expected a non-empty list of group_ids")
+    def describe_consumer_groups(self, group_ids, **kwargs):
+        """{group id: future -> ConsumerGroupDescription}."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
+        _checks.group_ids(group_ids)
         out = {}
         log = self._log
         node = Node(0, log.path, 0)
@@ -211,8 +250,10 @@ class AdminClient:
             out.append(gm)
         return out
 
-    def list_consumer_group_offsets(self, list_consumer_group_offsets_request, require_stable=False,
-                                    request_timeout=None):
+    def list_consumer_group_offsets(self, list_consumer_group_offsets_request, **kwargs):
+        """{group id: future -> ConsumerGroupTopicPartitions} of committed offsets."""
+        _checks.options(kwargs, {"request_timeout", "require_stable"})
+        _checks.group_offsets_request(list_consumer_group_offsets_request, altering=False)
         out = {}
         store = FileOffsetStore(self._log.path)
         try:
@@ -231,7 +272,10 @@ class AdminClient:
             store.close()
         return out
 
-    def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request, request_timeout=None):
+    def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request, **kwargs):
+        """Set a group's committed offsets (the group must be empty); {group id: future}."""
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.group_offsets_request(alter_consumer_group_offsets_request, altering=True)
         out = {}
         for req in alter_consumer_group_offsets_request:
             try:
@@ -245,7 +289,10 @@ class AdminClient:
                 out[req.group_id] = _done(exc=_from_el(e))
         return out
 
-    def delete_consumer_groups(self, group_ids, request_timeout=None):
+    def delete_consumer_groups(self, group_ids, **kwargs):
+        """Delete empty groups; {group id: future}."""
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.group_ids(group_ids)
         out = {}
         for gid in group_ids:
             try:
@@ -260,12 +307,6 @@ class AdminClient:
         return out
 
     # -- topic configuration ------------------------------------------------------------------------
-    @staticmethod
-    def _futures(keys, cls):
-        for k in keys:
-            if cls is not None and not isinstance(k, cls):
-                raise ValueError(f"Expected list of {cls!r}")
-
     def _topic_of(self, res):
         if res.restype != ResourceType.TOPIC:
             raise _exc(KafkaError.INVALID_REQUEST,
@@ -281,9 +322,10 @@ class AdminClient:
                                   ConfigSource.DEFAULT_CONFIG, is_default=not set_)
                 for name, value, set_ in _common.describe_topic_configs(topic.config)}
 
-    def describe_configs(self, resources, request_timeout=None, **kwargs):
+    def describe_configs(self, resources, **kwargs):
         """{ConfigResource: future -> {name: ConfigEntry}} for topics (Kafka's topic config names)."""
-        self._futures(resources, ConfigResource)
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
         return {r: self._run(self._describe, r) for r in resources}
 
     def _alter(self, res, settings, incremental):
@@ -313,15 +355,19 @@ class AdminClient:
         defaults = _common.default_topic_settings(set(_common.topic_settings(current)) - set(target))
         topic.alter(**defaults, **target)
 
-    def alter_configs(self, resources, request_timeout=None, validate_only=False, **kwargs):
+    def alter_configs(self, resources, **kwargs):
         """Replace topics' configuration (deprecated in confluent-kafka: use incremental_alter_configs)."""
-        self._futures(resources, ConfigResource)
+        _checks.options(kwargs, {"request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
         return {r: self._run(lambda r=r: None if validate_only else self._alter(r, r.set_config_dict, False))
                 for r in resources}
 
-    def incremental_alter_configs(self, resources, request_timeout=None, validate_only=False, **kwargs):
+    def incremental_alter_configs(self, resources, **kwargs):
         """Set, delete, append to or subtract from topics' configuration entries."""
-        self._futures(resources, ConfigResource)
+        _checks.options(kwargs, {"request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource, none_is=TypeError)
         if len(set(resources)) != len(resources):
             raise ValueError("Duplicate ConfigResource objects in the request")
         for r in resources:
@@ -349,8 +395,7 @@ class AdminClient:
             if not isinstance(tp, TopicPartition):
                 raise TypeError("Element of the request list must be of type 'TopicPartition'"
                                 f" got '{type(tp).__name__}' ")
-            if tp.partition < 0:
-                raise ValueError("'partition' cannot be negative")
+            _checks.topic_partition(tp, "the request list")
         if len({(tp.topic, tp.partition) for tp in topic_partition_offsets}) != len(topic_partition_offsets):
             raise ValueError("Duplicate partitions in the request")
 
@@ -486,4 +531,3 @@ class AdminClient:
 
     def __exit__(self, *exc):
         self.close()
-        return False

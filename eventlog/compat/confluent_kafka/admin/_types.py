@@ -1,7 +1,6 @@
 """The argument and result types of confluent_kafka.admin."""
 from __future__ import annotations
 
-import enum
 
 from .._model import ConsumerGroupType
 
