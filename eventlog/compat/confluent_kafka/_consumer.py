@@ -479,7 +479,8 @@ class Consumer:
             if tp in assigned:
                 self._stored[tp] = off
         if bad:
-            raise _exc(KafkaError._STATE, "StoreOffsets failed: Local: Erroneous state")
+            # librdkafka knows no partition object for a partition not assigned to it
+            raise _exc(KafkaError._UNKNOWN_PARTITION, "StoreOffsets failed: Local: Unknown partition")
 
     def _commit_stored(self, tps, sync, quiet=False, revoke=False):
         assigned = self._c.assignment()
@@ -499,13 +500,17 @@ class Consumer:
             return None
         return self._commit(cand, sync, quiet)
 
-    def _commit(self, offsets, sync, quiet=False):
-        parts = [TopicPartition(tp.topic, tp.partition, off) for tp, off in sorted(offsets.items())]
+    def _commit(self, offsets, sync, quiet=False, metadata=None):
+        """Commit {tp: offset}; `metadata` {tp: str} is kept for partitions assigned with
+        assign(). (A subscribed member's commit is fenced by the group layer, which keeps its
+        member id and generation in the metadata field: the application's text is not stored.)"""
+        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
+                 for tp, off in sorted(offsets.items())]
         try:
             if self._subscribed:
                 self._c.commit(dict(offsets))
             else:
-                self._store.commit(self._group, dict(offsets))
+                self._store.commit(self._group, dict(offsets), metadata)
         except _el.EventLogError as e:
             exc = _from_el(e, "Commit failed: ")
             if not sync or quiet:
@@ -531,16 +536,18 @@ class Consumer:
             off = {_TP(message.topic(), message.partition()): message.offset() + 1}
             r = self._commit(off, sync)
         elif offsets is not None:
-            off = {}
+            off, meta = {}, {}
             for p in offsets:
                 if p.offset < 0:
                     continue
                 off[_tp(p)] = p.offset
+                if getattr(p, "metadata", None):
+                    meta[_tp(p)] = p.metadata
             if not off:
                 if sync:
                     raise _exc(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored")
                 return None
-            r = self._commit(off, sync)
+            r = self._commit(off, sync, metadata=meta or None)
         else:
             r = self._commit_stored(None, sync)
         return r if sync else None

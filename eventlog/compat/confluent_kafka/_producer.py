@@ -114,12 +114,22 @@ class Producer:
         if size > self._max_bytes:
             raise _exc(KafkaError.MSG_SIZE_TOO_LARGE,
                        "Unable to produce message: Broker: Message size too large")
+        first = topic not in self._known
         self._topic(topic)
         if partition is None or partition == -1:
             partition = None
         else:
             n = self._ref.log.topic(topic).config.partitions
             if not isinstance(partition, int) or not 0 <= partition < n:
+                if first and isinstance(partition, int):
+                    # librdkafka does not know the topic's partitions before its first produce:
+                    # the message is queued and fails in its delivery report
+                    err = KafkaError(KafkaError._UNKNOWN_PARTITION, "Local: Unknown partition")
+                    with self._cv:
+                        self._pending += 1
+                        self._reports.append((None, cb, key, value, (topic, partition, err)))
+                        self._cv.notify_all()
+                    return
                 raise _exc(KafkaError._UNKNOWN_PARTITION, "Unable to produce message: Local: Unknown partition")
         try:
             f = self._p.send(topic, value=value, key=key, headers=hs, partition=partition,
@@ -135,7 +145,7 @@ class Producer:
     def _done(self, fut, cb, key, value):
         """(eventlog's sender thread) queue a delivery report for poll()/flush()."""
         with self._cv:
-            self._reports.append((fut, cb, key, value))
+            self._reports.append((fut, cb, key, value, None))
             self._cv.notify_all()
 
     def _serve(self, timeout):
@@ -150,9 +160,16 @@ class Producer:
             reports = list(self._reports)
             self._reports.clear()
         batches = set()
-        for fut, cb, key, value in reports:
+        for fut, cb, key, value, failed in reports:
             with self._cv:
                 self._pending -= 1
+            if failed is not None:      # refused before it was written (see produce)
+                batches.add(id(failed))
+                if cb is not None and self._dr_enabled:
+                    topic, partition, err = failed
+                    cb(err, Message(topic, partition, OFFSET_INVALID, key, value, None, err,
+                                    (TIMESTAMP_NOT_AVAILABLE, 0), 0.0, None))
+                continue
             # librdkafka serves one delivery-report event per produce batch
             batches.add(id(fut[0]))
             if cb is None or not self._dr_enabled:
@@ -239,12 +256,36 @@ class Producer:
     def set_sasl_credentials(self, username, password):
         pass
 
-    def produce_batch(self, topic, messages, partition=-1, on_delivery=None):
+    def produce_batch(self, topic, messages, partition=-1, callback=None, on_delivery=None):
+        """Produce each dict of `messages` (value, key, partition, callback, headers) to
+        `topic`; returns how many were queued. A message that could not be queued gets its
+        error as ``msg["_error"]`` (a KafkaError). The whole list is checked first: a bad
+        message raises TypeError naming its index and nothing is produced."""
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+        if not isinstance(messages, list):
+            raise TypeError("messages must be a list")
+        if isinstance(partition, bool) or not isinstance(partition, int):
+            raise TypeError(f"partition must be int, got {type(partition).__name__}")
+        if on_delivery is None:
+            on_delivery = callback
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise TypeError(f"Message at index {i} must be a dict")
+            for field in ("value", "key"):
+                v = m.get(field)
+                if v is not None and not isinstance(v, (bytes, str)):
+                    raise TypeError(f"Message {field} at index {i} must be bytes or str")
+            p = m.get("partition", partition)
+            if isinstance(p, bool) or not isinstance(p, int):
+                raise TypeError(f"Message partition at index {i} must be int")
+            if m.get("timestamp"):
+                raise NotImplementedError("Message timestamps are not currently supported in produce_batch")
         n = 0
         for m in messages:
             try:
                 self.produce(topic, m.get("value"), m.get("key"), m.get("partition", partition),
-                             m.get("callback", on_delivery), m.get("timestamp", 0), m.get("headers"))
+                             m.get("callback", on_delivery), 0, m.get("headers"))
                 n += 1
             except (KafkaException, BufferError) as e:
                 m["_error"] = e.args[0] if isinstance(e, KafkaException) else KafkaError(KafkaError._QUEUE_FULL)
