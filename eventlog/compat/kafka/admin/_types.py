@@ -186,3 +186,8 @@ ConsumerProtocolMemberMetadata = collections.namedtuple(
     "ConsumerProtocolMemberMetadata", ["version", "subscription", "user_data"])
 ConsumerProtocolMemberAssignment = collections.namedtuple(
     "ConsumerProtocolMemberAssignment", ["version", "assignment", "user_data"])
+
+
+#: create_partitions() result: kafka-python returns the CreatePartitionsResponse (`.results`)
+CreatePartitionsResult = collections.namedtuple("CreatePartitionsResult", ["name", "error_code", "error_message"])
+CreatePartitionsResponse = collections.namedtuple("CreatePartitionsResponse", ["throttle_time_ms", "results"])

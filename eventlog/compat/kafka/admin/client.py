@@ -11,7 +11,7 @@ from .._shared import _LEADER_EPOCH, _check_configs, _open, _translated
 from ..errors import IllegalStateError, KafkaError
 from ..producer.kafka import _PRODUCER_DEFAULTS
 from ..structs import OffsetAndMetadata, TopicPartition
-from ._types import (ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
+from ._types import (CreatePartitionsResponse, CreatePartitionsResult, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
                      MemberInformation, NewPartitions, NewTopic)
 
 
@@ -142,7 +142,7 @@ class KafkaAdminClient:
                 if not validate_only:
                     t.add_partitions(total)
             results.append({"name": name, "error_code": 0, "error_message": None})
-        return {"results": results}
+        return CreatePartitionsResponse(0, [CreatePartitionsResult(**r) for r in results])
 
     # groups (2.x names and shapes)
     def list_consumer_groups(self, broker_ids=None, states_filter=None):
@@ -203,13 +203,33 @@ class KafkaAdminClient:
                  "group_type": "classic"} for g in self._log.groups()]
 
     def describe_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
+        """{group id: dict} as kafka-python 3.x: the DescribeGroups response as dicts, with each
+        member's `member_metadata` (subscription) and `member_assignment` decoded."""
         out = {}
+        log = self._log
         for info in self.describe_consumer_groups(group_ids):
+            live = {m.member_id: m for m in log.group(info.group).members()}
+            members = []
+            for m in info.members:
+                em = live.get(m.member_id)
+                owned = collections.defaultdict(list)
+                for tp in (em.owned if em is not None else ()):
+                    owned[tp.topic].append(tp.partition)
+                members.append({
+                    "member_id": m.member_id, "group_instance_id": getattr(em, "group_instance_id", None),
+                    "client_id": m.client_id, "client_host": m.client_host,
+                    "member_metadata": {
+                        "topics": list(m.member_metadata.subscription), "user_data": None,
+                        "owned_partitions": [{"topic": tp, "partitions": sorted(ps)} for tp, ps in sorted(owned.items())],
+                        "generation_id": -1, "rack_id": None},
+                    "member_assignment": {
+                        "assigned_partitions": [{"topic": tp, "partitions": ps}
+                                                for tp, ps in m.member_assignment.assignment],
+                        "user_data": None}})
             out[info.group] = {
                 "group_id": info.group, "group_state": info.state, "protocol_type": info.protocol_type,
-                "protocol_data": info.protocol, "error": None,
-                "members": [{"member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
-                             "member_assignment": m.member_assignment} for m in info.members]}
+                "protocol_data": info.protocol, "error": None, "members": members,
+                "authorized_operations": None}
         return out
 
     def list_group_offsets(self, group_specs):
@@ -220,7 +240,8 @@ class KafkaAdminClient:
         return {g: self.list_consumer_group_offsets(g, partitions=p) for g, p in group_specs.items()}
 
     def delete_groups(self, group_ids, group_coordinator_id=None):
-        return {g: (None if e is errors.NoError else e) for g, e in self.delete_consumer_groups(group_ids)}
+        """{group id: 'OK' or the error class's name}, as kafka-python 3.x."""
+        return {g: ("OK" if e is errors.NoError else e.__name__) for g, e in self.delete_consumer_groups(group_ids)}
 
     def describe_cluster(self):
         return {"cluster_id": "eventlog", "controller_id": 0,

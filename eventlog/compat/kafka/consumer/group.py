@@ -8,6 +8,7 @@ import time
 from .... import errors as _el
 from ....offsets import FileOffsetStore
 from ... import _common
+from .. import errors
 from .._shared import _LEADER_EPOCH, _check_configs, _deser, _header_size, _open, _translated
 from ..coordinator.assignors._builtin import RangePartitionAssignor, RoundRobinPartitionAssignor, _strategy
 from ..errors import IllegalStateError, KafkaConfigurationError, KafkaError
@@ -441,13 +442,29 @@ class KafkaConsumer:
         self._check()
         return {TopicPartition(*tp): self._part(tp).end_offset for tp in partitions}
 
+    def _part_or_timeout(self, tp, deadline, message):
+        """The partition, waiting until `deadline` for it to exist: kafka-python retries an
+        unknown topic or partition (a retriable metadata error) until its timeout, then
+        raises KafkaTimeoutError."""
+        while True:
+            try:
+                return self._part(tp)
+            except errors.UnknownTopicOrPartitionError:
+                if time.monotonic() >= deadline:
+                    raise errors.KafkaTimeoutError(message) from None
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
     def offsets_for_times(self, timestamps, timeout_ms=None):
         self._check()
+        if timeout_ms is None:
+            timeout_ms = self.config["request_timeout_ms"]
+        deadline = time.monotonic() + timeout_ms / 1000
         out = {}
         for tp, ts in timestamps.items():
             if not isinstance(ts, int) or ts < 0:
                 raise ValueError(f"The target time for partition {tp} is {ts}. The target time cannot be negative.")
-            p = self._part(tp)
+            p = self._part_or_timeout(tp, deadline, "Failed to get offsets by timestamps in "
+                                                    f"{timeout_ms} ms")
             off = p.offset_for_time(ts)
             if off is None:
                 out[TopicPartition(*tp)] = None

@@ -39,6 +39,16 @@ class KafkaProducer:
 
     DEFAULT_CONFIG = _PRODUCER_DEFAULTS
 
+    @classmethod
+    def max_usable_produce_magic(cls, api_version):
+        """The record format version usable with a broker of `api_version` (a tuple): 2 from
+        0.11 (eventlog writes format v2), 1 from 0.10, else 0."""
+        if api_version >= (0, 11):
+            return 2
+        if api_version >= (0, 10, 0):
+            return 1
+        return 0
+
     def __init__(self, **configs):
         self.config = c = _check_configs(configs, _PRODUCER_DEFAULTS, "KafkaProducer")
         if c["transactional_id"] is not None:
