@@ -284,3 +284,34 @@ def test_delete_records_moves_the_low_watermark_and_elections_are_not_needed(url
     res = a.elect_leaders(ck.ElectionType.PREFERRED, [ck.TopicPartition("t", 0)]).result()
     assert res[ck.TopicPartition("t", 0)].code() == ck.KafkaError.ELECTION_NOT_NEEDED
     a.close()
+
+
+def test_list_offsets_max_timestamp_and_failures_in_the_future(url):
+    a = ca.AdminClient({"bootstrap.servers": url})
+    a.create_topics([ca.NewTopic("t", 1)])["t"].result()
+    p = ck.Producer({"bootstrap.servers": url})
+    for off, ts in enumerate((1000, 5000, 3000)):
+        p.produce("t", b"x", partition=0, timestamp=ts)
+    p.flush(5)
+    p.close()
+    tp = ck.TopicPartition("t", 0)
+    r = a.list_offsets({tp: ca.OffsetSpec.max_timestamp()})[tp].result()
+    assert (r.offset, r.timestamp) == (1, 5000)
+    missing = ck.TopicPartition("nope", 0)
+    f = a.list_offsets({missing: ca.OffsetSpec.latest()})[missing]    # no exception here
+    with pytest.raises(ck.KafkaException) as e:
+        f.result()
+    assert e.value.args[0].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART
+    a.close()
+
+
+def test_committed_metadata_is_empty_string_when_none_was_given(url):
+    a = ca.AdminClient({"bootstrap.servers": url})
+    a.create_topics([ca.NewTopic("t", 1)])["t"].result()
+    a.close()
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g"})
+    c.assign([ck.TopicPartition("t", 0, 0)])
+    c.commit(offsets=[ck.TopicPartition("t", 0, 1)], asynchronous=False)
+    [tp] = c.committed([ck.TopicPartition("t", 0)])
+    assert (tp.offset, tp.metadata) == (1, "")
+    c.close()

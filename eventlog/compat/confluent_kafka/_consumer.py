@@ -560,8 +560,8 @@ class Consumer:
         for p, tp in zip(partitions, tps):
             e = got.get(tp)
             r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
-            if e is not None and e.metadata and not _common.is_group_metadata(e.metadata):
-                r.metadata = e.metadata
+            if e is not None:
+                r.metadata = "" if _common.is_group_metadata(e.metadata) else (e.metadata or "")
             out.append(r)
         return out
 

@@ -34,6 +34,22 @@ def _state(log, gid):
             "Stable": ConsumerGroupState.STABLE}[_common.group_state(log, gid)]
 
 
+def _max_timestamp(part, chunk=1000):
+    """(offset, timestamp) of the partition's record with the largest timestamp (the first
+    such record), or (-1, -1) when it has none: Kafka's OffsetSpec.max_timestamp()."""
+    best_off, best_ts = -1, -1
+    pos, end = part.start_offset, part.end_offset
+    while pos < end:
+        recs = part.read(pos, max_records=chunk)
+        if not recs:
+            break
+        for r in recs:
+            if r.timestamp_ms > best_ts:
+                best_off, best_ts = r.offset, r.timestamp_ms
+        pos = recs[-1].offset + 1
+    return best_off, best_ts
+
+
 _ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
 
 
@@ -179,29 +195,29 @@ class AdminClient:
             if (tp.topic, tp.partition) in seen:
                 raise ValueError(f"Duplicate partition {tp.topic}[{tp.partition}] in the request")
             seen.add((tp.topic, tp.partition))
-        out = {}
-        for tp, spec in topic_partition_offsets.items():
-            try:
-                p = self._log.topic(tp.topic).partition(tp.partition)
-            except _el.EventLogError as e:
-                out[tp] = _done(exc=_from_el(e))
-                continue
-            kind = getattr(spec, "kind", None)
-            if kind == "earliest":
-                off = p.start_offset
-            elif kind == "latest":
-                off = p.end_offset
-            elif kind == "timestamp":
-                off = p.offset_for_time(spec.value)
-                off = -1 if off is None else off
-            else:
-                raise _exc(KafkaError._INVALID_ARG, f"unsupported OffsetSpec {spec!r}")
-            ts = -1
-            if 0 <= off < p.end_offset:
-                recs = p.read(off, max_records=1)
-                ts = recs[0].timestamp_ms if recs else -1
-            out[tp] = _done(ListOffsetsResultInfo(off, ts, 0))
-        return out
+        return {tp: self._run(self._list_offset, tp, spec) for tp, spec in topic_partition_offsets.items()}
+
+    def _list_offset(self, tp, spec):
+        """One partition's ListOffsetsResultInfo; failures go to its future, as in librdkafka."""
+        p = self._log.topic(tp.topic).partition(tp.partition)
+        kind = spec.kind
+        ts = -1
+        if kind == "earliest":
+            off = p.start_offset
+        elif kind == "latest":
+            off = p.end_offset
+        elif kind == "max_timestamp":
+            off, ts = _max_timestamp(p)
+            return ListOffsetsResultInfo(off, ts, 0)
+        elif kind == "timestamp":
+            off = p.offset_for_time(spec.value)
+            off = -1 if off is None else off
+        else:
+            raise _exc(KafkaError._INVALID_ARG, f"unsupported OffsetSpec kind {kind!r}")
+        if 0 <= off < p.end_offset:
+            recs = p.read(off, max_records=1)
+            ts = recs[0].timestamp_ms if recs else -1
+        return ListOffsetsResultInfo(off, ts, 0)
 
     # -- groups -----------------------------------------------------------------------------------
     def list_consumer_groups(self, **kwargs):
