@@ -315,3 +315,41 @@ def test_committed_metadata_is_empty_string_when_none_was_given(url):
     [tp] = c.committed([ck.TopicPartition("t", 0)])
     assert (tp.offset, tp.metadata) == (1, "")
     c.close()
+
+
+def test_stats_cb_gets_librdkafka_shaped_statistics_at_the_interval(url):
+    import json
+    got = []
+    p = ck.Producer({"bootstrap.servers": url, "statistics.interval.ms": 50, "stats_cb": got.append})
+    for i in range(3):
+        p.produce("t", b"abc", partition=0)
+    p.flush(5)
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        p.poll(0.1)
+    doc = json.loads(got[-1])
+    assert doc["type"] == "producer" and doc["name"] and doc["brokers"] == {}
+    part = doc["topics"]["t"]["partitions"]["0"]
+    assert (part["txmsgs"], part["txbytes"], part["hi_offset"]) == (3, 9, 3)
+    p.close()
+
+    seen = []
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "auto.offset.reset": "earliest",
+                     "statistics.interval.ms": 50, "stats_cb": seen.append})
+    c.subscribe(["t"])
+    poll_until(c, lambda m: m.error() is None)          # one of three read
+    deadline = time.monotonic() + 10
+    n = len(seen)
+    while len(seen) == n and time.monotonic() < deadline:
+        c.poll(0.05)
+    doc = json.loads(seen[-1])
+    part = doc["topics"]["t"]["partitions"]["0"]
+    assert doc["type"] == "consumer" and part["rxmsgs"] >= 1
+    assert part["consumer_lag"] == 3 - part["app_offset"]
+    c.close()
+
+
+def test_version_is_a_string_and_libversion_a_tuple():
+    import confluent_kafka as real
+    assert isinstance(ck.version(), str) and isinstance(real.version(), str)
+    assert isinstance(ck.libversion(), tuple) and isinstance(ck.libversion()[1], int)

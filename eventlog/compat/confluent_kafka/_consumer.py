@@ -12,6 +12,7 @@ from ...record import TopicPartition as _TP
 from .. import _common
 from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from ._metadata import _cluster_metadata
+from ._stats import Stats
 from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
                      KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
 
@@ -132,6 +133,8 @@ class Consumer:
         self._commit_interval = _int(c, "auto.commit.interval.ms", 5000) / 1000.0
         self._on_commit = c.get("on_commit", c.get("offset_commit_cb"))
         self._error_cb = c.get("error_cb")
+        self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
+                            str(c.get("client.id", "rdkafka")), "consumer")
         self._ref = _open(c, "Consumer")
         try:
             self._c = self._ref.log.consumer(
@@ -308,6 +311,7 @@ class Consumer:
         while True:
             self._serve_events()
             self._maybe_auto_commit()
+            self._stats.maybe_emit(self._stats_offsets)
             if self._pending_eof:
                 return self._pending_eof.popleft()
             rec = self._fetcher.take_one()
@@ -317,6 +321,7 @@ class Consumer:
                 self._app_pos[tp] = nxt
                 if self._auto_store:
                     self._stored[tp] = nxt
+                self._stats.received(tp, (len(rec.key) if rec.key else 0) + (len(rec.value) if rec.value else 0))
                 if self._eof_enabled and self._fetcher._first(tp) is None:
                     self._queue_eof(tp, nxt)
                 return _message(rec)
@@ -326,11 +331,12 @@ class Consumer:
                     continue
             if not self._subscribed and not self._c.assignment():
                 if deadline is not None:
-                    time.sleep(max(0.0, min(0.05, deadline - time.monotonic())))
+                    time.sleep(max(0.0, min(0.05, self._stats.due_in(), deadline - time.monotonic())))
                 else:
-                    time.sleep(0.05)
+                    time.sleep(min(0.05, self._stats.due_in()))
             else:
                 left = 0.5 if deadline is None else min(0.5, _common.left(deadline))
+                left = min(left, self._stats.due_in())
                 try:
                     self._fetcher.fill(left, self._paused)
                 except _el.EventLogError as e:
@@ -342,6 +348,22 @@ class Consumer:
                 return None
             if self._closed:
                 return None
+
+    def _stats_offsets(self):
+        """{tp: offsets} of the assigned partitions, for the statistics callback."""
+        out = {}
+        assigned = self._c.assignment()
+        committed = self._store.committed(self._group, list(assigned)) if self._group and assigned else {}
+        for tp in assigned:
+            try:
+                part = self._ref.log.topic(tp.topic).partition(tp.partition)
+            except _el.EventLogError:
+                continue
+            out[tp] = {"lo_offset": part.start_offset, "hi_offset": part.end_offset,
+                       "app_offset": self._app_pos.get(tp, OFFSET_INVALID),
+                       "committed_offset": committed.get(tp, OFFSET_INVALID),
+                       "stored_offset": self._stored.get(tp, OFFSET_INVALID)}
+        return out
 
     def _queue_eof(self, tp, offset):
         try:

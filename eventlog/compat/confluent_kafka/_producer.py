@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 
 from ... import errors as _el
 from .. import _common
 from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _bytes, _cfg_error, _headers, _int,
                       _merge_conf, _open)
 from ._guard import closed_guard
+from ._stats import Stats
 from ._metadata import _cluster_metadata
 from ._types import (OFFSET_INVALID, TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError,
                      KafkaException, Message, _exc, _from_el)
@@ -55,6 +57,8 @@ class Producer:
         self._max_msgs = _int(c, "queue.buffering.max.messages", 100000)
         self._max_bytes = _int(c, "message.max.bytes", 1000000)
         self._error_cb = c.get("error_cb")
+        self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
+                            str(c.get("client.id", "rdkafka")), "producer")
         linger = float(c.get("linger.ms", c.get("queue.buffering.max.ms", 5)))
         self._ref = _open(c, "Producer")
         try:
@@ -172,6 +176,8 @@ class Producer:
                 continue
             # librdkafka serves one delivery-report event per produce batch
             batches.add(id(fut[0]))
+            if self._stats.enabled and fut.exception() is None:
+                self._stats.sent(fut[0].tp, (len(key) if key else 0) + (len(value) if value else 0))
             if cb is None or not self._dr_enabled:
                 continue
             b = fut[0]
@@ -196,9 +202,28 @@ class Producer:
         self._check()
         if timeout is not None and timeout < 0:
             timeout = None
-        if timeout is None and not self._pending:
+        if timeout is None and not self._pending and not self._stats.enabled:
             timeout = 0  # nothing in flight could ever produce an event
-        return self._serve(timeout)
+        if not self._stats.enabled:
+            return self._serve(timeout)
+        deadline = _common.deadline_after(timeout)
+        while True:
+            left = _common.left(deadline)
+            n = self._serve(min(self._stats.due_in(), left) if left is not None else self._stats.due_in())
+            n += self._stats.maybe_emit(self._stats_offsets, self._pending)
+            if n or (deadline is not None and time.monotonic() >= deadline):
+                return n
+
+    def _stats_offsets(self):
+        """{tp: {lo_offset, hi_offset}} of the partitions this producer wrote to."""
+        out = {}
+        for tp in self._stats.tx:
+            try:
+                part = self._ref.log.topic(tp.topic).partition(tp.partition)
+                out[tp] = {"lo_offset": part.start_offset, "hi_offset": part.end_offset}
+            except _el.EventLogError:
+                continue
+        return out
 
     def flush(self, timeout=None):
         """Write everything and serve every report; returns messages still in the queue."""

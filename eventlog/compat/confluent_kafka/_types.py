@@ -22,7 +22,8 @@ TIMESTAMP_LOG_APPEND_TIME = 2
 
 
 def version():
-    return ("2.16.1+eventlog", 0x02100100)
+    """The client version string (confluent-kafka returns a str; libversion() is a tuple)."""
+    return "2.16.1"
 
 
 def libversion():
