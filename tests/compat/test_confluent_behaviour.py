@@ -353,3 +353,30 @@ def test_version_is_a_string_and_libversion_a_tuple():
     import confluent_kafka as real
     assert isinstance(ck.version(), str) and isinstance(real.version(), str)
     assert isinstance(ck.libversion(), tuple) and isinstance(ck.libversion()[1], int)
+
+
+def test_max_poll_interval_exceeded_is_reported_then_partitions_are_lost(url):
+    import eventlog
+    p = ck.Producer({"bootstrap.servers": url})
+    p.produce("t", b"a")
+    p.flush(5)
+    p.close()
+    revoked = []
+    c = ck.DeserializingConsumer({"bootstrap.servers": url, "group.id": "g", "auto.offset.reset": "earliest",
+                                  "partition.assignment.strategy": "cooperative-sticky",
+                                  "max.poll.interval.ms": 500, "session.timeout.ms": 6000})
+    c.subscribe(["t"], on_revoke=lambda cons, parts: revoked.append(parts))
+    assert poll_until(c, lambda m: True).value() == b"a"
+    # don't poll: wait (with a deadline) until the group layer made the member leave
+    log = eventlog.open(url[len("eventlog://"):])
+    deadline = time.monotonic() + 20
+    while log.group("g").members() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.close()
+    with pytest.raises(ConsumeError) as e:
+        c.poll(1)
+    assert e.value.code == ck.KafkaError._MAX_POLL_EXCEEDED
+    assert revoked == []
+    c.poll(1)
+    assert len(revoked) == 1        # lost partitions go to on_revoke when there is no on_lost
+    c.close()

@@ -135,6 +135,8 @@ class Consumer:
         self._error_cb = c.get("error_cb")
         self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
                             str(c.get("client.id", "rdkafka")), "consumer")
+        self._max_poll_s = _int(c, "max.poll.interval.ms", 300000) / 1000.0
+        self._last_poll = None
         self._ref = _open(c, "Consumer")
         try:
             self._c = self._ref.log.consumer(
@@ -385,10 +387,31 @@ class Consumer:
                 continue
             self._queue_eof(tp, pos)
 
+    def _poll_interval_exceeded(self):
+        """librdkafka's _MAX_POLL_EXCEEDED event: when the application's last poll is longer
+        ago than max.poll.interval.ms, the group layer has made this member leave; the first
+        poll after that reports it as an error message (the next one runs the lost/revoke
+        callbacks and rejoins). The facade measures its own callers' poll gaps with the same
+        setting the group layer enforces."""
+        now = time.monotonic()
+        last, self._last_poll = self._last_poll, now
+        if last is None or not self._subscribed or self._group is None:
+            return None
+        over = (now - last) - self._max_poll_s
+        if over <= 0:
+            return None
+        err = KafkaError(KafkaError._MAX_POLL_EXCEEDED,
+                         f"Application maximum poll interval ({int(self._max_poll_s * 1000)}ms) exceeded by "
+                         f"{int(over * 1000)}ms")
+        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, 0))
+
     def poll(self, timeout=None):
         self._check()
         if timeout is not None and timeout < 0:
             timeout = None
+        exceeded = self._poll_interval_exceeded()
+        if exceeded is not None:
+            return exceeded
         return self._next(_common.deadline_after(timeout))
 
     def consume(self, num_messages=1, timeout=None):
@@ -398,6 +421,9 @@ class Consumer:
         if timeout is not None and timeout < 0:
             timeout = None
         deadline = _common.deadline_after(timeout)
+        exceeded = self._poll_interval_exceeded()
+        if exceeded is not None:
+            return [exceeded]
         out = []
         while len(out) < num_messages:
             m = self._next(deadline)
