@@ -305,7 +305,7 @@ def test_list_offsets_max_timestamp_and_failures_in_the_future(url):
     a.close()
 
 
-def test_committed_metadata_is_empty_string_when_none_was_given(url):
+def test_committed_metadata_is_none_when_none_was_given_and_null_bytes_are_refused(url):
     a = ca.AdminClient({"bootstrap.servers": url})
     a.create_topics([ca.NewTopic("t", 1)])["t"].result()
     a.close()
@@ -313,7 +313,9 @@ def test_committed_metadata_is_empty_string_when_none_was_given(url):
     c.assign([ck.TopicPartition("t", 0, 0)])
     c.commit(offsets=[ck.TopicPartition("t", 0, 1)], asynchronous=False)
     [tp] = c.committed([ck.TopicPartition("t", 0)])
-    assert (tp.offset, tp.metadata) == (1, "")
+    assert (tp.offset, tp.metadata) == (1, None)
+    with pytest.raises(ValueError):
+        c.commit(offsets=[ck.TopicPartition("t", 0, 1, "xyz\x00abc")], asynchronous=False)
     c.close()
 
 

@@ -590,6 +590,8 @@ class Consumer:
                     continue
                 off[_tp(p)] = p.offset
                 if getattr(p, "metadata", None):
+                    if "\x00" in p.metadata:
+                        raise ValueError("embedded null character in commit metadata")
                     meta[_tp(p)] = p.metadata
             if not off:
                 if sync:
@@ -608,8 +610,9 @@ class Consumer:
         for p, tp in zip(partitions, tps):
             e = got.get(tp)
             r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
-            if e is not None:
-                r.metadata = "" if _common.is_group_metadata(e.metadata) else (e.metadata or "")
+            # eventlog stores no null metadata: an empty one reads back as None (no metadata)
+            if e is not None and e.metadata and not _common.is_group_metadata(e.metadata):
+                r.metadata = e.metadata
             out.append(r)
         return out
 
