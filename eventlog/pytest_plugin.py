@@ -17,8 +17,8 @@ Marker: ``@pytest.mark.eventlog_patch("kafka", "confluent_kafka")`` patches thos
 routes clients to a fresh log for the marked test (no fixture needed).
 
 ini option ``eventlog_patch = kafka confluent_kafka`` (or ``--eventlog-patch=kafka``): patch the
-imports for the whole session, at start-up, before test modules (and the application they
-import) are imported, and give every test a fresh log. This is the one line that switches an
+imports for the whole session, at start-up (`pytest_load_initial_conftests`), before the
+initial conftest.py files, test modules and the application they import are imported, and give every test a fresh log. This is the one line that switches an
 application's test suite from a broker to eventlog; see docs/testing.md.
 
 Helpers usable without pytest: `wait_for_group(log, group_id, ...)`, `Workers`.
@@ -266,20 +266,34 @@ def pytest_addoption(parser):
 
 def _session_names(config):
     names = list(config.getini("eventlog_patch") or [])
-    for v in config.getoption("eventlog_patch", default=[]) or []:
+    cli = getattr(getattr(config, "known_args_namespace", None), "eventlog_patch", None)
+    if cli is None:
+        cli = config.getoption("eventlog_patch", default=[])
+    for v in cli or []:
         names += [x for x in v.replace(",", " ").split() if x]
     return [n for i, n in enumerate(names) if n not in names[:i]]
 
 
-def pytest_configure(config):
+def _start_session_patch(config):
     global _SESSION_PATCH
-    config.addinivalue_line(
-        "markers", "eventlog_patch(*libs): replace `import kafka` / `import confluent_kafka` with "
-                   "eventlog's facade for this test and route clients to a fresh log")
     names = _session_names(config)
     if names and _SESSION_PATCH is None:
         _SESSION_PATCH = _compat.patch(*names)
     config._eventlog_session_names = names
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Patch for the session before pytest imports the initial conftest.py files, so a conftest
+    that imports kafka / confluent_kafka (or the application) at its top gets the facade."""
+    _start_session_patch(early_config)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "eventlog_patch(*libs): replace `import kafka` / `import confluent_kafka` with "
+                   "eventlog's facade for this test and route clients to a fresh log")
+    _start_session_patch(config)   # no-op when pytest_load_initial_conftests already patched
 
 
 def pytest_unconfigure(config):

@@ -24,13 +24,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import re
 import threading
 import time
 import urllib.parse
 
 from .. import _log as _logmod
-from ..errors import EventLogError, UnknownTopicError
+from .._topic import validate_topic_name
+from ..errors import EventLogError, InvalidTopicError, UnknownTopicError
 from ..record import TopicPartition
 
 ENV_DIR = "EVENTLOG_BOOTSTRAP_DIR"
@@ -295,14 +295,29 @@ def split_config(conf, known, network, refused, client):
     return used
 
 
-_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
 def valid_topic(name):
-    return isinstance(name, str) and bool(_TOPIC_RE.match(name)) and name not in (".", "..")
+    """True if `name` is a legal Kafka topic name (the core's rule, `validate_topic_name`)."""
+    try:
+        validate_topic_name(name)
+    except InvalidTopicError:
+        return False
+    return True
 
 
 _GROUP_META_KEYS = {"member_id", "generation", "reset"}
+
+
+def group_state(log, group_id):
+    """Kafka's name for a group's state: Dead (unknown), Empty, PreparingRebalance, Stable."""
+    g = log.group(group_id)
+    members = g.members()
+    if not members:
+        return "Empty" if group_id in log.groups() else "Dead"
+    assigned = {m.member_id: set(m.assignment) for m in members}
+    owned = {m.member_id: set(m.owned) for m in members}
+    if any(assigned[m] != owned[m] for m in assigned) or set(g.assignment()) != set(assigned):
+        return "PreparingRebalance"
+    return "Stable"
 
 
 def is_group_metadata(text):
@@ -316,6 +331,20 @@ def is_group_metadata(text):
     except ValueError:
         return False
     return isinstance(doc, dict) and bool(doc) and set(doc) <= _GROUP_META_KEYS
+
+
+def facade_modules(package, real_name):
+    """{real module name: module} for a facade `package` (a module name) and every public
+    submodule of it already imported, under the real library's names: what `patch()` puts in
+    sys.modules. Private submodules (``_x``) are the facade's own and stay unlisted."""
+    import sys
+    out = {}
+    prefix = package + "."
+    for name, mod in list(sys.modules.items()):
+        if name == package or (name.startswith(prefix) and
+                               not any(p.startswith("_") for p in name[len(prefix):].split("."))):
+            out[real_name + name[len(package):]] = mod
+    return out
 
 
 # -- handing out records --------------------------------------------------------------------
@@ -526,3 +555,24 @@ def topic_settings(configs):
         else:
             raise ValueError(f"unknown topic config {k!r}")
     return out
+
+
+def describe_topic_configs(config):
+    """[(Kafka config name, value as str, set on the topic?)] of an eventlog TopicConfig, for the
+    admin clients' describe_configs (a value differing from the default counts as set)."""
+    from .._topic import TopicConfig
+    default = TopicConfig(partitions=config.partitions)
+    out = []
+    for kafka_name, (name, _conv) in _TOPIC_CONFIGS.items():
+        value = getattr(config, name)
+        shown = {"none": "producer"}.get(value, value) if name == "compression" else value
+        shown = -1 if shown is None else shown
+        out.append((kafka_name, str(shown), value != getattr(default, name)))
+    return out
+
+
+def default_topic_settings(names):
+    """{eventlog setting: default value} for the given eventlog setting names."""
+    from .._topic import TopicConfig
+    default = TopicConfig(partitions=1)
+    return {n: getattr(default, n) for n in names}

@@ -275,7 +275,8 @@ def test_group_admin_with_a_live_member(url):
 
 def test_lost_partitions_and_fenced_commits(url):
     """A member that stops polling for max.poll.interval.ms leaves the group: its next poll
-    reports the partitions lost, and a commit meanwhile is refused as in Kafka."""
+    reports _MAX_POLL_EXCEEDED, the one after the partitions lost, and a commit meanwhile is
+    refused as in Kafka."""
     log = eventlog.open(url[len("eventlog://"):])
     log.create_topic("t", partitions=1)
     events = []
@@ -291,6 +292,10 @@ def test_lost_partitions_and_fenced_commits(url):
     with pytest.raises(ck.KafkaException) as e:
         c.commit(offsets=[ck.TopicPartition("t", 0, 1)], asynchronous=False)
     assert e.value.args[0].code() == ck.KafkaError.ILLEGAL_GENERATION
+    # as librdkafka: the first poll reports _MAX_POLL_EXCEEDED, the next runs on_lost
+    m = c.poll(0.5)
+    assert m.error().code() == ck.KafkaError._MAX_POLL_EXCEEDED
+    assert events == [("assign", 1)]
     c.poll(0.5)
     assert events[:2] == [("assign", 1), ("lost", 1)]
     c.close()

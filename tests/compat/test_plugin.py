@@ -154,6 +154,44 @@ def test_one_line_of_config_switches_a_whole_suite(pytester):
     r.assert_outcomes(passed=3)
 
 
+def test_one_line_switch_patches_before_conftest_imports(pytester):
+    """A suite whose root conftest imports the clients (and the application) at its top still
+    gets the facades: the ini line patches before pytest imports the initial conftests."""
+    pytester.makepyfile(app=APP)
+    pytester.makeini("[pytest]\neventlog_patch = kafka confluent_kafka\n")
+    pytester.makeconftest('''
+        import confluent_kafka
+        import confluent_kafka.admin
+        from confluent_kafka.serialization import StringSerializer
+        import kafka
+        from kafka.admin import KafkaAdminClient
+        import app
+
+        import pytest
+
+        @pytest.fixture
+        def clients():
+            return confluent_kafka, kafka, KafkaAdminClient, app
+    ''')
+    pytester.makepyfile(test_early='''
+        def test_conftest_got_the_facades(clients):
+            ck, k, admin_cls, app = clients
+            assert ck.Producer.__module__.startswith("eventlog.compat.confluent_kafka")
+            assert ck.admin.AdminClient.__module__.startswith("eventlog.compat.confluent_kafka")
+            assert k.KafkaProducer.__module__.startswith("eventlog.compat.kafka")
+            assert admin_cls.__module__.startswith("eventlog.compat.kafka")
+            assert app.kafka is k
+            app.publish([{"customer": "ann", "amount": 3}])
+            assert app.total_per_customer(expected=1) == {"ann": 3}
+    ''')
+    r = pytester.runpytest_subprocess(*_plugin_args())
+    r.assert_outcomes(passed=1)
+    # the command-line form is applied as early
+    pytester.makeini("[pytest]\n")
+    r = pytester.runpytest_subprocess(*_plugin_args(), "--eventlog-patch=kafka,confluent_kafka")
+    r.assert_outcomes(passed=1)
+
+
 def test_workers_balance_and_rebalance_after_a_kill(pytester):
     pytester.makepyfile(app=APP)
     pytester.makepyfile(test_workers='''

@@ -1,0 +1,651 @@
+"""confluent_kafka.Consumer over an eventlog directory."""
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import time
+
+from ... import errors as _el
+from ...offsets import FileOffsetStore
+from ...record import TopicPartition as _TP
+from .. import _common
+from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
+from ._metadata import _cluster_metadata
+from ._stats import Stats
+from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
+                     KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
+
+_log = logging.getLogger("eventlog.compat.confluent_kafka")
+
+
+class _ConsumerGroupMetadata:
+    def __init__(self, group_id, generation, member_id):
+        self.group_id = group_id
+        self.generation_id = generation
+        self.member_id = member_id
+
+
+_CONSUMER_KNOWN = {
+    "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",
+    "auto.commit.interval.ms", "enable.auto.offset.store", "enable.partition.eof",
+    "session.timeout.ms", "max.poll.interval.ms", "partition.assignment.strategy", "on_commit",
+    "offset_commit_cb", "isolation.level", "fetch.wait.max.ms", "fetch.min.bytes", "fetch.max.bytes",
+    "fetch.message.max.bytes", "max.partition.fetch.bytes", "fetch.error.backoff.ms",
+    "fetch.queue.backoff.ms", "queued.min.messages", "queued.max.messages.kbytes", "check.crcs",
+    "heartbeat.interval.ms", "coordinator.query.interval.ms", "group.protocol",
+    "group.remote.assignor", "consume.callback.max.messages", "auto.commit.enable",
+    "offset.store.method", "enable.auto.offset.store", "rebalance_cb", "on_assign", "on_revoke",
+}
+_CONSUMER_REFUSED = dict(_REFUSED_COMMON, **{
+    "offset.store.method": lambda v: None if v == "broker" else
+    "only broker-side (group) offset storage exists in eventlog",
+})
+_RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
+           "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
+
+
+def _pattern(topics):
+    """confluent's subscription list (names, and regexes starting with ^) -> (names, pattern)."""
+    names = [t for t in topics if not t.startswith("^")]
+    regexes = [t for t in topics if t.startswith("^")]
+    if not regexes:
+        return names, None
+    parts = [re.escape(n) for n in names] + [f".*(?:{r}).*" for r in regexes]
+    return None, "|".join(f"(?:{p})" for p in parts)
+
+
+class _Rebalance:
+    """eventlog's rebalance callbacks -> confluent's on_assign / on_revoke / on_lost."""
+
+    def __init__(self, cc, on_assign, on_revoke, on_lost):
+        self.cc = cc
+        self.on_assign = on_assign
+        self.on_revoke = on_revoke
+        self.on_lost = on_lost
+
+    def _call(self, fn, tps):
+        cc = self.cc
+        parts = [TopicPartition(tp.topic, tp.partition) for tp in sorted(tps)]
+        cc._in_cb = True
+        cc._cb_offsets = {}
+        try:
+            fn(cc, parts)
+        finally:
+            cc._in_cb = False
+
+    def on_partitions_assigned(self, tps):
+        cc = self.cc
+        for tp in tps:
+            cc._app_pos.pop(tp, None)
+            cc._eof.pop(tp, None)
+        if self.on_assign is not None:
+            self._call(self.on_assign, tps)
+            for tp, off in cc._cb_offsets.items():
+                if tp in tps:
+                    cc._seek_raw(tp, off)
+                    cc._asg_offsets[tp] = off
+            cc._cb_offsets = {}
+
+    def on_partitions_revoked(self, tps):
+        cc = self.cc
+        try:
+            if self.on_revoke is not None:
+                self._call(self.on_revoke, tps)
+        finally:
+            if cc._auto_commit:  # as librdkafka: after the callback, reported to on_commit
+                cc._commit_stored(set(tps), sync=False, quiet=True, revoke=True)
+            cc._forget(tps)
+
+    def on_partitions_lost(self, tps):
+        cc = self.cc
+        try:
+            fn = self.on_lost if self.on_lost is not None else self.on_revoke
+            if fn is not None:
+                self._call(fn, tps)
+        finally:
+            cc._forget(tps)
+
+
+class Consumer:
+    """confluent-kafka's Consumer reading an eventlog directory."""
+
+    def __init__(self, conf=None, **kwargs):
+        c = _merge_conf(conf, kwargs, "Consumer")
+        try:
+            _common.split_config(c, _CONSUMER_KNOWN, _NETWORK_COMMON, _CONSUMER_REFUSED, "Consumer")
+        except ValueError as e:
+            raise _cfg_error(e) from None
+        if not c.get("group.id"):
+            raise ValueError("Failed to create consumer: group.id must be set")
+        self._group = str(c["group.id"])
+        reset = str(c.get("auto.offset.reset", "largest"))
+        if reset not in _RESETS:
+            raise _cfg_error(f'Invalid value "{reset}" for configuration property "auto.offset.reset"')
+        strategy = [s.strip() for s in str(c.get("partition.assignment.strategy", "range,roundrobin")).split(",")]
+        for s in strategy:
+            if s not in ("range", "roundrobin", "cooperative-sticky"):
+                raise _cfg_error(f'Invalid value "{s}" for configuration property "partition.assignment.strategy"')
+        self._cooperative = strategy[0] == "cooperative-sticky"
+        self._auto_commit = _bool(c, "enable.auto.commit", _bool(c, "auto.commit.enable", True))
+        self._auto_store = _bool(c, "enable.auto.offset.store", True)
+        self._eof_enabled = _bool(c, "enable.partition.eof", False)
+        self._commit_interval = _int(c, "auto.commit.interval.ms", 5000) / 1000.0
+        self._on_commit = c.get("on_commit", c.get("offset_commit_cb"))
+        self._error_cb = c.get("error_cb")
+        self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
+                            str(c.get("client.id", "rdkafka")), "consumer")
+        self._max_poll_s = _int(c, "max.poll.interval.ms", 300000) / 1000.0
+        self._last_poll = None
+        self._ref = _open(c, "Consumer")
+        try:
+            self._c = self._ref.log.consumer(
+                group_id=self._group, auto_offset_reset=_RESETS[reset], enable_auto_commit=False,
+                partition_assignment_strategy=strategy,
+                max_poll_interval_ms=_int(c, "max.poll.interval.ms", 300000),
+                session_timeout_ms=_int(c, "session.timeout.ms", 45000),
+                group_instance_id=c.get("group.instance.id") or None,
+                client_id=str(c.get("client.id", "rdkafka")))
+        except Exception:
+            self._ref.release()
+            raise
+        self._store = FileOffsetStore(self._ref.log.path)
+        self._fetcher = _common.Fetcher(self._c, chunk=500)
+        self._stored = {}        # tp -> stored offset (to be committed)
+        self._app_pos = {}       # tp -> offset after the last message returned
+        self._eof = {}           # tp -> offset at which _PARTITION_EOF was last emitted
+        self._events = collections.deque()   # (callback, args) served by poll
+        self._pending_eof = collections.deque()
+        self._paused = set()
+        self._asg_offsets = {}   # tp -> the offset assignment() reports (as given to assign)
+        self._subscribed = False
+        self._in_cb = False
+        self._cb_offsets = {}
+        self._next_commit = time.monotonic() + self._commit_interval
+        self._closed = False
+
+    def __repr__(self):
+        return f"<eventlog.compat.confluent_kafka.Consumer {self._ref.log.path!r} group={self._group!r}>"
+
+    _closed = True   # until __init__ ran: an uninitialised instance counts as closed
+
+    def _check(self):
+        if self._closed:
+            raise RuntimeError("Consumer closed")
+
+    # -- subscription and assignment -----------------------------------------------------------
+    def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
+        self._check()
+        if not isinstance(topics, list):
+            raise TypeError("expected list of topic unicode strings")
+        for t in topics:
+            if not isinstance(t, str):
+                raise TypeError("expected list of topic unicode strings")
+        for name, cb in (("on_assign", on_assign), ("on_revoke", on_revoke), ("on_lost", on_lost)):
+            if cb is not None and not callable(cb):
+                raise TypeError(f"{name} expects a callable")
+        names, pattern = _pattern(topics)
+        self._fetcher.sync()
+        if self._subscribed or self._c.assignment():
+            self._c.unsubscribe()
+        listener = _Rebalance(self, on_assign, on_revoke, on_lost)
+        try:
+            self._c.subscribe(topics=names, pattern=pattern, listener=listener)
+        except _el.EventLogError as e:
+            raise _from_el(e) from e
+        self._subscribed = True
+
+    def unsubscribe(self):
+        self._check()
+        self._fetcher.sync()
+        if self._subscribed:
+            try:
+                self._c.unsubscribe()
+            except _el.EventLogError as e:
+                raise _from_el(e) from e
+        self._subscribed = False
+
+    def _set_offsets(self, parts):
+        for p in parts:
+            if p.offset != OFFSET_INVALID and p.offset != OFFSET_STORED:
+                self._seek_raw(_tp(p), p.offset)
+
+    def assign(self, partitions):
+        self._check()
+        parts = list(partitions)
+        if self._in_cb:
+            for p in parts:
+                if p.offset not in (OFFSET_INVALID, OFFSET_STORED):
+                    self._cb_offsets[_tp(p)] = p.offset
+            return
+        if self._subscribed:
+            # librdkafka lets assign() override a subscription's assignment; eventlog's group
+            # owns it, so only the offsets of partitions this member holds are applied
+            self._fetcher.sync()
+            owned = self._c.assignment()
+            self._set_offsets([p for p in parts if _tp(p) in owned])
+            return
+        self._fetcher.sync()
+        tps = [_tp(p) for p in parts]
+        gone = self._c.assignment() - set(tps)
+        self._forget(gone)
+        try:
+            self._c.assign(tps)
+        except _el.EventLogError as e:
+            raise _from_el(e) from e
+        for tp in tps:
+            self._app_pos.pop(tp, None)
+            self._eof.pop(tp, None)
+        self._asg_offsets = {_tp(p): p.offset for p in parts}
+        self._set_offsets(parts)
+
+    def incremental_assign(self, partitions):
+        self._check()
+        parts = list(partitions)
+        if self._in_cb or self._subscribed:
+            if self._in_cb:
+                for p in parts:
+                    if p.offset not in (OFFSET_INVALID, OFFSET_STORED):
+                        self._cb_offsets[_tp(p)] = p.offset
+            else:
+                self._set_offsets([p for p in parts if _tp(p) in self._c.assignment()])
+            return
+        cur = self._c.assignment()
+        new = [_tp(p) for p in parts]
+        dup = [tp for tp in new if tp in cur]
+        if dup:
+            raise _exc(KafkaError._CONFLICT, f"{len(dup)} partition(s) are already assigned")
+        self._fetcher.sync()
+        try:
+            self._c.assign(sorted(cur) + new)
+        except _el.EventLogError as e:
+            raise _from_el(e) from e
+        self._asg_offsets.update({_tp(p): p.offset for p in parts})
+        self._set_offsets(parts)
+
+    def incremental_unassign(self, partitions):
+        self._check()
+        if self._in_cb or self._subscribed:
+            return
+        drop = {_tp(p) for p in partitions}
+        cur = self._c.assignment()
+        if drop - cur:
+            raise _exc(KafkaError._INVALID_ARG, "partition(s) not assigned")
+        self._fetcher.sync()
+        self._forget(drop)
+        self._c.assign(sorted(cur - drop))
+
+    def unassign(self):
+        self._check()
+        if self._in_cb or self._subscribed:
+            return
+        self._fetcher.sync()
+        self._forget(self._c.assignment())
+        self._c.assign([])
+
+    def assignment(self):
+        self._check()
+        default = OFFSET_STORED if self._subscribed else OFFSET_INVALID
+        return [TopicPartition(tp.topic, tp.partition, self._asg_offsets.get(tp, default))
+                for tp in sorted(self._c.assignment())]
+
+    def _forget(self, tps):
+        tps = set(tps)
+        self._fetcher.forget(tps)
+        for d in (self._stored, self._app_pos, self._eof, self._asg_offsets):
+            for tp in tps:
+                d.pop(tp, None)
+        self._paused -= tps
+
+    # -- fetching ---------------------------------------------------------------------------------
+    def _serve_events(self):
+        while self._events:
+            fn, args = self._events.popleft()
+            fn(*args)
+
+    def _maybe_auto_commit(self):
+        if self._auto_commit and time.monotonic() >= self._next_commit:
+            self._next_commit = time.monotonic() + self._commit_interval
+            self._commit_stored(None, sync=False, quiet=True)
+
+    def _next(self, deadline):
+        """The next Message (record or EOF event), or None at the deadline."""
+        while True:
+            self._serve_events()
+            self._maybe_auto_commit()
+            self._stats.maybe_emit(self._stats_offsets)
+            if self._pending_eof:
+                return self._pending_eof.popleft()
+            rec = self._fetcher.take_one()
+            if rec is not None:
+                tp = _TP(rec.topic, rec.partition)
+                nxt = rec.offset + 1
+                self._app_pos[tp] = nxt
+                if self._auto_store:
+                    self._stored[tp] = nxt
+                self._stats.received(tp, (len(rec.key) if rec.key else 0) + (len(rec.value) if rec.value else 0))
+                if self._eof_enabled and self._fetcher._first(tp) is None:
+                    self._queue_eof(tp, nxt)
+                return _message(rec)
+            if self._eof_enabled:
+                self._initial_eofs()
+                if self._pending_eof:
+                    continue
+            if not self._subscribed and not self._c.assignment():
+                if deadline is not None:
+                    time.sleep(max(0.0, min(0.05, self._stats.due_in(), deadline - time.monotonic())))
+                else:
+                    time.sleep(min(0.05, self._stats.due_in()))
+            else:
+                left = 0.5 if deadline is None else min(0.5, _common.left(deadline))
+                left = min(left, self._stats.due_in())
+                try:
+                    self._fetcher.fill(left, self._paused)
+                except _el.EventLogError as e:
+                    raise _from_el(e) from e
+                if self._fetcher.runs or self._pending_eof or self._events:
+                    continue
+            if deadline is not None and time.monotonic() >= deadline:
+                self._serve_events()
+                return None
+            if self._closed:
+                return None
+
+    def _stats_offsets(self):
+        """{tp: offsets} of the assigned partitions, for the statistics callback."""
+        out = {}
+        assigned = self._c.assignment()
+        committed = self._store.committed(self._group, list(assigned)) if self._group and assigned else {}
+        for tp in assigned:
+            try:
+                part = self._ref.log.topic(tp.topic).partition(tp.partition)
+            except _el.EventLogError:
+                continue
+            out[tp] = {"lo_offset": part.start_offset, "hi_offset": part.end_offset,
+                       "app_offset": self._app_pos.get(tp, OFFSET_INVALID),
+                       "committed_offset": committed.get(tp, OFFSET_INVALID),
+                       "stored_offset": self._stored.get(tp, OFFSET_INVALID)}
+        return out
+
+    def _queue_eof(self, tp, offset):
+        try:
+            end = self._ref.log.topic(tp.topic).partition(tp.partition).end_offset
+        except _el.EventLogError:
+            return
+        if offset >= end and self._eof.get(tp) != offset:
+            self._eof[tp] = offset
+            self._pending_eof.append(Message(tp.topic, tp.partition, offset, None, None, None,
+                                             KafkaError(KafkaError._PARTITION_EOF), (TIMESTAMP_NOT_AVAILABLE, 0)))
+
+    def _initial_eofs(self):
+        for tp in sorted(self._c.assignment()):
+            if tp in self._paused or tp in self._eof:
+                continue
+            try:
+                pos = self._c.position(tp)
+            except _el.EventLogError:
+                continue
+            self._queue_eof(tp, pos)
+
+    def _poll_interval_exceeded(self):
+        """librdkafka's _MAX_POLL_EXCEEDED event: when the application's last poll is longer
+        ago than max.poll.interval.ms, the group layer has made this member leave; the first
+        poll after that reports it as an error message (the next one runs the lost/revoke
+        callbacks and rejoins). The facade measures its own callers' poll gaps with the same
+        setting the group layer enforces."""
+        now = time.monotonic()
+        last, self._last_poll = self._last_poll, now
+        if last is None or not self._subscribed or self._group is None:
+            return None
+        over = (now - last) - self._max_poll_s
+        if over <= 0:
+            return None
+        err = KafkaError(KafkaError._MAX_POLL_EXCEEDED,
+                         f"Application maximum poll interval ({int(self._max_poll_s * 1000)}ms) exceeded by "
+                         f"{int(over * 1000)}ms")
+        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, 0))
+
+    def poll(self, timeout=None):
+        self._check()
+        if timeout is not None and timeout < 0:
+            timeout = None
+        exceeded = self._poll_interval_exceeded()
+        if exceeded is not None:
+            return exceeded
+        return self._next(_common.deadline_after(timeout))
+
+    def consume(self, num_messages=1, timeout=None):
+        self._check()
+        if not isinstance(num_messages, int) or num_messages < 1 or num_messages > 1000000:
+            raise ValueError("num_messages must be between 0 and 1000000 (1M)")
+        if timeout is not None and timeout < 0:
+            timeout = None
+        deadline = _common.deadline_after(timeout)
+        exceeded = self._poll_interval_exceeded()
+        if exceeded is not None:
+            return [exceeded]
+        out = []
+        while len(out) < num_messages:
+            m = self._next(deadline)
+            if m is None:
+                break
+            out.append(m)
+        return out
+
+    # -- positions --------------------------------------------------------------------------------
+    def _seek_raw(self, tp, offset):
+        self._fetcher.sync({tp})
+        part = self._ref.log.topic(tp.topic).partition(tp.partition)
+        if offset == OFFSET_BEGINNING:
+            offset = part.start_offset
+        elif offset == OFFSET_END:
+            offset = part.end_offset
+        elif offset in (OFFSET_STORED, OFFSET_INVALID):
+            committed = self._store.committed(self._group, [tp]).get(tp)
+            if committed is None:
+                return
+            offset = committed
+        elif offset < 0:
+            raise _exc(KafkaError._INVALID_ARG, f"invalid offset {offset}")
+        self._c.seek(tp, offset)
+        self._fetcher.valid.add(tp)
+        self._app_pos.pop(tp, None)
+        self._eof.pop(tp, None)
+
+    def seek(self, partition):
+        self._check()
+        tp = _tp(partition)
+        if tp not in self._c.assignment():
+            raise _exc(KafkaError._STATE, f"Failed to seek to offset {partition.offset}: Local: Erroneous state")
+        try:
+            self._seek_raw(tp, partition.offset)
+        except _el.EventLogError as e:
+            raise _from_el(e) from e
+
+    def position(self, partitions):
+        self._check()
+        out = []
+        for p in partitions:
+            r = TopicPartition(p.topic, p.partition, self._app_pos.get(_tp(p), OFFSET_INVALID))
+            out.append(r)
+        return out
+
+    def pause(self, partitions):
+        self._check()
+        tps = {_tp(p) for p in partitions} & self._c.assignment()
+        self._fetcher.sync(tps)
+        self._c.pause(list(tps))
+        self._paused |= tps
+
+    def resume(self, partitions):
+        self._check()
+        tps = {_tp(p) for p in partitions} & self._c.assignment()
+        self._c.resume(list(tps))
+        self._paused -= tps
+
+    def get_watermark_offsets(self, partition, timeout=None, cached=False):
+        self._check()
+        try:
+            p = self._ref.log.topic(partition.topic).partition(partition.partition)
+        except _el.EventLogError as e:
+            raise _from_el(e) from e
+        return (p.start_offset, p.end_offset)
+
+    def offsets_for_times(self, partitions, timeout=None):
+        self._check()
+        out = []
+        for p in partitions:
+            try:
+                part = self._ref.log.topic(p.topic).partition(p.partition)
+            except _el.EventLogError as e:
+                raise _from_el(e) from e
+            off = part.offset_for_time(p.offset)
+            out.append(TopicPartition(p.topic, p.partition, OFFSET_END if off is None else off))
+        return out
+
+    def list_topics(self, topic=None, timeout=-1):
+        self._check()
+        return _cluster_metadata(self._ref.log, topic)
+
+    # -- offsets ----------------------------------------------------------------------------------
+    def store_offsets(self, message=None, offsets=None):
+        self._check()
+        if self._auto_store:
+            raise _exc(KafkaError._INVALID_ARG,
+                       "StoreOffsets failed: Local: Invalid argument or configuration")
+        if (message is None) == (offsets is None):
+            raise ValueError("expected either message or offsets")
+        if message is not None:
+            if message.error() is not None:
+                raise _exc(KafkaError._INVALID_ARG, "Cannot store offsets for a message with an error")
+            items = [(_TP(message.topic(), message.partition()), message.offset() + 1)]
+        else:
+            items = [(_tp(p), p.offset) for p in offsets]
+        assigned = self._c.assignment()
+        bad = [tp for tp, _ in items if tp not in assigned]
+        for tp, off in items:
+            if tp in assigned:
+                self._stored[tp] = off
+        if bad:
+            # librdkafka knows no partition object for a partition not assigned to it
+            raise _exc(KafkaError._UNKNOWN_PARTITION, "StoreOffsets failed: Local: Unknown partition")
+
+    def _commit_stored(self, tps, sync, quiet=False, revoke=False):
+        assigned = self._c.assignment()
+        cand = {tp: off for tp, off in self._stored.items()
+                if tp in assigned and (tps is None or tp in tps) and off >= 0}
+        if cand and not revoke:
+            committed = self._store.committed(self._group, list(cand))
+            cand = {tp: off for tp, off in cand.items() if committed.get(tp) != off}
+        if not cand:
+            err = KafkaError(KafkaError._NO_OFFSET)
+            parts = [TopicPartition(tp.topic, tp.partition, OFFSET_INVALID) for tp in sorted(
+                assigned if tps is None else (set(tps) & assigned))]
+            if not sync and self._on_commit is not None and not quiet:
+                self._events.append((self._on_commit, (err, parts)))
+            if sync and not quiet:
+                raise KafkaException(KafkaError(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored"))
+            return None
+        return self._commit(cand, sync, quiet)
+
+    def _commit(self, offsets, sync, quiet=False, metadata=None):
+        """Commit {tp: offset}; `metadata` {tp: str} is kept for partitions assigned with
+        assign(). (A subscribed member's commit is fenced by the group layer, which keeps its
+        member id and generation in the metadata field: the application's text is not stored.)"""
+        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
+                 for tp, off in sorted(offsets.items())]
+        try:
+            if self._subscribed:
+                self._c.commit(dict(offsets))
+            else:
+                self._store.commit(self._group, dict(offsets), metadata)
+        except _el.EventLogError as e:
+            exc = _from_el(e, "Commit failed: ")
+            if not sync or quiet:
+                if self._on_commit is not None:
+                    self._events.append((self._on_commit, (exc.args[0], parts)))
+                if quiet:
+                    _log.warning("offset commit for group %s failed: %s", self._group, e)
+                    return None
+                return None
+            raise exc from e
+        if not sync and self._on_commit is not None:
+            self._events.append((self._on_commit, (None, parts)))
+        return parts
+
+    def commit(self, message=None, offsets=None, asynchronous=True):
+        self._check()
+        if message is not None and offsets is not None:
+            raise ValueError("message and offsets are mutually exclusive")
+        sync = not asynchronous
+        if message is not None:
+            if message.error() is not None:
+                raise _exc(KafkaError._INVALID_ARG, "Cannot commit offsets for message with error")
+            off = {_TP(message.topic(), message.partition()): message.offset() + 1}
+            r = self._commit(off, sync)
+        elif offsets is not None:
+            off, meta = {}, {}
+            for p in offsets:
+                if p.offset < 0:
+                    continue
+                off[_tp(p)] = p.offset
+                if getattr(p, "metadata", None):
+                    if "\x00" in p.metadata:
+                        raise ValueError("embedded null character in commit metadata")
+                    meta[_tp(p)] = p.metadata
+            if not off:
+                if sync:
+                    raise _exc(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored")
+                return None
+            r = self._commit(off, sync, metadata=meta or None)
+        else:
+            r = self._commit_stored(None, sync)
+        return r if sync else None
+
+    def committed(self, partitions, timeout=None):
+        self._check()
+        tps = [_tp(p) for p in partitions]
+        got = self._store.committed_metadata(self._group, tps)
+        out = []
+        for p, tp in zip(partitions, tps):
+            e = got.get(tp)
+            r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
+            # eventlog stores no null metadata: an empty one reads back as None (no metadata)
+            if e is not None and e.metadata and not _common.is_group_metadata(e.metadata):
+                r.metadata = e.metadata
+            out.append(r)
+        return out
+
+    def memberid(self):
+        self._check()
+        g = getattr(self._c, "_group", None)
+        return g.member_id if g is not None else None
+
+    def consumer_group_metadata(self):
+        self._check()
+        g = getattr(self._c, "_group", None)
+        return _ConsumerGroupMetadata(self._group, g.generation if g else -1, g.member_id if g else "")
+
+    def set_sasl_credentials(self, username, password):
+        pass
+
+    def close(self):
+        if self._closed:
+            return
+        try:
+            self._fetcher.sync()
+            if self._auto_commit and not self._subscribed:
+                # (a subscribed member commits when close() revokes its partitions)
+                self._commit_stored(None, sync=False, quiet=True, revoke=True)
+            self._c.close(autocommit=False)
+            self._serve_events()
+        finally:
+            self._closed = True
+            self._store.close()
+            self._ref.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,549 @@
+"""confluent_kafka.admin.AdminClient over an eventlog directory."""
+from __future__ import annotations
+
+import concurrent.futures
+
+from .... import errors as _el
+from ....offsets import FileOffsetStore
+from ... import _common
+from .._guard import closed_guard
+from . import _checks
+from .._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
+from .._metadata import BrokerMetadata, _cluster_metadata
+from .._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
+from .._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
+from ._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigEntry, ConfigResource,
+                        ConfigSource, DeletedRecords, ResourceType, ScramCredentialInfo, ScramMechanism,
+                        UserScramCredentialAlteration, UserScramCredentialDeletion,
+                        UserScramCredentialUpsertion)
+from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
+                     GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo, MemberAssignment,
+                     MemberDescription, NewPartitions, NewTopic, OffsetSpec, TopicDescription, TopicPartitionInfo)
+
+
+def _done(value=None, exc=None):
+    f = concurrent.futures.Future()
+    if exc is not None:
+        f.set_exception(exc)
+    else:
+        f.set_result(value)
+    return f
+def _state(log, gid):
+    return {"Dead": ConsumerGroupState.DEAD, "Empty": ConsumerGroupState.EMPTY,
+            "PreparingRebalance": ConsumerGroupState.PREPARING_REBALANCING,
+            "Stable": ConsumerGroupState.STABLE}[_common.group_state(log, gid)]
+
+
+def _max_timestamp(part, chunk=1000):
+    """(offset, timestamp) of the partition's record with the largest timestamp (the first
+    such record), or (-1, -1) when it has none: Kafka's OffsetSpec.max_timestamp()."""
+    best_off, best_ts = -1, -1
+    pos, end = part.start_offset, part.end_offset
+    while pos < end:
+        recs = part.read(pos, max_records=chunk)
+        if not recs:
+            break
+        for r in recs:
+            if r.timestamp_ms > best_ts:
+                best_off, best_ts = r.offset, r.timestamp_ms
+        pos = recs[-1].offset + 1
+    return best_off, best_ts
+
+
+_ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
+
+
+@closed_guard("AdminClient has been closed", exempt=("close",), handle=("list_topics", "list_groups"))
+class AdminClient:
+    """confluent-kafka's AdminClient over an eventlog directory."""
+
+    def __init__(self, conf=None, **kwargs):
+        c = _merge_conf(conf, kwargs, "AdminClient")
+        try:
+            _common.split_config(c, _ADMIN_KNOWN, _NETWORK_COMMON, {}, "AdminClient")
+        except ValueError as e:
+            raise _cfg_error(e) from None
+        self._ref = _open(c, "AdminClient")
+        self._closed = False
+
+    def __len__(self):
+        return 0
+
+    def poll(self, timeout=None):
+        return 0
+
+    def close(self):
+        """Release the log (idempotent); afterwards every call raises RuntimeError."""
+        if not self._closed:
+            self._closed = True
+            self._ref.release()
+
+    @property
+    def _log(self):
+        return self._ref.log
+
+    # -- topics -----------------------------------------------------------------------------------
+    def create_topics(self, new_topics, **kwargs):
+        """Create topics; {name: future}. Options: operation_timeout, request_timeout, validate_only."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(new_topics, "NewTopic objects", NewTopic)
+        for t in new_topics:
+            if t.config is not None and not isinstance(t.config, dict):
+                raise TypeError(f"NewTopic {t.topic!r}: config must be a dict, got {type(t.config).__name__}")
+        names = [t.topic for t in new_topics]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate topics not allowed")
+        out = {}
+        log = self._log
+        for t in new_topics:
+            n = t.num_partitions
+            if n in (None, -1):
+                n = len(t.replica_assignment) if t.replica_assignment else self._ref.target.num_partitions
+            try:
+                if not isinstance(n, int) or n < 1:
+                    raise _exc(KafkaError.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+                try:
+                    settings = _common.topic_settings(t.config)
+                except ValueError as e:
+                    raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
+                if not _common.valid_topic(t.topic):
+                    raise _exc(KafkaError.TOPIC_EXCEPTION, f"Topic name {t.topic!r} is illegal")
+                if t.topic in log.topics():
+                    raise _exc(KafkaError.TOPIC_ALREADY_EXISTS, f"Topic '{t.topic}' already exists.")
+                if not validate_only:
+                    try:
+                        log.create_topic(t.topic, partitions=n, **settings)
+                    except _el.EventLogError as e:
+                        raise _from_el(e) from e
+                out[t.topic] = _done(None)
+            except KafkaException as e:
+                out[t.topic] = _done(exc=e)
+        return out
+
+    def delete_topics(self, topics, **kwargs):
+        """Delete topics; {name: future}. Options: operation_timeout, request_timeout."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout"})
+        _checks.non_empty_list(topics, "topic names (str)", str)
+        out = {}
+        for name in topics:
+            try:
+                self._log.delete_topic(name)
+                out[name] = _done(None)
+            except (_el.UnknownTopicError, _el.InvalidTopicError):
+                out[name] = _done(exc=_exc(KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                           "Broker: Unknown topic or partition"))
+        return out
+
+    def create_partitions(self, new_partitions, **kwargs):
+        """Grow topics; {name: future}. Options: operation_timeout, request_timeout, validate_only."""
+        _checks.options(kwargs, {"operation_timeout", "request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(new_partitions, "NewPartitions objects", NewPartitions)
+        out = {}
+        for np in new_partitions:
+            try:
+                t = self._log.topic(np.topic)
+                if np.new_total_count <= t.config.partitions:
+                    raise _exc(KafkaError.INVALID_PARTITIONS,
+                               f"Topic currently has {t.config.partitions} partitions, which is higher than "
+                               f"or equal to the requested {np.new_total_count}.")
+                if not validate_only:
+                    t.add_partitions(np.new_total_count)
+                out[np.topic] = _done(None)
+            except KafkaException as e:
+                out[np.topic] = _done(exc=e)
+            except _el.EventLogError as e:
+                out[np.topic] = _done(exc=_from_el(e))
+        return out
+
+    def list_topics(self, topic=None, timeout=-1):
+        return _cluster_metadata(self._log, topic)
+
+    def describe_topics(self, topics, **kwargs):
+        """{name: future -> TopicDescription} for a TopicCollection."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
+        _checks.topic_names(topics)
+        names = topics.topic_names
+        out = {}
+        node = Node(0, self._log.path, 0)
+        for name in names:
+            try:
+                n = self._log.topic(name).config.partitions
+                out[name] = _done(TopicDescription(name, None, False, [
+                    TopicPartitionInfo(i, node, [node], [node]) for i in range(n)]))
+            except (_el.UnknownTopicError, _el.InvalidTopicError):
+                out[name] = _done(exc=_exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition"))
+        return out
+
+    def describe_cluster(self, **kwargs):
+        """future -> DescribeClusterResult: one node, the log directory."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
+        node = Node(0, self._log.path, 0)
+        return _done(DescribeClusterResult(node, [node], "eventlog"))
+
+    def list_offsets(self, topic_partition_offsets, **kwargs):
+        """{TopicPartition: future -> ListOffsetsResultInfo} for {TopicPartition: OffsetSpec}."""
+        _checks.options(kwargs, {"request_timeout", "isolation_level"})
+        if not isinstance(topic_partition_offsets, dict):
+            raise TypeError("Expected topic_partition_offsets to be a dict of TopicPartition: OffsetSpec")
+        seen = set()
+        for tp, spec in topic_partition_offsets.items():
+            _checks.topic_partition(tp, "the request")
+            if not isinstance(spec, OffsetSpec):
+                raise TypeError("Value of the dict must be of type 'OffsetSpec'")
+            if (tp.topic, tp.partition) in seen:
+                raise ValueError(f"Duplicate partition {tp.topic}[{tp.partition}] in the request")
+            seen.add((tp.topic, tp.partition))
+        return {tp: self._run(self._list_offset, tp, spec) for tp, spec in topic_partition_offsets.items()}
+
+    def _list_offset(self, tp, spec):
+        """One partition's ListOffsetsResultInfo; failures go to its future, as in librdkafka."""
+        p = self._log.topic(tp.topic).partition(tp.partition)
+        kind = spec.kind
+        ts = -1
+        if kind == "earliest":
+            off = p.start_offset
+        elif kind == "latest":
+            off = p.end_offset
+        elif kind == "max_timestamp":
+            off, ts = _max_timestamp(p)
+            return ListOffsetsResultInfo(off, ts, 0)
+        elif kind == "timestamp":
+            off = p.offset_for_time(spec.value)
+            off = -1 if off is None else off
+        else:
+            raise _exc(KafkaError._INVALID_ARG, f"unsupported OffsetSpec kind {kind!r}")
+        if 0 <= off < p.end_offset:
+            recs = p.read(off, max_records=1)
+            ts = recs[0].timestamp_ms if recs else -1
+        return ListOffsetsResultInfo(off, ts, 0)
+
+    # -- groups -----------------------------------------------------------------------------------
+    def list_consumer_groups(self, **kwargs):
+        """future -> ListConsumerGroupsResult. Options: request_timeout, states, types (sets)."""
+        _checks.options(kwargs, {"request_timeout", "states", "types"})
+        states = kwargs.get("states")
+        _checks.states_and_types(states, kwargs.get("types"))
+        valid = []
+        for gid in self._log.groups():
+            st = _state(self._log, gid)
+            if states and st not in states:
+                continue
+            valid.append(ConsumerGroupListing(gid, False, st, ConsumerGroupType.CLASSIC))
+        return _done(ListConsumerGroupsResult(valid, []))
+
+    def describe_consumer_groups(self, group_ids, **kwargs):
+        """{group id: future -> ConsumerGroupDescription}."""
+        _checks.options(kwargs, {"request_timeout", "include_authorized_operations"})
+        _checks.group_ids(group_ids)
+        out = {}
+        log = self._log
+        node = Node(0, log.path, 0)
+        for gid in group_ids:
+            g = log.group(gid)
+            members = [MemberDescription(
+                m.member_id, m.client_id, m.host,
+                MemberAssignment([TopicPartition(tp.topic, tp.partition) for tp in m.assignment]),
+                m.group_instance_id) for m in g.members()]
+            out[gid] = _done(ConsumerGroupDescription(
+                gid, False, members, (g.assignor or "") if members else "", _state(log, gid), node))
+        return out
+
+    def list_groups(self, group=None, timeout=None):
+        out = []
+        for gid in ([group] if group else self._log.groups()):
+            gm = GroupMetadata()
+            gm.broker = BrokerMetadata(0, self._log.path, 0)
+            gm.id = gid
+            gm.state = _common.group_state(self._log, gid)
+            gm.protocol_type = "consumer"
+            gm.protocol = self._log.group(gid).assignor or ""
+            for m in self._log.group(gid).members():
+                mm = GroupMember()
+                mm.id, mm.client_id, mm.client_host = m.member_id, m.client_id, m.host
+                gm.members.append(mm)
+            out.append(gm)
+        return out
+
+    def list_consumer_group_offsets(self, list_consumer_group_offsets_request, **kwargs):
+        """{group id: future -> ConsumerGroupTopicPartitions} of committed offsets."""
+        _checks.options(kwargs, {"request_timeout", "require_stable"})
+        _checks.group_offsets_request(list_consumer_group_offsets_request, altering=False)
+        out = {}
+        store = FileOffsetStore(self._log.path)
+        try:
+            for req in list_consumer_group_offsets_request:
+                if req.topic_partitions is None:
+                    entries = store.all_committed_metadata(req.group_id)
+                    parts = [TopicPartition(tp.topic, tp.partition, e.offset) for tp, e in sorted(entries.items())]
+                else:
+                    got = store.committed_metadata(req.group_id, [_tp(p) for p in req.topic_partitions])
+                    parts = []
+                    for p in req.topic_partitions:
+                        e = got.get(_tp(p))
+                        parts.append(TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset))
+                out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, parts))
+        finally:
+            store.close()
+        return out
+
+    def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request, **kwargs):
+        """Set a group's committed offsets (the group must be empty); {group id: future}."""
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.group_offsets_request(alter_consumer_group_offsets_request, altering=True)
+        out = {}
+        for req in alter_consumer_group_offsets_request:
+            try:
+                plan = {_tp(p): p.offset for p in req.topic_partitions}
+                self._log.group(req.group_id).reset_offsets(plan)
+                out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, [
+                    TopicPartition(tp.topic, tp.partition, off) for tp, off in sorted(plan.items())]))
+            except _el.GroupNotEmptyError as e:
+                out[req.group_id] = _done(exc=_exc(KafkaError.UNKNOWN_MEMBER_ID, str(e)))
+            except _el.EventLogError as e:
+                out[req.group_id] = _done(exc=_from_el(e))
+        return out
+
+    def delete_consumer_groups(self, group_ids, **kwargs):
+        """Delete empty groups; {group id: future}."""
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.group_ids(group_ids)
+        out = {}
+        for gid in group_ids:
+            try:
+                if gid not in self._log.groups():
+                    raise _exc(KafkaError.GROUP_ID_NOT_FOUND, "Broker: The group id does not exist")
+                self._log.group(gid).delete()
+                out[gid] = _done(None)
+            except KafkaException as e:
+                out[gid] = _done(exc=e)
+            except _el.EventLogError as e:
+                out[gid] = _done(exc=_from_el(e))
+        return out
+
+    # -- topic configuration ------------------------------------------------------------------------
+    def _topic_of(self, res):
+        if res.restype != ResourceType.TOPIC:
+            raise _exc(KafkaError.INVALID_REQUEST,
+                       f"eventlog keeps configuration for topics only, not {res.restype.name} {res.name!r}")
+        try:
+            return self._log.topic(res.name)
+        except _el.UnknownTopicError:
+            raise _exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition") from None
+
+    def _describe(self, res):
+        topic = self._topic_of(res)
+        return {name: ConfigEntry(name, value, source=ConfigSource.DYNAMIC_TOPIC_CONFIG if set_ else
+                                  ConfigSource.DEFAULT_CONFIG, is_default=not set_)
+                for name, value, set_ in _common.describe_topic_configs(topic.config)}
+
+    def describe_configs(self, resources, **kwargs):
+        """{ConfigResource: future -> {name: ConfigEntry}} for topics (Kafka's topic config names)."""
+        _checks.options(kwargs, {"request_timeout"})
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
+        return {r: self._run(self._describe, r) for r in resources}
+
+    def _alter(self, res, settings, incremental):
+        topic = self._topic_of(res)
+        current = {n: v for n, v, set_ in _common.describe_topic_configs(topic.config) if set_}
+        if incremental:
+            effective = {n: v for n, v, _set in _common.describe_topic_configs(topic.config)}
+            new = dict(current)
+            for e in res.incremental_configs:
+                op = e.incremental_operation
+                if op == AlterConfigOpType.SET:
+                    new[e.name] = e.value
+                elif op == AlterConfigOpType.DELETE:
+                    new.pop(e.name, None)
+                else:   # APPEND / SUBTRACT on list-valued configs
+                    items = [x for x in str(new.get(e.name, effective.get(e.name, "")) or "").split(",") if x]
+                    vals = [x for x in str(e.value or "").split(",") if x]
+                    items = items + [v for v in vals if v not in items] if op == AlterConfigOpType.APPEND \
+                        else [x for x in items if x not in vals]
+                    new[e.name] = ",".join(items)
+        else:
+            new = dict(settings)   # alter_configs: what is not given goes back to its default
+        try:
+            target = _common.topic_settings(new)
+        except ValueError as e:
+            raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
+        defaults = _common.default_topic_settings(set(_common.topic_settings(current)) - set(target))
+        topic.alter(**defaults, **target)
+
+    def alter_configs(self, resources, **kwargs):
+        """Replace topics' configuration (deprecated in confluent-kafka: use incremental_alter_configs)."""
+        _checks.options(kwargs, {"request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
+        return {r: self._run(lambda r=r: None if validate_only else self._alter(r, r.set_config_dict, False))
+                for r in resources}
+
+    def incremental_alter_configs(self, resources, **kwargs):
+        """Set, delete, append to or subtract from topics' configuration entries."""
+        _checks.options(kwargs, {"request_timeout", "validate_only"})
+        validate_only = kwargs.get("validate_only") or False
+        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource, none_is=TypeError)
+        if len(set(resources)) != len(resources):
+            raise ValueError("Duplicate ConfigResource objects in the request")
+        for r in resources:
+            for e in r.incremental_configs:
+                if not isinstance(e.incremental_operation, AlterConfigOpType):
+                    raise TypeError("Expected incremental_operation to be an AlterConfigOpType")
+        return {r: self._run(lambda r=r: None if validate_only else self._alter(r, None, True))
+                for r in resources}
+
+    def _run(self, fn, *args):
+        try:
+            return _done(fn(*args))
+        except KafkaException as e:
+            return _done(exc=e)
+        except _el.EventLogError as e:
+            return _done(exc=_from_el(e))
+
+    # -- records ----------------------------------------------------------------------------------
+    def delete_records(self, topic_partition_offsets, request_timeout=None, operation_timeout=None, **kwargs):
+        """Delete records before each TopicPartition's offset (OFFSET_END: all); futures give
+        DeletedRecords(low_watermark)."""
+        if not isinstance(topic_partition_offsets, list):
+            raise TypeError(f"Expected Request to be a list, got '{type(topic_partition_offsets).__name__}' ")
+        for tp in topic_partition_offsets:
+            if not isinstance(tp, TopicPartition):
+                raise TypeError("Element of the request list must be of type 'TopicPartition'"
+                                f" got '{type(tp).__name__}' ")
+            _checks.topic_partition(tp, "the request list")
+        if len({(tp.topic, tp.partition) for tp in topic_partition_offsets}) != len(topic_partition_offsets):
+            raise ValueError("Duplicate partitions in the request")
+
+        def one(tp):
+            try:
+                part = self._log.topic(tp.topic).partition(tp.partition)
+            except _el.UnknownTopicError:
+                raise _exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition") from None
+            end = part.end_offset
+            before = end if tp.offset in (-1,) else tp.offset
+            if before < 0 or before > end:
+                raise _exc(KafkaError.OFFSET_OUT_OF_RANGE, "Broker: Offset out of range")
+            part.delete_records(before)
+            return DeletedRecords(part.start_offset)
+        return {tp: self._run(one, tp) for tp in topic_partition_offsets}
+
+    # -- what eventlog has no broker feature for --------------------------------------------------
+    @staticmethod
+    def _security_disabled():
+        return _exc(KafkaError.SECURITY_DISABLED, "Broker: Security features are disabled "
+                    "(eventlog has no authorizer and no SASL)")
+
+    def create_acls(self, acls, request_timeout=None, **kwargs):
+        """Fails per binding with SECURITY_DISABLED, as a broker without an authorizer does."""
+        if not isinstance(acls, list):
+            raise TypeError("Expected list of AclBinding")
+        if not acls:
+            raise ValueError("Expected non-empty list of AclBinding objects")
+        if len(set(acls)) != len(acls):
+            raise ValueError("duplicate ACL bindings not allowed")
+        for a in acls:
+            if not isinstance(a, AclBinding) or isinstance(a, AclBindingFilter):
+                raise TypeError("Expected list of AclBinding")
+        return {a: _done(exc=self._security_disabled()) for a in acls}
+
+    def describe_acls(self, acl_binding_filter, request_timeout=None, **kwargs):
+        """Fails with SECURITY_DISABLED, as a broker without an authorizer does."""
+        if not isinstance(acl_binding_filter, AclBindingFilter):
+            raise TypeError("Expected an AclBindingFilter object")
+        return _done(exc=self._security_disabled())
+
+    def delete_acls(self, acl_binding_filters, request_timeout=None, **kwargs):
+        """Fails per filter with SECURITY_DISABLED, as a broker without an authorizer does."""
+        if not isinstance(acl_binding_filters, list):
+            raise TypeError("Expected list of AclBindingFilter")
+        if not acl_binding_filters:
+            raise ValueError("Expected non-empty list of AclBindingFilter objects")
+        if len(set(acl_binding_filters)) != len(acl_binding_filters):
+            raise ValueError("duplicate ACL binding filters not allowed")
+        for a in acl_binding_filters:
+            if not isinstance(a, AclBindingFilter):
+                raise TypeError("Expected list of AclBindingFilter")
+        return {a: _done(exc=self._security_disabled()) for a in acl_binding_filters}
+
+    def describe_user_scram_credentials(self, users=None, request_timeout=None, **kwargs):
+        """Fails with SECURITY_DISABLED: eventlog has no SASL users."""
+        if users is not None:
+            if not isinstance(users, list):
+                raise TypeError("Expected input to be list of String")
+            for u in users:
+                if u is None:
+                    raise TypeError("'user' cannot be None")
+                if not isinstance(u, str):
+                    raise TypeError("Each value should be a string")
+                if not u:
+                    raise ValueError("'user' cannot be empty")
+            return {u: _done(exc=self._security_disabled()) for u in users}
+        return _done(exc=self._security_disabled())
+
+    def alter_user_scram_credentials(self, alterations, request_timeout=None, **kwargs):
+        """Checks the alterations as confluent-kafka does, then fails each user with
+        SECURITY_DISABLED: eventlog has no SASL users."""
+        if not isinstance(alterations, list):
+            raise TypeError("Expected input to be list")
+        if not alterations:
+            raise ValueError("Expected at least one alteration")
+        for a in alterations:
+            if not isinstance(a, UserScramCredentialAlteration):
+                raise TypeError("Expected each element of list to be subclass of UserScramCredentialAlteration")
+            if a.user is None:
+                raise TypeError("'user' cannot be None")
+            if not isinstance(a.user, str):
+                raise TypeError("'user' must be a string")
+            if not a.user:
+                raise ValueError("'user' cannot be empty")
+            if isinstance(a, UserScramCredentialUpsertion):
+                if a.password is None:
+                    raise TypeError("'password' cannot be None")
+                if not isinstance(a.password, bytes):
+                    raise TypeError("'password' must be bytes")
+                if not a.password:
+                    raise ValueError("'password' cannot be empty")
+                if a.salt is not None and not a.salt:
+                    raise ValueError("'salt' can be None but cannot be empty")
+                if a.salt and not isinstance(a.salt, bytes):
+                    raise TypeError("'salt' must be bytes")
+                if not isinstance(a.scram_credential_info, ScramCredentialInfo):
+                    raise TypeError("Expected credential_info to be ScramCredentialInfo Type")
+                if a.scram_credential_info.iterations < 1:
+                    raise ValueError("Iterations should be positive")
+                if not isinstance(a.scram_credential_info.mechanism, ScramMechanism):
+                    raise TypeError("Expected the mechanism to be ScramMechanism Type")
+            elif isinstance(a, UserScramCredentialDeletion):
+                if not isinstance(a.mechanism, ScramMechanism):
+                    raise TypeError("Expected the mechanism to be ScramMechanism Type")
+            else:
+                raise TypeError("Expected each element of list 'alterations' to be either a "
+                                "UserScramCredentialUpsertion or a UserScramCredentialDeletion")
+        return {u: _done(exc=self._security_disabled()) for u in {a.user for a in alterations}}
+
+    def elect_leaders(self, election_type, partitions=None, request_timeout=None, operation_timeout=None,
+                      **kwargs):
+        """One replica per partition: every election is ELECTION_NOT_NEEDED (per partition)."""
+        if not isinstance(election_type, ElectionType):
+            raise TypeError("Expected 'election_type' to be of type 'ElectionType'")
+        if partitions is not None:
+            if not isinstance(partitions, list):
+                raise TypeError(f"Expected 'partitions' to be a list, got '{type(partitions).__name__}'")
+            for tp in partitions:
+                if not isinstance(tp, TopicPartition):
+                    raise TypeError("Element of the 'partitions' list must be of type 'TopicPartition'"
+                                    f" got '{type(tp).__name__}' ")
+                if tp.partition < 0:
+                    raise ValueError("Elements of the 'partitions' list must not have negative value"
+                                     " for 'partition' field")
+        if partitions is None:
+            partitions = [TopicPartition(t, p) for t in self._log.topics()
+                          for p in range(self._log.topic(t).config.partitions)]
+        return _done({tp: KafkaError(KafkaError.ELECTION_NOT_NEEDED) for tp in partitions})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
