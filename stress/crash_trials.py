@@ -25,7 +25,9 @@ Kinds (`--kinds`, comma separated; default all):
   batches, or just after a header), garbled or zeroed from a point inside its last batches to
   the end, zeros or random bytes appended, or cut and re-extended with zeros.
 - ``mid`` -- in-process: bytes inside the active segment overwritten (random bytes, zeros, a
-  flipped bit, or a batch header) with at least one CRC-valid batch after the damage.
+  flipped bit, a batch header, or a range running into the next batch) with at least one
+  CRC-valid batch after the damage; in one trial of five (when there are several segments)
+  the damage is in a closed segment instead (variants ``closed-*``).
 - ``index`` -- in-process: an offset or time index of the active or a closed segment torn,
   garbled, zeroed, deleted or extended with garbage.
 
@@ -61,8 +63,11 @@ Read/end_offset disagreements (must be 0): ``read(o)`` for ``start <= o < end`` 
 ``[]``, a record at another offset, or raising ``OffsetOutOfRangeError``; a full read that
 stalls before ``end_offset`` or returns records at or past it; an append that does not get
 ``end_offset``. ``CorruptLogError`` from a read on the damaged state (before the repairing
-append) is counted apart as a *loud refusal*, allowed for damage kinds; on the repaired state,
-and for kill/power trials, any exception is a failure.
+append) is counted apart as a *loud refusal*, allowed for damage kinds; on the repaired state
+it is allowed only for damage in a closed segment (no writer repairs those; ``eventlog verify
+--repair`` is the user's decision); for kill/power trials any exception is a failure. A record
+counts as returned if the full read or its own ``read(o, 1)`` returned it (so records after a
+loudly refused range are not counted lost).
 
 Loudness (tail/mid/index): a trial whose damage removed anything (records gone, or bytes cut)
 is *loud* if eventlog logged a warning, raised ``CorruptLogError`` or left a quarantine file,
@@ -306,7 +311,9 @@ def _agreement(p, start, end, got, res, phase, loud_ok):
             res.disagreement(f"{phase}: read({o}) returned [] with end_offset={end}")
         elif recs[0].offset != o:
             res.disagreement(f"{phase}: read({o}) returned offset {recs[0].offset} (a skip)")
-        elif o in got and recs[0].value != got[o]:
+        elif o not in got:
+            got[o] = recs[0].value  # reachable, though the full read stopped before it
+        elif recs[0].value != got[o]:
             res.disagreement(f"{phase}: read({o}) and the full read returned different records")
 
 
@@ -324,7 +331,7 @@ def check_trial(path, res, acked, written, damage=None, loud_ok=False, excuse_qu
     try:
         with warnings.catch_warnings(record=True) as wlist:
             warnings.simplefilter("always")
-            final = _check_phases(path, res, loud_ok)
+            final = _check_phases(path, res, loud_ok, res.variant.startswith("closed-"))
         res.warnings = cap.messages + [str(w.message) for w in wlist]
     finally:
         elog.removeHandler(cap)
@@ -415,16 +422,18 @@ def check_trial(path, res, acked, written, damage=None, loud_ok=False, excuse_qu
         res.fail.append("disagree")
     if res.exceptions:
         res.fail.append("exception")
-    if any(sev == "error" for sev, _m in res.checker_after):
-        res.fail.append("checker")
+    if any(sev == "error" for sev, _m in res.checker_after) and not res.variant.startswith("closed-"):
+        res.fail.append("checker")  # (damage in a closed segment stays until verify --repair)
     if res.kind == "mid" and res.removed and not res.loud:
         res.fail.append("silent")
     return res
 
 
-def _check_phases(path, res, loud_ok):
+def _check_phases(path, res, loud_ok, loud_ok_after):
     """Steps 1-5 of the module docstring. Returns (final {offset: value}, partition dir,
-    {offset: value} of the damaged state), or None after an unexpected exception."""
+    {offset: value} of the damaged state), or None after an unexpected exception.
+    `loud_ok_after`: CorruptLogError stays allowed in the repaired state (damage in a closed
+    segment: no writer touches it; `eventlog verify --repair` is the user's call)."""
     try:
         lg = eventlog.open(path)
     except Exception as e:  # noqa: BLE001
@@ -469,8 +478,8 @@ def _check_phases(path, res, loud_ok):
             p = lg.topic("t").partition(0)
             res.checker_after = run_checker(lg, p)
             start, end = p.start_offset, p.end_offset
-            got = _full_read(p, start, end, res, "repaired state", False)
-            _agreement(p, start, end, got, res, "repaired state", False)
+            got = _full_read(p, start, end, res, "repaired state", loud_ok_after)
+            _agreement(p, start, end, got, res, "repaired state", loud_ok_after)
             off = p.append(b"marker-2")
             if off != end:
                 res.disagreement(f"second append got {off}, end_offset was {end}")
@@ -514,8 +523,12 @@ def _active_batches(pdir):
     return len(batch_spans(open(_active(pdir), "rb").read()))
 
 
+def _segments(pdir):
+    return [os.path.join(pdir, n) for n in sorted(n for n in os.listdir(pdir) if n.endswith(".log"))]
+
+
 def _active(pdir):
-    return os.path.join(pdir, sorted(n for n in os.listdir(pdir) if n.endswith(".log"))[-1])
+    return _segments(pdir)[-1]
 
 
 def _damage_tail(rng, data, spans):
@@ -541,8 +554,9 @@ def _damage_tail(rng, data, spans):
     return v, data[:at] + bytes(n - at + rng.randint(0, 3000)), at, n
 
 
-def _damage_mid(rng, data, spans):
-    j = rng.randrange(len(spans) - 1)  # at least one whole batch stays after the damage
+def _damage_mid(rng, data, spans, closed=False):
+    # at least one whole batch stays after the damage (in a closed segment: the next segment)
+    j = rng.randrange(len(spans) if closed else len(spans) - 1)
     pos, length, _b, _n = spans[j]
     v = rng.choice(("random-bytes", "zeros", "bit-flip", "header-random", "header-zeros",
                     "span-to-next"))
@@ -601,10 +615,16 @@ def damage_trial(kind, seed, workdir):
         variant = _damage_index(rng, pdir)
     else:
         seg = _active(pdir)
+        closed = kind == "mid" and rng.random() < 0.2 and len(_segments(pdir)) > 1
+        if closed:  # issue 11 item 2's first family: an invalid batch inside a closed segment
+            seg = rng.choice(_segments(pdir)[:-1])
         data = open(seg, "rb").read()
         spans = batch_spans(data)
-        fn = _damage_tail if kind == "tail" else _damage_mid
-        variant, new, lo, hi = fn(rng, data, spans)
+        if kind == "tail":
+            variant, new, lo, hi = _damage_tail(rng, data, spans)
+        else:
+            variant, new, lo, hi = _damage_mid(rng, data, spans, closed)
+            variant = ("closed-" if closed else "") + variant
         with open(seg, "wb") as f:
             f.write(new)
         damage = (seg, lo, hi, spans, data)
@@ -799,6 +819,43 @@ def process_trial(kind, seed, workdir, server):
     specs = [{"path": path, "writer": w, "seed": rng.getrandbits(32), "tag": tag, "ack": acks[w],
               "sync_log": syncs[w] if syncs else None, "huge": huge} for w in range(nw)]
     pids = server.call(op="start", writers=specs)["pids"]
+    try:
+        targets = _kill_writers(kind, rng, nw, huge, pids, acks)
+    finally:  # never leave a writer running (an exception here, a ^C)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        status = server.call(op="reap", pids=pids)["status"]
+    variant = f"writers{nw}:{'huge' if huge else 'small'}:after{targets}"
+    if kind == "power":
+        variant += ":" + power_cut(path, baseline, syncs, rng)
+    res = Result(kind, seed, variant)
+    res.tag = tag
+    if any(s != -signal.SIGKILL for s in status):
+        res.notes.append(f"writer exit statuses {status} (not all killed)")
+    acked, written = {}, {}
+    for start, w, seq, n in _read_acks(acks):
+        for k in range(n):
+            acked[start + k] = (w, seq + k, seq, n)
+    # every batch a writer may have written: its acked ones and the one after its last ack
+    for spec in specs:
+        r = random.Random(spec["seed"])
+        seq = 0
+        last = max((a[2] + a[3] for a in _read_acks([acks[spec["writer"]]])), default=0)
+        while seq <= last:
+            n, big = _next_batch(r, spec["huge"])
+            written[(spec["writer"], seq)] = n
+            batch_records(tag, spec["writer"], seq, n, r, big=big)
+            seq += n
+    res.acked_keys = {(w, s) for (w, s, _f, _n) in acked.values()}
+    check_trial(path, res, acked, written, None)
+    return res, path
+
+
+def _kill_writers(kind, rng, nw, huge, pids, acks):
+    """Kill the writers at their random moments; returns the kill targets used."""
     # each writer dies after its own number of acknowledged batches (all writers together),
     # plus a jitter; a power cut kills them all at once
     targets = sorted(rng.choice((0, 1, 2, 3, 5, 8, 13, 21, 34) if not huge else (0, 1, 2, 3, 5))
@@ -825,31 +882,7 @@ def process_trial(kind, seed, workdir, server):
             pass
         os.kill(pids[w], signal.SIGKILL)
         alive.discard(w)
-    status = server.call(op="reap", pids=pids)["status"]
-    variant = f"writers{nw}:{'huge' if huge else 'small'}:after{targets}"
-    if kind == "power":
-        variant += ":" + power_cut(path, baseline, syncs, rng)
-    res = Result(kind, seed, variant)
-    res.tag = tag
-    if any(s != -signal.SIGKILL for s in status):
-        res.notes.append(f"writer exit statuses {status} (not all killed)")
-    acked, written = {}, {}
-    for start, w, seq, n in _read_acks(acks):
-        for k in range(n):
-            acked[start + k] = (w, seq + k, seq, n)
-    # every batch a writer may have written: its acked ones and the one after its last ack
-    for spec in specs:
-        r = random.Random(spec["seed"])
-        seq = 0
-        last = max((a[2] + a[3] for a in _read_acks([acks[spec["writer"]]])), default=0)
-        while seq <= last:
-            n, big = _next_batch(r, spec["huge"])
-            written[(spec["writer"], seq)] = n
-            batch_records(tag, spec["writer"], seq, n, r, big=big)
-            seq += n
-    res.acked_keys = {(w, s) for (w, s, _f, _n) in acked.values()}
-    check_trial(path, res, acked, written, None)
-    return res, path
+    return targets
 
 
 # -- running and tallying -----------------------------------------------------------------------
@@ -885,7 +918,7 @@ class Tally:
         t["removed"] += res.removed
         t["loud"] += res.removed and res.loud
         t["silent"] += res.removed and not res.loud
-        t["checker_err"] += any(s == "error" for s, _m in res.checker_after)
+        t["checker_err"] += "checker" in res.fail
         t["unacked_kept"] += res.unacked_survivors
         self.exceptions[res.kind].update(res.exceptions)
         self.seconds[res.kind] += seconds
