@@ -1,0 +1,111 @@
+"""The crash-trial runner (stress/crash_trials.py) in CI: a bounded number of seeded trials of
+every kind (kill -9 of concurrent writers, simulated power cut, torn tails, damage inside the
+last batches, index damage), each followed by reopen, the checker, a full read, read/end_offset
+agreement and a new append. Asserts: 0 acknowledged records lost, 0 corrupt or invented
+records, 0 read/end_offset disagreements, no exceptions. EVENTLOG_STRESS=1 runs many more.
+
+Damage inside the last batches ("mid") fails today (issue 11 items 2 and 3); those
+assertions are xfail(strict=True), so they flip to failures when the storage fix lands and
+the markers must then be removed."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress import crash_trials as ct  # noqa: E402
+
+STRESS = bool(os.environ.get("EVENTLOG_STRESS"))
+CI_TRIALS = {"kill": 6, "power": 6, "tail": 60, "index": 60, "mid": 40}
+
+ITEM2 = ("issue 11 item 2: after damage inside the last batches, end_offset (from the last index "
+         "entry) is past the damage while read() stalls there or raises OffsetOutOfRangeError")
+ITEM3 = ("issue 11 item 3: valid, acknowledged batches after damage are cut silently by the next "
+         "writer (no warning, no CorruptLogError, no quarantine file)")
+
+
+def _summary(t, kind):
+    return f"\n{t.table()}"
+
+
+def _assert_clean(t, kind):
+    k = t.by_kind[kind]
+    assert k["trials"] == CI_TRIALS.get(kind, k["trials"]) or STRESS
+    assert k["lost"] == 0, _summary(t, kind)
+    assert k["corrupt"] == 0, _summary(t, kind)
+    assert k["disagree"] == 0, _summary(t, kind)
+    assert not t.exceptions[kind], _summary(t, kind)
+    assert k["checker_err"] == 0, _summary(t, kind)
+    assert k["failed"] == 0, _summary(t, kind)
+
+
+@pytest.mark.parametrize("kind", ["kill", "power", "tail", "index"])
+def test_trials(tmp_path, kind):
+    t = ct.run((kind,), CI_TRIALS[kind], seed=20240611, workdir=str(tmp_path))
+    _assert_clean(t, kind)
+    assert t.by_kind[kind]["acked"] > 0
+
+
+@pytest.fixture(scope="module")
+def mid(tmp_path_factory):
+    return ct.run(("mid",), CI_TRIALS["mid"], seed=20240611, workdir=str(tmp_path_factory.mktemp("mid")))
+
+
+def test_mid_returns_nothing_corrupt_and_raises_nothing(mid):
+    k = mid.by_kind["mid"]
+    assert k["trials"] == CI_TRIALS["mid"]
+    assert k["corrupt"] == 0, _summary(mid, "mid")
+    assert not mid.exceptions["mid"], _summary(mid, "mid")
+
+
+@pytest.mark.xfail(strict=True, reason=ITEM3)
+def test_mid_loses_no_acknowledged_record(mid):
+    assert mid.by_kind["mid"]["lost"] == 0, _summary(mid, "mid")
+
+
+@pytest.mark.xfail(strict=True, reason=ITEM3)
+def test_mid_damage_is_reported_loudly(mid):
+    assert mid.by_kind["mid"]["silent"] == 0, _summary(mid, "mid")
+
+
+@pytest.mark.xfail(strict=True, reason=ITEM2)
+def test_mid_read_and_end_offset_agree(mid):
+    assert mid.by_kind["mid"]["disagree"] == 0, _summary(mid, "mid")
+
+
+@pytest.mark.xfail(strict=True, reason=ITEM2 + " (the writer appends after the damage, so the "
+                   "checker still finds it in the repaired state)")
+def test_mid_repaired_state_passes_the_checker(mid):
+    assert mid.by_kind["mid"]["checker_err"] == 0, _summary(mid, "mid")
+
+
+def test_damage_trials_are_reproducible(tmp_path):
+    """Same kind and seed, same damage and same findings (the replay promise)."""
+    for kind in ("tail", "mid", "index"):
+        ts = ct.trial_seed(7, kind, 3)
+        a, _ = ct.damage_trial(kind, ts, str(tmp_path / "a"))
+        b, _ = ct.damage_trial(kind, ts, str(tmp_path / "b"))
+        for f in ("variant", "acked", "ok", "lost", "damaged", "corrupt", "n_disagree", "fail"):
+            assert getattr(a, f) == getattr(b, f), (kind, f)
+
+
+def test_payloads_check_themselves():
+    v = ct.payload(1, 2, 3, 3, 1, b"filler")
+    assert ct.parse_payload(v) == (1, 2, 3, 3, 1)
+    for i in range(len(v)):
+        bad = bytearray(v)
+        bad[i] ^= 0x10
+        assert ct.parse_payload(bytes(bad)) is None
+
+
+STRESS_TRIALS = 400
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not STRESS, reason="set EVENTLOG_STRESS=1 for the long crash-trial run")
+@pytest.mark.parametrize("kind", ["kill", "power", "tail", "index",
+                                  pytest.param("mid", marks=pytest.mark.xfail(strict=True, reason=ITEM2 + "; " + ITEM3))])
+def test_many_trials(tmp_path, kind):
+    t = ct.run((kind,), STRESS_TRIALS, seed=int(os.environ.get("EVENTLOG_STRESS_SEED", "1")),
+               workdir=str(tmp_path))
+    _assert_clean(t, kind)
