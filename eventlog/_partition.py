@@ -58,7 +58,7 @@ log = logging.getLogger("eventlog")
 
 def repair_command(log_dir, topic):
     """The command that moves damaged bytes of `topic` to quarantine files (for messages)."""
-    return f"eventlog --dir {log_dir} verify {topic} --repair --yes"
+    return f"eventlog --dir {log_dir} verify --repair --yes {topic}"
 
 
 
@@ -890,6 +890,23 @@ class Partition:
                     continue
                 base = nxt
             return None
+
+    def check(self, deep=False, *, _progress=None, _wait=None):
+        """Check this partition's files against the storage invariants and return a
+        `PartitionReport` (it does not raise for damage: damage is what it reports).
+
+        The report has `.ok` (no error), `.problems` (a list of `Problem`, each naming the
+        topic, partition, file, position, offsets, what is wrong and its severity), and counts:
+        `segments`, `batches`, `records`, `bytes`, `start_offset`, `end_offset`,
+        `quarantine_files`, `quarantined_bytes` and `quarantined_offsets`. Checked: offsets
+        dense from the first segment to `end_offset`, every batch CRC-valid and continuing
+        the sequence, indexes agreeing with the log, `end_offset` equal to the end of the
+        valid data. `deep=True` also decodes every batch's records. Safe while others read
+        and write (bytes past the newest segment's valid data are looked at again under the
+        append lock)."""
+        self._check_usable()
+        from . import _check
+        return _check.check(self, "compact" in self._topic.config.cleanup_policy, deep, _progress, _wait)
 
     def delete_records(self, before_offset):
         """Move the log start offset to `before_offset` (Kafka's DeleteRecords): records below
