@@ -799,8 +799,10 @@ class Partition:
                     retried_at = (seg.base, st.pos)
                     continue
                 if moved == "retry":
+                    if out:
+                        break  # return these first: the next call raises
                     raise self._corrupt(seg, st.pos, st.expect, "an invalid batch in a closed segment")
-                if moved == "end" and st.seg is seg and settled_at != st.pos and st.pos < seg.size():
+                if moved == "end" and not out and st.seg is seg and settled_at != st.pos and st.pos < seg.size():
                     # bytes past the valid data of the newest segment (slow path): a write in
                     # progress, a torn tail or damage; _settle tells them apart under the lock
                     settled_at = st.pos
