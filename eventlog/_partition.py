@@ -432,7 +432,7 @@ class Partition:
     def _recover_into(self, w, start_pos, start_offset):
         """Catch `w` up with the segment from a known-good (pos, offset): validate every batch
         written since, cut an invalid tail (we hold the append lock) and any index entries
-        past the new end."""
+        past the new end. Returns [(pos, info)] of the batches it validated."""
         seg = w.seg
         pos, nxt, mx, batches = seg.scan(start_pos, start_offset)
         size = os.fstat(w.fd).st_size
@@ -454,7 +454,9 @@ class Partition:
             # the quarantined offsets were readable once: cover them with an empty batch so
             # that they are never given to other records
             self._write(w, _codec.prepare_empty(resume - nxt - 1, w.max_ts or _now_ms()), True)
-        return w
+            batches.append((w.pos - HEADER_SIZE, _codec.peek(
+                w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
+        return batches
 
     def _quarantine(self, w, pos, nxt, size, found):
         """Move the bytes of w's segment from `pos` to its end to a quarantine file (the
@@ -510,13 +512,19 @@ class Partition:
             # from position 0, never from the last index entry: an entry may lie past damage
             # in the middle of the segment (this costs one scan of the newest segment per
             # writer opened)
-            self._recover_into(w, 0, seg.base)
+            batches = self._recover_into(w, 0, seg.base)
             # entries left pointing at or past the end (skipped above) would put every later
             # entry out of order: cut them now
             _rel, ipos = seg._load_index()
             _tss, tents = seg._load_timeindex()
             if (len(ipos) and ipos[-1] >= w.pos) or (tents and tents[-1][2] >= w.pos):
                 self._cut_indexes(w, w.pos)
+                _rel, ipos = seg._load_index()
+                _tss, tents = seg._load_timeindex()
+            # a writer killed between a batch and its index entry leaves an entry missing
+            want = sum(1 for p, info in batches if crosses_interval(p, info.length))
+            if len(ipos) != want or len(tents) != want:
+                seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
         except BaseException:
             w.close()
             raise
