@@ -25,7 +25,7 @@ import time
 
 from ._wakeup import DirWatcher
 from ._partition import FetchState
-from .errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
+from .errors import (ConsumerClosedError, CorruptLogError, EventLogError, IllegalStateError, InvalidArgumentError,
                      InvalidTypeError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError,
                      SerializationError, UnknownTopicError)
 from .record import Record, TopicPartition
@@ -470,7 +470,7 @@ class Consumer:
                 if st.seg is None and not recs:
                     self._out_of_range(a)
                     recs = a.part.fetch(a.state, need, budget)
-            except OffsetOutOfRangeError:
+            except (OffsetOutOfRangeError, CorruptLogError):
                 if out:
                     break  # return what other partitions gave (their positions moved); raise next time
                 raise
