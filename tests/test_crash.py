@@ -18,7 +18,7 @@ from eventlog import _codec
 from eventlog._partition import FetchState
 from eventlog.errors import ForkedProcessError
 
-from conftest import assert_log_consistent
+from log_checker import assert_log_consistent
 
 SPAWN = multiprocessing.get_context("spawn")
 STRESS = bool(os.environ.get("EVENTLOG_STRESS"))

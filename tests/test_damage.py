@@ -13,7 +13,7 @@ from eventlog import _codec
 from eventlog._partition import FetchState
 from eventlog.errors import CorruptLogError
 
-from conftest import assert_log_consistent
+from log_checker import assert_log_consistent
 
 
 def _segments(p):

@@ -13,7 +13,7 @@ import pytest
 import eventlog
 from eventlog._partition import FetchState
 
-from conftest import assert_log_consistent
+from log_checker import assert_log_consistent
 
 SPAWN = multiprocessing.get_context("spawn")
 _REC = struct.Struct("<HI")  # writer id, sequence number within that writer
