@@ -1,311 +1,45 @@
 """`eventlog dump`, `eventlog verify [--repair]` and `eventlog maintain`.
 
-verify reads every segment the way a reader does (whole batches, CRC, base offsets
-continuing the sequence) and compares both sparse indexes with what the log says they
-should hold (an entry for every batch at position 0 or crossing a 4 KiB boundary, as
-`_segment` writes them). Findings:
-- error: bytes of a closed segment (or the middle of the newest one) that cannot be read,
-  a CRC-valid batch whose records do not decode (--deep), segments whose offsets overlap;
+verify and --repair are `eventlog._check` (the code behind `Log.verify()` and
+`Partition.check()`); this module only prints what it finds. Findings:
+- error: corrupt bytes of a closed segment or bytes followed by valid data in the newest one,
+  a CRC-valid batch whose records do not decode (--deep), overlapping or missing offsets
+  between segments, an end offset that disagrees with the data;
 - warning: a torn tail of the newest segment (an interrupted write: readers wait there and
   the next writer cuts it), indexes that disagree with the log (they are hints and are
-  checked before use), offsets missing between segments of a non-compacted topic.
-Exit status 1 if there is an error (or, with --strict, a warning).
+  checked before use).
+Quarantine files (damaged bytes moved aside) are counted. Exit status 1 if there is an
+error (or, with --strict, a warning).
 
 --repair --yes, per damaged partition and holding its `append.lock` flock (writers in every
-process wait meanwhile): re-checks the partition, cuts each damaged segment back to the end
-of its last valid batch (later segments stay; readers skip the gap) and rebuilds the
-indexes of segments it cut or whose indexes disagree. Records in the cut bytes are lost:
-they were unreadable already. Overlapping segments are reported, never "repaired".
+process wait meanwhile): moves the bytes of each segment past its last valid batch to a
+quarantine file beside it (a torn tail of the newest segment is cut, as a writer would),
+covers the offsets they held with an empty batch so offsets stay dense and are never
+reused, and rebuilds the indexes of segments it changed or whose indexes disagree.
+Overlapping segments are reported, never "repaired".
 """
 import os
 import threading
 import time
 
+from . import _check
 from . import _cli_util as u
 from . import _codec
+from ._check import segment_bases as _segment_bases
 from ._codec import HEADER_SIZE, CorruptBatchError
-from ._fs import FileLock
-from ._segment import INDEX_INTERVAL, Segment, _IDX, _TIDX, crosses_interval
-
-_CHUNK = 1 << 20
+from ._segment import _IDX, _TIDX
 
 
-class SegmentScan:
-    """What one pass over a segment file found."""
 
-    __slots__ = ("base", "path", "size", "batches", "end_pos", "next_offset", "records", "bad_pos",
-                 "bad_reason", "bad_info", "torn", "index_problems")
-
-    def __init__(self, base, path):
-        self.base = base
-        self.path = path
-        self.size = 0
-        self.batches = []        # [(pos, BatchInfo)] of valid batches, in order
-        self.end_pos = 0         # just past the last valid batch
-        self.next_offset = base
-        self.records = 0
-        self.bad_pos = None      # where valid data stops before EOF (None: clean)
-        self.bad_reason = None
-        self.bad_info = None     # the header found there, if plausible
-        self.torn = False        # the bad bytes look like an interrupted final write
-        self.index_problems = []
-
-
-def scan_segment(path, base, deep=False, progress=None):
-    s = SegmentScan(base, path)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        size = s.size = os.fstat(fd).st_size
-        pos, expect = 0, base
-        buf, buf_pos = b"", 0
-        while pos < size:
-            off = pos - buf_pos
-            if len(buf) - off < HEADER_SIZE:
-                buf, buf_pos, off = os.pread(fd, _CHUNK, pos), pos, 0
-            if len(buf) < HEADER_SIZE:
-                s.bad_pos, s.bad_reason = pos, f"a partial batch header ({size - pos} bytes)"
-                s.torn = True
-                break
-            try:
-                info = _codec.peek(buf, off)
-            except CorruptBatchError as e:
-                s.bad_pos, s.bad_reason = pos, f"not a batch header ({e})"
-                rest = os.pread(fd, min(size - pos, 1 << 20), pos)
-                s.torn = size - pos <= (1 << 20) and not rest.strip(b"\0")  # zeros: an unfinished write
-                break
-            if off + info.length > len(buf):
-                buf, buf_pos, off = os.pread(fd, max(_CHUNK, info.length), pos), pos, 0
-                if info.length > len(buf):
-                    s.bad_pos, s.bad_info = pos, info
-                    s.bad_reason = f"a partial batch: its header says {info.length} bytes, {len(buf)} are there"
-                    s.torn = True
-                    break
-            if not _codec.check(buf, off, info):
-                s.bad_pos, s.bad_info, s.bad_reason = pos, info, "CRC mismatch"
-                s.torn = pos + info.length >= size
-                break
-            b = info.base_offset
-            if not _codec.continues(info, expect):
-                s.bad_pos, s.bad_info = pos, info
-                s.bad_reason = (f"base offset {b} does not continue the sequence (expected {expect}): "
-                                "a stale or misplaced batch")
-                break
-            if deep:
-                try:
-                    _codec.decode_columns(buf, off, info)
-                except CorruptBatchError as e:
-                    s.bad_pos, s.bad_info, s.bad_reason = pos, info, f"records do not decode ({e})"
-                    break
-            s.batches.append((pos, info))
-            s.records += info.count
-            pos += info.length
-            expect = info.next_offset
-            if progress is not None:
-                progress.update(info.length)
-        s.end_pos = pos
-        s.next_offset = expect
-        if progress is not None and size > pos:
-            progress.update(size - pos)
-    finally:
-        os.close(fd)
-    return s
-
-
-def expected_indexes(base, batches):
-    """The bytes the .index and .timeindex of a segment with these batches should hold."""
-    idx, tidx = [], []
-    mx = None
-    for p, info in batches:
-        if mx is None or info.max_timestamp > mx:
-            mx = info.max_timestamp
-        if crosses_interval(p, info.length, INDEX_INTERVAL):
-            rel = info.base_offset - base
-            idx.append(_IDX.pack(rel, p))
-            tidx.append(_TIDX.pack(mx, rel, p))
-    return b"".join(idx), b"".join(tidx)
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def check_indexes(pdir, s):
-    seg = Segment(pdir, s.base)
-    want_idx, want_tidx = expected_indexes(s.base, s.batches)
-    problems = []
-    for what, path, want, size in (("offset index", seg.index_path, want_idx, _IDX.size),
-                                   ("time index", seg.timeindex_path, want_tidx, _TIDX.size)):
-        have = _read(path)
-        if have is None:
-            if s.size:
-                problems.append(f"the {what} {os.path.basename(path)} is missing")
-            continue
-        if have == want:
-            continue
-        n_have, n_want = len(have) // size, len(want) // size
-        first = next((i for i in range(min(n_have, n_want)) if have[i * size:(i + 1) * size] != want[i * size:(i + 1) * size]),
-                     min(n_have, n_want))
-        torn = f" and a torn entry of {len(have) % size} bytes" if len(have) % size else ""
-        problems.append(f"the {what} disagrees with the log from entry {first} (it has {n_have} entries{torn}, "
-                        f"the log needs {n_want})")
-    return problems
-
-
-class Problem:
-    __slots__ = ("severity", "topic", "partition", "segment", "position", "message", "repair")
-
-    def __init__(self, severity, topic, partition, segment, position, message, repair=None):
-        self.severity = severity
-        self.topic = topic
-        self.partition = partition
-        self.segment = segment
-        self.position = position
-        self.message = message
-        self.repair = repair      # "cut" | "reindex" | None
-
-    def json(self):
-        return {"severity": self.severity, "topic": self.topic, "partition": self.partition,
-                "segment": self.segment, "position": self.position, "message": self.message,
-                "repair": self.repair}
-
-    def text(self, style):
-        where = f"{self.topic}[{self.partition}]"
-        if self.segment:
-            where += f" {self.segment}"
-        if self.position is not None:
-            where += f" @{self.position}"
-        sev = style.red("error  ") if self.severity == "error" else (
-            style.yellow("warning") if self.severity == "warning" else "info   ")
-        return f"  {sev} {where}: {self.message}"
-
-
-def _segment_bases(pdir):
-    try:
-        names = os.listdir(pdir)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
-
-
-def _damage_text(s):
-    lost = s.size - s.bad_pos
-    what = s.bad_reason
-    if s.bad_info is not None:
-        i = s.bad_info
-        what += (f" (its header says offsets {i.base_offset}..{i.last_offset})" if i.count > 1
-                 else f" (its header says offset {i.base_offset})")
-    return what, lost
-
-
-def check_partition(topic, number, pdir, compacted, deep=False, progress=None, locked=False):
-    """(stats dict, [Problem], [SegmentScan]) of one partition directory."""
-    bases = _segment_bases(pdir)
-    scans = []
-    problems = []
-    prev = None
-    for i, base in enumerate(bases):
-        path = os.path.join(pdir, f"{base:020d}.log")
-        newest = i == len(bases) - 1
-        try:
-            s = scan_segment(path, base, deep, progress)
-        except FileNotFoundError:  # removed by retention meanwhile
-            continue
-        if newest and not locked and (s.bad_pos is not None):
-            time.sleep(0.05)  # a write in flight? look again
-            try:
-                s = scan_segment(path, base, deep)
-            except FileNotFoundError:
-                continue
-        s.index_problems = check_indexes(pdir, s)
-        if newest and not locked and s.index_problems:
-            time.sleep(0.05)  # a writer appends the index entry just after the batch
-            try:
-                s2 = scan_segment(path, base, deep)
-                s2.index_problems = check_indexes(pdir, s2)
-                s = s2
-            except FileNotFoundError:
-                continue
-        name = os.path.basename(path)
-        if s.bad_pos is not None:
-            what, lost = _damage_text(s)
-            if newest and s.torn:
-                problems.append(Problem("warning", topic, number, name, s.bad_pos,
-                                        f"an unfinished write at the end: {what}; {u.human_size(lost)} "
-                                        "there will be cut by the next writer (or --repair)", "cut"))
-            else:
-                place = "the newest segment, followed by more data" if newest else "a closed segment"
-                problems.append(Problem("error", topic, number, name, s.bad_pos,
-                                        f"{what} in {place}; {u.human_size(lost)} from here on cannot be "
-                                        "read (--repair cuts them)", "cut"))
-        for msg in s.index_problems:
-            problems.append(Problem("warning", topic, number, name, None, msg + " (--repair rebuilds it)",
-                                    "reindex"))
-        if prev is not None:
-            if base < prev.next_offset:
-                problems.append(Problem("error", topic, number, name, None,
-                                        f"starts at offset {base} but the previous segment ends at "
-                                        f"{prev.next_offset}: overlapping offsets (not repairable here)"))
-            elif base > prev.next_offset and not compacted:
-                problems.append(Problem("info", topic, number, name, None,
-                                        f"offsets {prev.next_offset}..{base - 1} are missing before this segment "
-                                        "(lost to damage and cut, or removed)"))
-        scans.append(s)
-        prev = s
-    stats = {"topic": topic, "partition": number, "segments": len(scans),
-             "batches": sum(len(s.batches) for s in scans), "records": sum(s.records for s in scans),
-             "bytes": sum(s.size for s in scans)}
-    return stats, problems, scans
-
-
-def repair_partition(ctx, topic, number, pdir, compacted, deep):
-    """Under the append lock: cut damaged segments and rebuild disagreeing indexes.
-    Returns a list of what was done (strings)."""
-    lock = FileLock(os.path.join(pdir, "append.lock"))
-    done = []
-    if not lock.acquire(blocking=False):
-        ctx.note(f"waiting for the append lock of {topic}[{number}] (a writer holds it)...")
-        lock.acquire()
-    try:
-        _stats, problems, scans = check_partition(topic, number, pdir, compacted, deep, locked=True)
-        for k, s in enumerate(scans):
-            name = os.path.basename(s.path)
-            reindex = bool(s.index_problems)
-            if s.bad_pos is not None:
-                fd = os.open(s.path, os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    os.ftruncate(fd, s.end_pos)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                if k + 1 < len(scans):
-                    lost = f"offsets {s.next_offset}..{scans[k + 1].base - 1} lost"
-                else:
-                    lost = f"offsets from {s.next_offset} on lost"
-                done.append(f"cut {topic}[{number}] {name} at position {s.end_pos} "
-                            f"({u.human_size(s.size - s.end_pos)} removed; {lost})")
-                reindex = True
-            if reindex:
-                seg = Segment(pdir, s.base)
-                flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-                ifd = os.open(seg.index_path, flags, 0o644)
-                tfd = os.open(seg.timeindex_path, flags, 0o644)
-                try:
-                    seg.rebuild_indexes(ifd, tfd)
-                    os.fsync(ifd)
-                    os.fsync(tfd)
-                finally:
-                    os.close(ifd)
-                    os.close(tfd)
-                    seg.close()
-                done.append(f"rebuilt the indexes of {topic}[{number}] {name}")
-    finally:
-        lock.release()
-        lock.close()
-    return done
+def _problem_text(p, style):
+    where = f"{p.topic}[{p.partition}]"
+    if p.file:
+        where += f" {p.file}"
+    if p.position is not None:
+        where += f" @{p.position}"
+    sev = style.red("error  ") if p.severity == "error" else (
+        style.yellow("warning") if p.severity == "warning" else "info   ")
+    return f"  {sev} {where}: {p.message}"
 
 
 def _targets(ctx, names):
@@ -331,16 +65,19 @@ def _total_bytes(targets):
 
 
 def _verify_all(ctx, targets, deep):
-    stats, problems = [], []
+    """The VerifyReport of the targets' topics: the same code as `Log.verify`."""
+    names = sorted({t for t, *_ in targets})
     with u.Progress("verifying", total=_total_bytes(targets), unit="bytes") as prog:
-        for topic, n, pdir, compacted in targets:
-            prog.update(0, label=f"verifying {topic}[{n}]")
-            st, pr, _scans = check_partition(topic, n, pdir, compacted, deep, prog)
-            st["status"] = ("error" if any(p.severity == "error" for p in pr) else
-                            "warning" if any(p.severity == "warning" for p in pr) else "ok")
-            stats.append(st)
-            problems.extend(pr)
-    return stats, problems
+        return _check.verify_log(
+            ctx.log(), names, deep, progress=prog.update,
+            wait=lambda t, n: ctx.note(f"waiting for the append lock of {t}[{n}] (a writer holds it)..."))
+
+
+def _stats(report):
+    return [{"topic": r.topic, "partition": r.partition, "segments": r.segments, "batches": r.batches,
+             "records": r.records, "bytes": r.bytes, "start_offset": r.start_offset,
+             "end_offset": r.end_offset, "quarantine_files": r.quarantine_files,
+             "quarantined_bytes": r.quarantined_bytes, "status": r.status} for r in report.partitions]
 
 
 def cmd_verify(ctx, args):
@@ -348,7 +85,8 @@ def cmd_verify(ctx, args):
         raise u.UsageError("--yes goes with --repair")
     targets = _targets(ctx, args.topics)
     started = time.monotonic()
-    stats, problems = _verify_all(ctx, targets, args.deep)
+    report = _verify_all(ctx, targets, args.deep)
+    stats, problems = _stats(report), report.problems
     repairs = []
     fixable = [p for p in problems if p.repair]
     if args.repair and fixable:
@@ -357,8 +95,9 @@ def cmd_verify(ctx, args):
                 _print_verify(ctx, stats, problems, targets, time.monotonic() - started)
             seen = set()
             for p in fixable:
-                action = "cut the damaged bytes of" if p.repair == "cut" else "rebuild the indexes of"
-                line = f"--repair would {action} {p.topic}[{p.partition}] {p.segment}"
+                action = ("move the damaged bytes to a quarantine file of" if p.repair == "cut"
+                          else "rebuild the indexes of")
+                line = f"--repair would {action} {p.topic}[{p.partition}] {p.file}"
                 if line not in seen:
                     seen.add(line)
                     ctx.note(line)
@@ -366,16 +105,21 @@ def cmd_verify(ctx, args):
         parts = sorted({(p.topic, p.partition) for p in fixable})
         for topic, n, pdir, compacted in targets:
             if (topic, n) in parts:
-                repairs.extend(repair_partition(ctx, topic, n, pdir, compacted, args.deep))
+                repairs.extend(_check.repair_partition(
+                    topic, n, pdir, compacted, args.deep,
+                    wait=lambda: ctx.note(f"waiting for the append lock of {topic}[{n}] (a writer holds it)...")))
         for r in repairs:
             ctx.note("repaired: " + r)
-        stats, problems = _verify_all(ctx, targets, args.deep)  # what is there now
+        report = _verify_all(ctx, targets, args.deep)  # what is there now
+        stats, problems = _stats(report), report.problems
     elapsed = time.monotonic() - started
     errors = sum(p.severity == "error" for p in problems)
     warnings = sum(p.severity == "warning" for p in problems)
     failed = errors or (args.strict and warnings)
     if ctx.json:
         u.print_json({"ok": not errors and not warnings, "errors": errors, "warnings": warnings,
+                      "quarantine_files": report.quarantine_files,
+                      "quarantined_bytes": report.quarantined_bytes,
                       "seconds": round(elapsed, 3), "partitions": stats,
                       "problems": [p.json() for p in problems], "repairs": repairs})
     else:
@@ -395,7 +139,7 @@ def _print_verify(ctx, stats, problems, targets, elapsed):
     if problems:
         ctx.out.write("\n")
         for p in problems:
-            ctx.out.write(p.text(s) + "\n")
+            ctx.out.write(_problem_text(p, s) + "\n")
     errors = sum(p.severity == "error" for p in problems)
     warnings = sum(p.severity == "warning" for p in problems)
     ntopics = len({t for t, *_ in targets})
@@ -403,6 +147,11 @@ def _print_verify(ctx, stats, problems, targets, elapsed):
                   f"{u.plural(sum(st['segments'] for st in stats), 'segment')}, "
                   f"{u.human_size(sum(st['bytes'] for st in stats))} in {u.human_seconds(elapsed)}: "
                   f"{u.plural(errors, 'error')}, {u.plural(warnings, 'warning')}\n")
+    nq = sum(st["quarantine_files"] for st in stats)
+    if nq:
+        ctx.out.write(f"{u.plural(nq, 'quarantine file')} "
+                      f"({u.human_size(sum(st['quarantined_bytes'] for st in stats))}) hold damaged data moved "
+                      "aside (never deleted; see docs/storage.md)\n")
 
 
 # -- dump --------------------------------------------------------------------------------------
@@ -535,7 +284,11 @@ def _dump_bad(ctx, pos, msg):
 
 
 def _dump_index(ctx, path, timeindex):
-    data = _read(path) or b""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        data = b""
     size = _TIDX.size if timeindex else _IDX.size
     base = _seg_base(path) or 0
     log_path = os.path.join(os.path.dirname(path), os.path.basename(path).split(".")[0] + ".log")

@@ -348,6 +348,16 @@ class Log:
                 out[p.tp] = _maintenance.maintain_partition(p, stop=_stop)
         return out
 
+    def verify(self, topics=None, *, deep=False):
+        """Check every partition of `topics` (a name or names; None: all) against the storage
+        invariants (see `Partition.check`) and return a `VerifyReport`: `.ok` (no error),
+        `.problems` (every `Problem` found), `.partitions` (a `PartitionReport` each) and
+        totals (`segments`, `records`, `bytes`, `quarantine_files`, `quarantined_bytes`).
+        `eventlog verify` prints the same report."""
+        self._check()
+        from . import _check
+        return _check.verify_log(self, topics, deep=deep)
+
     def _start_maintenance(self, interval):
         """`background_maintenance=True` (every 60 s) or a number of seconds."""
         from . import _maintenance

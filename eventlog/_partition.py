@@ -10,11 +10,22 @@ Invariants:
 - One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
   a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
   as `StorageError` subclasses (`_fs.storage_errors`).
-- Readers take no lock and return only records of whole, CRC-valid batches whose base offset
-  continues the sequence; an invalid tail of the newest segment is "not yet written", an
-  invalid batch inside a closed segment is `CorruptLogError`.
-- A writer that finds an invalid tail under the lock cuts it off (crash recovery), and cuts
-  index entries that point past the new end.
+- Readers take no lock on the fast path and return only records of whole, CRC-valid batches
+  whose base offset continues the sequence. Bytes past the valid data of the newest segment
+  may be a write in progress: a reader cannot tell that from damage by looking, so (slow
+  path only) it looks again under the append lock: a torn tail (no valid batch in the bytes)
+  is "not yet written", valid data after invalid bytes is `CorruptLogError`. In a closed
+  segment (a newer one exists, so every write to it is done) invalid bytes are
+  `CorruptLogError` after one more read; a reader never skips to the next segment past them.
+- `end_offset`, readers and a writer opening the newest segment trust its valid chain of
+  batches from position 0 (verified once per handle, then incrementally), never an index
+  entry alone: an entry past damage in the middle must not move the end past the damage.
+- A writer that finds an invalid tail under the lock cuts it off quietly (crash recovery)
+  when no valid batch follows it; when valid data follows (corruption) it first moves the
+  bytes to a quarantine file (`_segment.quarantine`), logs a warning naming the partition,
+  the offsets and the file, and writes an empty batch covering the offsets of the valid
+  batches it moved, so no offset that was ever readable is reused. It cuts index entries
+  that point past the new end.
 - A segment is rolled only after the writer's last write to it; a newer segment's base
   offset is exactly the old segment's end offset (until compaction leaves gaps). Readers and
   writers find the next segment by that name; a directory listing is only a fallback (for
@@ -23,6 +34,7 @@ Invariants:
 - Segments are created only under the append lock, so a writer's listing is complete.
 """
 import bisect
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -33,7 +45,8 @@ from ._codec import HEADER_SIZE, CorruptBatchError
 from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
 from ._fs import storage_errors, wrap_public_methods, write_at
 from ._fs import now_ms as _now_ms
-from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, seg_name)
+from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, quarantine, seg_name,
+                       valid_batches_in)
 from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                      LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
 from .record import Record, TopicPartition
@@ -43,6 +56,12 @@ _HUGE = 1 << 62
 _MAX_TS = (1 << 63) - 1
 _MAX_READ_SEGS = 16
 START_FILE = "log-start-offset.json"
+log = logging.getLogger("eventlog")
+
+
+def repair_command(log_dir, topic):
+    """The command that moves damaged bytes of `topic` to quarantine files (for messages)."""
+    return f"eventlog --dir {log_dir} verify --repair --yes {topic}"
 
 
 
@@ -113,6 +132,7 @@ class Partition:
         self._bases = []         # sorted bases from the last listing
         self._fork = fork_generation()
         self._closed = False
+        self._log_dir = os.path.dirname(os.path.dirname(topic.dir))
 
     def __repr__(self):
         return f"<Partition {self.topic}[{self.partition}]>"
@@ -230,8 +250,7 @@ class Partition:
                 return self._persisted_start()
             seg = self._seg(bases[-1])
             try:
-                pos, base = seg.floor_position(_HUGE)
-                _pos, nxt, _mx, _b = seg.scan(pos, base)
+                _pos, nxt = seg.valid_end()
             except FileNotFoundError:  # removed meanwhile (topic deleted, segment replaced)
                 return self._persisted_start() if not self._list() else self.end_offset
             return nxt
@@ -354,36 +373,43 @@ class Partition:
                                   (cfg.segment_ms is not None and w.first_ts is not None and
                                    _now_ms() - w.first_ts >= cfg.segment_ms)):
                     w = self._roll(w, sync)
-                base = w.next_offset
-                head = _codec.seal(prep, base)
-                pos = w.pos
-                try:
-                    write_at(w.fd, (head, prep.payload), pos, length)
-                    if sync:
-                        os.fdatasync(w.fd)
-                except BaseException:
-                    # nothing half-written stays behind: cut back to where the batch began
-                    try:
-                        os.ftruncate(w.fd, pos)
-                    except OSError:
-                        pass
-                    raise
-                w.pos = pos + length
-                w.next_offset = base + prep.last_delta + 1
-                if w.first_ts is None:
-                    w.first_ts = prep.max_ts
-                if w.max_ts is None or prep.max_ts > w.max_ts:
-                    w.max_ts = prep.max_ts
-                if crosses_interval(pos, length):
-                    rel = base - w.seg.base
-                    try:
-                        os.write(w.idx_fd, _IDX.pack(rel, pos))
-                        os.write(w.tidx_fd, _TIDX.pack(w.max_ts, rel, pos))
-                    except OSError:
-                        pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
-                return range(base, w.next_offset)
+                return self._write(w, prep, sync)
             finally:
                 self._flock.release()
+
+    @staticmethod
+    def _write(w, prep, sync):
+        """Write a prepared batch at the writer's end (under the append lock): the batch with
+        one pwritev, fdatasync if `sync`, then its index entries. Returns its offsets."""
+        length = prep.length
+        base = w.next_offset
+        head = _codec.seal(prep, base)
+        pos = w.pos
+        try:
+            write_at(w.fd, (head, prep.payload), pos, length)
+            if sync:
+                os.fdatasync(w.fd)
+        except BaseException:
+            # nothing half-written stays behind: cut back to where the batch began
+            try:
+                os.ftruncate(w.fd, pos)
+            except OSError:
+                pass
+            raise
+        w.pos = pos + length
+        w.next_offset = base + prep.last_delta + 1
+        if w.first_ts is None:
+            w.first_ts = prep.max_ts
+        if w.max_ts is None or prep.max_ts > w.max_ts:
+            w.max_ts = prep.max_ts
+        if crosses_interval(pos, length):
+            rel = base - w.seg.base
+            try:
+                os.write(w.idx_fd, _IDX.pack(rel, pos))
+                os.write(w.tidx_fd, _TIDX.pack(w.max_ts, rel, pos))
+            except OSError:
+                pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
+        return range(base, w.next_offset)
 
     def _deleted(self):
         return UnknownTopicError(
@@ -409,11 +435,15 @@ class Partition:
     def _recover_into(self, w, start_pos, start_offset):
         """Catch `w` up with the segment from a known-good (pos, offset): validate every batch
         written since, cut an invalid tail (we hold the append lock) and any index entries
-        past the new end."""
+        past the new end. Returns [(pos, info)] of the batches it validated."""
         seg = w.seg
         pos, nxt, mx, batches = seg.scan(start_pos, start_offset)
         size = os.fstat(w.fd).st_size
+        resume = None
         if size > pos:
+            found = valid_batches_in(os.pread(w.fd, size - pos, pos))
+            if found:  # valid data after the damage: corruption, not a torn write
+                resume = self._quarantine(w, pos, nxt, size, found)
             os.ftruncate(w.fd, pos)
             self._cut_indexes(w, pos)
         w.pos = pos
@@ -423,7 +453,26 @@ class Partition:
         if w.first_ts is None and pos > 0:
             head = seg.header_at(0)
             w.first_ts = head.max_timestamp if head is not None else None
-        return w
+        if resume is not None and resume > nxt:
+            # the quarantined offsets were readable once: cover them with an empty batch so
+            # that they are never given to other records
+            self._write(w, _codec.prepare_empty(resume - nxt - 1, w.max_ts or _now_ms()), True)
+            batches.append((w.pos - HEADER_SIZE, _codec.peek(
+                w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
+        return batches
+
+    def _quarantine(self, w, pos, nxt, size, found):
+        """Move the bytes of w's segment from `pos` to its end to a quarantine file (the
+        caller cuts them) and warn. Returns the offset after the last offset they held."""
+        resume = max(info.next_offset for _p, info in found)
+        path = quarantine(self.dir, w.seg.base, w.fd, pos)
+        what = (f"offsets {nxt}..{resume - 1}" if resume > nxt else
+                f"batches of offsets {min(i.base_offset for _p, i in found)}.."
+                f"{max(i.next_offset for _p, i in found) - 1} that do not continue the log at {nxt}")
+        log.warning("%s[%d]: corrupt data in %s at position %d (an invalid batch followed by %d valid "
+                    "ones): %s (%d bytes) moved to the quarantine file %s and cut from the log",
+                    self.topic, self.partition, w.seg.path, pos, len(found), what, size - pos, path)
+        return resume
 
     def _cut_indexes(self, w, end):
         """Drop index entries at or past position `end` (and any torn or disordered rest),
@@ -463,18 +512,22 @@ class Partition:
             seg = w.seg
             if not seg.index_usable(os.fstat(w.fd).st_size):
                 seg.rebuild_indexes(w.idx_fd, w.tidx_fd)  # missing, torn or garbled: from the log
-            pos, base = seg.floor_position(_HUGE)
-            tpos, tbase, tmax = seg.time_entry_floor(1 << 64)
-            if tpos < pos:  # scan from the earlier of the two so that the running max is right
-                pos, base = tpos, tbase
-            w.max_ts = tmax
-            self._recover_into(w, pos, base)
+            # from position 0, never from the last index entry: an entry may lie past damage
+            # in the middle of the segment (this costs one scan of the newest segment per
+            # writer opened)
+            batches = self._recover_into(w, 0, seg.base)
             # entries left pointing at or past the end (skipped above) would put every later
             # entry out of order: cut them now
             _rel, ipos = seg._load_index()
             _tss, tents = seg._load_timeindex()
             if (len(ipos) and ipos[-1] >= w.pos) or (tents and tents[-1][2] >= w.pos):
                 self._cut_indexes(w, w.pos)
+                _rel, ipos = seg._load_index()
+                _tss, tents = seg._load_timeindex()
+            # a writer killed between a batch and its index entry leaves an entry missing
+            want = sum(1 for p, info in batches if crosses_interval(p, info.length))
+            if len(ipos) != want or len(tents) != want:
+                seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
         except BaseException:
             w.close()
             raise
@@ -552,26 +605,89 @@ class Partition:
         if i < 0:
             return False
         base = bases[i]
+        newest = bases[-1]
         while True:
             seg = self._seg(base)
             try:
                 pos, fbase = seg.floor_position(off)
+                if base >= newest:
+                    # the newest segment: trust only its verified chain, never an index entry
+                    # alone (it may lie past damage that end_offset stops at)
+                    vpos, vnext = seg.verified_point()
+                    if pos > vpos:
+                        pos, fbase = vpos, vnext
                 found, found_base, end_pos, end_next = self._walk_to(seg, pos, fbase, off)
+                nxt = None
+                if found is None:
+                    nxt = self._successor(base, end_next)
+                    if end_pos < seg.size():
+                        # bytes past the valid data: a write in flight when we walked, or damage
+                        if nxt is None and off > end_next and self._settle(seg, end_pos, end_next):
+                            continue  # a write completed: walk again
+                        if nxt is not None:
+                            # a newer segment exists only after the last write to this one:
+                            # one more walk settles it; never skip to the successor past
+                            # bytes that are still invalid (that would be a silent gap)
+                            found, found_base, end_pos, end_next = self._walk_to(seg, end_pos, end_next, off)
+                            if found is None and end_pos < seg.size():
+                                raise self._corrupt(seg, end_pos, end_next, "an invalid batch in a closed segment")
+                            if found is None:
+                                nxt = self._successor(base, end_next)
             except FileNotFoundError:  # removed by retention meanwhile
                 return self._locate(st) if self._list() else False
             if found is not None:
+                if base >= newest and pos == seg.verified_point()[0]:
+                    seg.note_verified(found, found_base)
                 st.seg, st.pos, st.expect = seg, found, found_base
                 st.ino = seg.ino if found else None
                 return True
-            nxt = self._successor(base, end_next)
             if nxt is not None:  # past this segment's data: on to the next one
                 base = nxt
                 continue
+            if base >= newest:
+                seg.note_verified(end_pos, end_next)
             if off == end_next:  # at the end of the newest segment: wait there
                 st.seg, st.pos, st.expect = seg, end_pos, end_next
                 st.ino = seg.ino if end_pos else None
                 return True
             return False
+
+    def _corrupt(self, seg, pos, offset, what):
+        """The CorruptLogError for damage at `pos` of `seg` where offset `offset` should be."""
+        return CorruptLogError(
+            f"{self.topic}[{self.partition}]: {what} at position {pos} of {seg.path}, where offset "
+            f"{offset} should start: the log cannot be read past it. Run "
+            f"`{repair_command(self._log_dir, self.topic)}` to move the damaged bytes to a "
+            "quarantine file beside the segment (a later append does it too, for the newest "
+            "segment); the offsets they held are then skipped")
+
+    def _settle(self, seg, pos, expect):
+        """Slow path of a reader at `pos` of the newest segment with bytes past it that are
+        not a valid batch: a write in progress looks the same as damage, so look again under
+        the append lock (no write is in progress then). True if a valid batch is there now;
+        False if the bytes are a torn tail (nothing valid in them: the next writer cuts them);
+        CorruptLogError if valid data follows invalid bytes, or the segment was closed."""
+        lk = FileLock(os.path.join(self.dir, "append.lock"))
+        try:
+            try:
+                lk.acquire()
+            except FileNotFoundError:  # the topic was deleted
+                return False
+            try:
+                for _bpos, _info, _buf, _o in seg.batches(pos, expect):
+                    return True
+                size = seg.size()
+                if size <= pos:
+                    return False  # cut by a writer meanwhile
+                if self._successor(seg.base, expect) is not None:
+                    raise self._corrupt(seg, pos, expect, "an invalid batch in a closed segment")
+                if valid_batches_in(seg.pread(size - pos, pos)):
+                    raise self._corrupt(seg, pos, expect, "an invalid batch followed by valid data")
+                return False
+            finally:
+                lk.release()
+        finally:
+            lk.close()
 
     def _walk_to(self, seg, pos, base, off):
         """From a batch start, find the valid batch whose range includes `off` (or the first
@@ -612,7 +728,7 @@ class Partition:
             need = max_records
             topic, part = self.topic, self.partition
             got_bytes = 0
-            retried_at = None
+            retried_at = settled_at = None
             while need > 0 and got_bytes < max_bytes:
                 seg = st.seg
                 if seg.ino != st.ino or seg.fd < 0:
@@ -652,8 +768,8 @@ class Partition:
                     try:
                         offs, tss, keys, vals, hdrs = _codec.decode_columns(buf, p, info)
                     except CorruptBatchError as e:
-                        raise CorruptLogError(f"{seg.path}: the batch at position {st.pos} of "
-                                              f"{self.topic}[{self.partition}] is malformed: {e}") from None
+                        raise self._corrupt(seg, st.pos, b, f"a CRC-valid batch whose records do not "
+                                            f"decode ({e})") from None
                     p += info.length
                     st.pos += info.length
                     st.expect = info.next_offset
@@ -694,9 +810,15 @@ class Partition:
                     retried_at = (seg.base, st.pos)
                     continue
                 if moved == "retry":
-                    raise CorruptLogError(
-                        f"{seg.path}: invalid batch at position {st.pos} in a closed segment of "
-                        f"{self.topic}[{self.partition}]; run `eventlog verify --repair`")
+                    if out:
+                        break  # return these first: the next call raises
+                    raise self._corrupt(seg, st.pos, st.expect, "an invalid batch in a closed segment")
+                if moved == "end" and not out and st.seg is seg and settled_at != st.pos and st.pos < seg.size():
+                    # bytes past the valid data of the newest segment (slow path): a write in
+                    # progress, a torn tail or damage; _settle tells them apart under the lock
+                    settled_at = st.pos
+                    if self._settle(seg, st.pos, st.expect):
+                        continue
                 break
             return out
 
@@ -749,24 +871,55 @@ class Partition:
             base = bases[0] if bases else None
             while base is not None:
                 seg = self._seg(base)
-                end_next = base
                 try:
                     pos, b = seg.time_floor_position(timestamp_ms)
-                    end_next = b
-                    for _bpos, info, buf, off in seg.batches(pos, b):
-                        end_next = info.next_offset
-                        if info.max_timestamp < timestamp_ms or info.next_offset <= start:
-                            continue
-                        offs, tss, *_ = _codec.decode_columns(buf, off, info)
-                        for o, t in zip(offs, tss):
-                            if t >= timestamp_ms and o >= start:
-                                return o
+                    if base >= bases[-1]:  # the newest segment: from its verified chain only
+                        vpos, vnext = seg.verified_point()
+                        if pos > vpos:
+                            pos, b = vpos, vnext
+                    for attempt in (0, 1):
+                        for bpos, info, buf, off in seg.batches(pos, b):
+                            pos, b = bpos + info.length, info.next_offset
+                            if info.max_timestamp < timestamp_ms or info.next_offset <= start:
+                                continue
+                            try:
+                                offs, tss, *_ = _codec.decode_columns(buf, off, info)
+                            except CorruptBatchError as e:
+                                raise self._corrupt(seg, bpos, info.base_offset, f"a CRC-valid batch "
+                                                    f"whose records do not decode ({e})") from None
+                            for o, t in zip(offs, tss):
+                                if t >= timestamp_ms and o >= start:
+                                    return o
+                        nxt = self._successor(base, b)
+                        if nxt is None or pos >= seg.size():
+                            break
+                        # a newer segment exists, so every write to this one is done: look
+                        # once more, then invalid bytes are damage, never skipped silently
+                        if attempt:
+                            raise self._corrupt(seg, pos, b, "an invalid batch in a closed segment")
                 except FileNotFoundError:  # removed by retention meanwhile
                     later = [x for x in self._list() if x > base]
                     base = later[0] if later else None
                     continue
-                base = self._successor(base, end_next)
+                base = nxt
             return None
+
+    def check(self, deep=False, *, _progress=None, _wait=None):
+        """Check this partition's files against the storage invariants and return a
+        `PartitionReport` (it does not raise for damage: damage is what it reports).
+
+        The report has `.ok` (no error), `.problems` (a list of `Problem`, each naming the
+        topic, partition, file, position, offsets, what is wrong and its severity), and counts:
+        `segments`, `batches`, `records`, `bytes`, `start_offset`, `end_offset`,
+        `quarantine_files`, `quarantined_bytes` and `quarantined_offsets`. Checked: offsets
+        dense from the first segment to `end_offset`, every batch CRC-valid and continuing
+        the sequence, indexes agreeing with the log, `end_offset` equal to the end of the
+        valid data. `deep=True` also decodes every batch's records. Safe while others read
+        and write (bytes past the newest segment's valid data are looked at again under the
+        append lock)."""
+        self._check_usable()
+        from . import _check
+        return _check.check(self, "compact" in self._topic.config.cleanup_policy, deep, _progress, _wait)
 
     def delete_records(self, before_offset):
         """Move the log start offset to `before_offset` (Kafka's DeleteRecords): records below

@@ -19,6 +19,11 @@ the same files open and go on appending to them.
 Invariants: bytes of a `.log` file before the last valid batch never change while the
 segment exists (compaction replaces whole files by rename); a reader accepts a batch only
 when it is whole, its CRC matches and its base offset continues the sequence.
+
+Damage: bytes past the last valid batch are a *torn tail* when no CRC-valid batch starts
+anywhere in them (an interrupted write: cut quietly) and *corruption* otherwise (valid data
+follows the damage). Corrupt bytes are never deleted: `quarantine` copies them to
+`<base>.<position>.quarantine` beside the segment (fsynced) before the segment is cut.
 """
 import bisect
 import os
@@ -28,6 +33,7 @@ from operator import lt
 
 from . import _codec
 from ._codec import HEADER_SIZE, CorruptBatchError
+from ._fs import fsync_dir
 
 INDEX_INTERVAL = 4096
 _IDX = struct.Struct("<II")
@@ -47,7 +53,7 @@ class Segment:
     """Read-side handle on one segment. The descriptor is opened lazily and can be closed."""
 
     __slots__ = ("dir", "base", "path", "fd", "ino", "_index", "_index_size", "_tindex", "_tindex_size",
-                 "closed_hint")
+                 "closed_hint", "_verified")
 
     def __init__(self, directory, base):
         self.dir = directory
@@ -60,6 +66,7 @@ class Segment:
         self._tindex = None
         self._tindex_size = -1
         self.closed_hint = False    # True once a newer segment is known to exist
+        self._verified = None       # (inode, pos, next offset): the valid chain from 0 reaches pos
 
     # -- files -----------------------------------------------------------------------------
     def open(self):
@@ -236,6 +243,33 @@ class Segment:
         self._index = self._tindex = None
         self._index_size = self._tindex_size = -1
 
+    # -- the verified chain --------------------------------------------------------------------
+    def verified_point(self):
+        """(pos, next offset) up to which the chain of valid batches from position 0 of the
+        file now open is known; (0, base) if nothing is known yet."""
+        self.open()
+        v = self._verified
+        if v is not None and v[0] == self.ino:
+            return v[1], v[2]
+        return 0, self.base
+
+    def note_verified(self, pos, next_offset):
+        """Record that the valid chain from position 0 reaches (pos, next_offset)."""
+        if self.fd < 0 or self.ino is None:
+            return
+        v = self._verified
+        if v is None or v[0] != self.ino or pos > v[1]:
+            self._verified = (self.ino, pos, next_offset)
+
+    def valid_end(self):
+        """(pos, next offset) just past the valid chain of batches from position 0: the
+        segment's end as a reader trusts it. An index entry alone is never trusted for this
+        (it may lie past damage); the part already verified is not read again."""
+        pos, nxt = self.verified_point()
+        pos, nxt, _mx, _b = self.scan(pos, nxt)
+        self.note_verified(pos, nxt)
+        return pos, nxt
+
     # -- scanning --------------------------------------------------------------------------
     def batches(self, pos, next_offset):
         """Yield (pos, info, buf, off) for each whole, CRC-valid, in-sequence batch from `pos`
@@ -336,6 +370,72 @@ class Segment:
 
 
 _MAX_TRIES = 64
+QUARANTINE_SUFFIX = ".quarantine"
+
+
+def quarantine_name(base, pos):
+    """File name (no directory) of the quarantine file of segment `base` cut at `pos`."""
+    return f"{seg_name(base)}.{pos}{QUARANTINE_SUFFIX}"
+
+
+def parse_quarantine_name(name):
+    """(segment base, position) of a quarantine file name, or None."""
+    if not name.endswith(QUARANTINE_SUFFIX):
+        return None
+    parts = name[:-len(QUARANTINE_SUFFIX)].split(".")
+    if len(parts) < 2 or len(parts[0]) != 20 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def valid_batches_in(data):
+    """[(pos, info)] of the CRC-valid batches found anywhere in `data` (bytes past damage),
+    each chain followed from the first valid batch found; [] if there is none (a torn tail).
+    Only for the slow path: it looks at every occurrence of the batch magic."""
+    out = []
+    i = 0
+    n = len(data)
+    while True:
+        i = data.find(_codec.MAGIC, i)
+        if i < 0 or n - i < HEADER_SIZE:
+            return out
+        try:
+            info = _codec.peek(data, i)
+        except CorruptBatchError:
+            info = None
+        if info is not None and _codec.check(data, i, info):
+            out.append((i, info))
+            i += info.length
+        else:
+            i += 1
+
+
+def quarantine(directory, base, fd, pos, *, sync=True):
+    """Copy the bytes of segment `base` (open on `fd`) from `pos` to its end into a new
+    quarantine file beside it and fsync it; return its path. The caller cuts the segment
+    afterwards (and holds the append lock)."""
+    size = os.fstat(fd).st_size
+    path = os.path.join(directory, quarantine_name(base, pos))
+    k = 1
+    while os.path.exists(path):  # damaged again at the same place: keep every copy
+        path = os.path.join(directory, quarantine_name(base, pos) + f".{k}")
+        k += 1
+    qfd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        p = pos
+        while p < size:
+            chunk = os.pread(fd, min(1 << 20, size - p), p)
+            if not chunk:
+                break
+            _write_all(qfd, chunk)
+            p += len(chunk)
+        if sync:
+            os.fsync(qfd)
+    finally:
+        os.close(qfd)
+    if sync:
+        fsync_dir(directory)
+    return path
 
 
 def _write_all(fd, data):

@@ -28,8 +28,9 @@ from ._fs import fork_generation
 from ._fs import wrap_public_methods
 from ._wakeup import DirWatcher
 from ._partition import FetchState
-from .errors import (ConsumerClosedError, EventLogError, ForkedProcessError, IllegalStateError,
-                     InvalidArgumentError, InvalidTypeError, LogClosedError, NoOffsetForPartitionError, OffsetOutOfRangeError,
+from .errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
+                     IllegalStateError, InvalidArgumentError, InvalidTypeError, LogClosedError,
+                     NoOffsetForPartitionError, OffsetOutOfRangeError,
                      SerializationError, UnknownTopicError)
 from .record import Record, TopicPartition
 
@@ -510,7 +511,7 @@ class Consumer:
                 if st.seg is None and not recs:
                     self._out_of_range(a)
                     recs = a.part.fetch(a.state, need, budget)
-            except OffsetOutOfRangeError:
+            except (OffsetOutOfRangeError, CorruptLogError):
                 if out:
                     break  # return what other partitions gave (their positions moved); raise next time
                 raise

@@ -481,7 +481,7 @@ def test_verify_clean_log(cli):
     one_error_line(cli("verify", "nope", rc=1), "unknown topic 'nope'")
 
 
-def test_verify_finds_a_corrupt_batch_and_repair_cuts_it(cli):
+def test_verify_finds_a_corrupt_batch_and_repair_quarantines_it(cli):
     pdir = _segmented_topic(cli)
     first = os.path.join(pdir, _segments(pdir)[0])
     size = os.path.getsize(first)
@@ -495,17 +495,24 @@ def test_verify_finds_a_corrupt_batch_and_repair_cuts_it(cli):
     one_error_line(cli("consume", "c", "--from-beginning", rc=1), "verify --repair")
     # --repair without --yes: says what it would do, changes nothing
     p = cli("verify", "--repair", rc=1)
-    assert "would cut" in p.stderr and "add --yes" in p.stderr
+    assert "would move the damaged bytes to a quarantine file" in p.stderr and "add --yes" in p.stderr
     assert os.path.getsize(first) == size
-    # --repair --yes: cut back to the last valid batch, indexes rebuilt, log readable again
+    # --repair --yes: the bytes from the damage on move to a quarantine file beside the
+    # segment, an empty batch keeps the offsets dense, indexes rebuilt, log readable again
     p = cli("verify", "--repair", "--yes")
-    assert "repaired: cut c[0]" in p.stderr and "at position 268" in p.stderr
-    assert os.path.getsize(first) == 268
-    assert "0 errors" in p.stdout
+    assert "repaired: moved" in p.stderr and "from position 268" in p.stderr
+    quarantined = [n for n in os.listdir(pdir) if ".quarantine" in n]
+    assert quarantined == ["00000000000000000000.268.quarantine"]
+    with open(first, "rb") as f:
+        head = f.read()
+    assert os.path.getsize(os.path.join(pdir, quarantined[0])) == size - 268
+    assert len(head) == 268 + 56  # the valid batches and one empty batch (offsets 2..6)
+    assert "0 errors" in p.stdout and "1 quarantine file" in p.stdout
     vals = cli("consume", "c", "--from-beginning").stdout.split()
     assert vals[:2] == ["value-0-" + "x" * 60, "value-1-" + "x" * 60]
     assert vals[2].startswith("value-7-") and len(vals) == 30 - 5
-    assert cli.json("verify")["errors"] == 0
+    d = cli.json("verify")
+    assert d["errors"] == 0 and d["quarantine_files"] == 1 and d["quarantined_bytes"] == size - 268
     # and writers carry on from the end
     cli("produce", "c", input="after-repair\n")
     assert cli("consume", "c", "-o", "-1").stdout == "after-repair\n"
@@ -521,7 +528,7 @@ def test_verify_index_damage_and_torn_tail_are_warnings(cli):
     with open(newest, "ab") as f:
         f.write(b"EL\x01\x00")  # a partial header: an interrupted write
     p = cli("verify")          # warnings: exit 0
-    assert "offset index disagrees" in p.stdout and "unfinished write" in p.stdout
+    assert "offset index disagrees" in p.stdout and "torn tail" in p.stdout
     assert "2 warnings" in p.stdout
     cli("verify", "--strict", rc=1)
     d = cli.json("verify")

@@ -18,6 +18,8 @@ from eventlog import _codec
 from eventlog._partition import FetchState
 from eventlog.errors import ForkedProcessError
 
+from log_checker import assert_log_consistent
+
 SPAWN = multiprocessing.get_context("spawn")
 STRESS = bool(os.environ.get("EVENTLOG_STRESS"))
 
@@ -91,7 +93,8 @@ def check_log(path, acks):
         off = p.append(b"after", key=b"parent")
         assert off == len(recs)
         assert p.read(off)[0].value == b"after"
-        return len(recs) + 1
+    assert_log_consistent(path, allow_warnings=False, quarantine_files=0)
+    return len(recs) + 1
 
 
 def _kill_rounds(tmp_path, rounds, segment_bytes):
@@ -171,6 +174,8 @@ def _check_repaired(path, kept_values, new_value=b"NEW"):
         assert [r.value for r in _read_all(p)] == flat + [new_value]
         assert p.append(b"again") == len(flat) + 1
         assert p.offset_for_time(0) == 0
+    # a torn tail is cut quietly: nothing is quarantined
+    assert_log_consistent(path, allow_warnings=False, quarantine_files=0)
 
 
 DAMAGES = ["truncate", "garbage", "zeros", "flip", "truncate+zeros", "header-only", "huge-header"]
@@ -248,6 +253,7 @@ def test_writer_with_open_state_meets_damage_from_outside(tmp_path):
             f.write(b"\x00" * 100)    # zeros appended by someone
         assert p.append(b"more") == 10
         assert [r.value for r in p.read(0)] == [b"v%d" % i for i in range(9)] + [b"next", b"more"]
+    assert_log_consistent(tmp_path, allow_warnings=False)
 
 
 # -- fork --------------------------------------------------------------------------------------
@@ -326,6 +332,36 @@ def _tail_until_stopped(path, stop, results):
         results.put(("error", traceback.format_exc()))
 
 
+def _acked_by(ack_path):
+    """{writer id: records acknowledged} from whole lines of the acks file ({} if none yet)."""
+    out = {}
+    for line in _acked_lines(ack_path):
+        w, upto = map(int, line.split())
+        out[w] = max(out.get(w, 0), upto)
+    return out
+
+
+def _acked_lines(ack_path):
+    try:
+        with open(ack_path) as f:
+            return f.read().split("\n")[:-1]  # only whole lines: the last may be in progress
+    except FileNotFoundError:  # no writer got as far as its first append
+        return []
+
+
+def _kill_while_appending(pr, wid, ack_path, rng):
+    """SIGKILL writer `wid` while it appends: wait (on a busy machine a spawned child may take
+    seconds to start) until it has acknowledged a batch, then a random moment more."""
+    deadline = time.monotonic() + 120
+    while wid not in _acked_by(ack_path):
+        assert pr.is_alive(), f"writer {wid} died on its own"
+        assert time.monotonic() < deadline, f"writer {wid} made no progress in 120 s"
+        time.sleep(0.005)
+    time.sleep(rng.random() * 0.05)
+    os.kill(pr.pid, signal.SIGKILL)
+    pr.join(30)
+
+
 def _kill_writers_while_tailing(tmp_path, kills, segment_bytes):
     path, ack_path = str(tmp_path / "data"), str(tmp_path / "acks")
     with eventlog.open(path) as lg:
@@ -335,19 +371,18 @@ def _kill_writers_while_tailing(tmp_path, kills, segment_bytes):
     reader.start()
     rng = random.Random(77)
     live, wid = [], 0
+    victim_ids = {}
     for _ in range(kills):
         while len(live) < 2:
             pr = SPAWN.Process(target=_append_until_killed, args=(path, wid, ack_path))
             pr.start()
+            victim_ids[pr.pid] = wid
             live.append(pr)
             wid += 1
-        time.sleep(0.05 + rng.random() * 0.25)
         victim = live.pop(rng.randrange(len(live)))
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.join(30)
+        _kill_while_appending(victim, victim_ids[victim.pid], ack_path, rng)
     for pr in live:
-        os.kill(pr.pid, signal.SIGKILL)
-        pr.join(30)
+        _kill_while_appending(pr, victim_ids[pr.pid], ack_path, rng)
     stop.set()
     status, detail = results.get(timeout=300)
     reader.join(30)
@@ -361,10 +396,10 @@ def _kill_writers_while_tailing(tmp_path, kills, segment_bytes):
             wid_, seq = struct.unpack_from("<II", r.value)
             assert seq == counts.get(wid_, 0)
             counts[wid_] = seq + 1
-        with open(ack_path) as f:
-            for line in f.read().splitlines():
-                w, upto = map(int, line.split())
-                assert counts.get(w, 0) >= upto, f"writer {w} was acknowledged up to {upto}"
+        for w, upto in _acked_by(ack_path).items():
+            assert counts.get(w, 0) >= upto, f"writer {w} was acknowledged up to {upto}"
+        assert len(_acked_by(ack_path)) == wid  # every writer was killed while appending
+    assert_log_consistent(path, quarantine_files=0)
 
 
 def test_kill_9_writers_while_a_reader_tails(tmp_path):

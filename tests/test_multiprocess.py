@@ -13,6 +13,8 @@ import pytest
 import eventlog
 from eventlog._partition import FetchState
 
+from log_checker import assert_log_consistent
+
 SPAWN = multiprocessing.get_context("spawn")
 _REC = struct.Struct("<HI")  # writer id, sequence number within that writer
 
@@ -131,6 +133,7 @@ def test_writers_in_processes_keep_offsets_dense_and_a_tailing_reader_sees_only_
             h.update(struct.pack("<Q", r.offset) + r.value)
         assert reader[1] == total and reader[2] == h.hexdigest()
         assert len([n for n in os.listdir(p.dir) if n.endswith(".log")]) > 3  # rolled while racing
+    assert_log_consistent(tmp_path, allow_warnings=False, quarantine_files=0)
 
 
 def test_threads_of_one_process_are_serialised(tmp_path):
@@ -162,6 +165,7 @@ def test_threads_of_one_process_are_serialised(tmp_path):
             w, seq = check_value(r.value)
             per.setdefault(w, []).append(seq)
         assert all(s == sorted(s) for s in per.values()) and len(per) == 6
+    assert_log_consistent(tmp_path, allow_warnings=False, quarantine_files=0)
 
 
 def test_reader_follows_segments_rolled_by_another_process(tmp_path):
@@ -187,3 +191,95 @@ def test_reader_follows_segments_rolled_by_another_process(tmp_path):
                 seen += len(recs)
             assert seen == st.offset == ranges[-1][1]
         assert len([n for n in os.listdir(p.dir) if n.endswith(".log")]) > 10
+    assert_log_consistent(tmp_path, allow_warnings=False, quarantine_files=0)
+
+
+# -- a tailing reader while two processes append and roll (issue 11, item 1) ------------------
+
+STRESS = bool(os.environ.get("EVENTLOG_STRESS"))
+_BIG = 9000  # ~9 KB records, 20 per batch: a 1 MiB segment rolls every ~5 batches
+
+
+def _big_writer(path, topic, writer, batches, start):
+    p = eventlog.open(path).topic(topic).partition(0)
+    start.wait()
+    for i in range(batches):
+        # keys repeat every 400 records of a writer: compaction has something to remove
+        p.append_batch([(b"w%d-%d" % (writer, (i * 20 + j) % 400), struct.pack("<HI", writer, i * 20 + j)
+                         + bytes(_BIG)) for j in range(20)])
+
+
+def _read_tailer(path, topic, total, start, results, compacted):
+    """Tail with Partition.read (a fresh position each call) until `total` records were seen
+    (on a compacted topic, until offset `total`: records the cleaner removed are skipped)."""
+    try:
+        p = eventlog.open(path).topic(topic).partition(0)
+        start.wait()
+        off, last, seen = 0, {}, 0
+        while off < total:
+            for r in p.read(off, max_records=1000):
+                if compacted:
+                    assert r.offset >= off, f"read({off}) returned offset {r.offset}"
+                else:
+                    assert r.offset == off, f"read({off}) returned offset {r.offset}: a gap"
+                w, seq = struct.unpack_from("<HI", r.value)
+                if compacted:
+                    assert seq > last.get(w, -1), f"writer {w} out of order at offset {r.offset}"
+                else:
+                    assert seq == last.get(w, -1) + 1, f"writer {w} out of order at offset {off}"
+                last[w] = seq
+                off = r.offset + 1
+                seen += 1
+        results.put(("ok", seen))
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        import traceback
+        results.put(("error", traceback.format_exc()))
+
+
+def _maintainer(path, stop):
+    """Retention and compaction of every topic, over and over, until `stop`."""
+    lg = eventlog.open(path)
+    while not stop.is_set():
+        lg.maintain()
+
+
+def _tailing_round(path, with_maintenance):
+    topic = "t"
+    with eventlog.open(path) as lg:
+        settings = {"segment_bytes": 1 << 20}
+        if with_maintenance:
+            # compaction of everything closed (every key is one writer's: most records are
+            # cleaned), retention that never reaches the reader's records within a round
+            settings.update(cleanup_policy="compact,delete", min_cleanable_dirty_ratio=0.01,
+                            retention_bytes=1 << 40)
+        lg.create_topic(topic, **settings)
+    start, results, stop = SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
+    procs = [SPAWN.Process(target=_big_writer, args=(path, topic, w, 75, start)) for w in range(2)]
+    procs.append(SPAWN.Process(target=_read_tailer, args=(path, topic, 3000, start, results, with_maintenance)))
+    maint = SPAWN.Process(target=_maintainer, args=(path, stop)) if with_maintenance else None
+    for pr in procs + ([maint] if maint else []):
+        pr.start()
+    start.set()
+    try:
+        status, detail = results.get(timeout=300)
+    finally:
+        stop.set()
+        for pr in procs + ([maint] if maint else []):
+            pr.join(120)
+    assert status == "ok", detail
+    for pr in procs:
+        assert pr.exitcode == 0
+    assert_log_consistent(path, quarantine_files=0)
+    return detail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_maintenance", [False, True])
+def test_tailing_reader_never_gets_a_gap_or_out_of_range_while_others_roll(tmp_path, with_maintenance):
+    """Two writer processes append 20 records of ~9 KB per batch into 1 MiB segments while a
+    third process tails with read(offset, 1000) (and, parametrized, a fourth runs compaction
+    and retention). The reader must never see OffsetOutOfRangeError or a gap for an offset
+    below the end. 200 rounds with EVENTLOG_STRESS=1, 3 otherwise."""
+    seen = [_tailing_round(str(tmp_path / f"r{rnd}"), with_maintenance) for rnd in range(200 if STRESS else 3)]
+    if not with_maintenance:
+        assert seen == [3000] * len(seen)
