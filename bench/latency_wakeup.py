@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from eventlog._wakeup import DirWatcher  # noqa: E402
+from eventlog._os.wakeup import DirWatcher  # noqa: E402
 
 REC = struct.Struct("<QQ")
 

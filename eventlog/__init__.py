@@ -8,16 +8,16 @@ groups) as a pure-Python library over a local directory of append-only segment f
 
 See docs/ for the storage model, producing, consuming and groups.
 """
-from ._log import Log
-from ._partition import Partition
-from ._topic import Topic, TopicConfig
-from .errors import *  # noqa: F401,F403
-from .errors import EventLogError
-from .offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
-from .group import ConsumerGroup, ConsumerRebalanceListener
-from .producer import Producer, RecordFuture
-from .consumer import Consumer
-from .record import Record, RecordMetadata, TopicPartition
+from eventlog.log import Log
+from eventlog.storage.partition import Partition
+from eventlog.storage.topic import Topic, TopicConfig
+from eventlog.errors import *  # noqa: F401,F403
+from eventlog.errors import EventLogError
+from eventlog.offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
+from eventlog.groups.membership import ConsumerGroup, ConsumerRebalanceListener
+from eventlog.clients.producer import Producer, RecordFuture
+from eventlog.clients.consumer import Consumer
+from eventlog.record import Record, RecordMetadata, TopicPartition
 
 __version__ = "0.1.0"
 

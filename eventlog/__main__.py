@@ -1,7 +1,7 @@
 """`python -m eventlog ...`: the same command line as the `eventlog` console script."""
 import sys
 
-from .cli import main
+from eventlog.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -79,17 +79,17 @@ from typing import Callable, Protocol, runtime_checkable
 
 import attrs
 
-from ._topic import NO_TOPIC_ID, read_topic_id
-from ._fs import wrap_public_methods
-from ._names import TOPIC_NAME_RULE, is_valid_topic_name
-from .errors import (
+from eventlog.storage.topic import NO_TOPIC_ID, read_topic_id
+from eventlog._os.fs import wrap_public_methods
+from eventlog.storage.names import TOPIC_NAME_RULE, is_valid_topic_name
+from eventlog.errors import (
     CorruptLogError,
     InvalidArgumentError,
     InvalidTopicError,
     InvalidTypeError,
     LogClosedError,
 )
-from .record import TopicPartition
+from eventlog.record import TopicPartition
 
 __all__ = [
     "OffsetStore",
@@ -1035,7 +1035,7 @@ def check_committed_offsets(log, groups: Iterable[str] | None = None) -> list[Of
     reported (for example one that lands between reading an offset and the end offset).
     Used by `Log.verify()` and after every multi-process test.
     """
-    from .errors import UnknownPartitionError, UnknownTopicError
+    from eventlog.errors import UnknownPartitionError, UnknownTopicError
 
     store = FileOffsetStore(log.path, fsync=False)
     names = store.groups() if groups is None else [_check_group(g) for g in groups]

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import attrs
 
-from .errors import InvalidTypeError
+from eventlog.errors import InvalidTypeError
 
 _RecordBase = namedtuple(
     "_RecordBase", ["topic", "partition", "offset", "timestamp_ms", "key", "value", "headers"])

@@ -14,7 +14,7 @@ import tempfile
 
 import eventlog
 from eventlog import TopicPartition
-from eventlog.serde import json_deserializer, json_serializer
+from eventlog.clients.serde import json_deserializer, json_serializer
 
 path = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="eventlog-eos-")
 db = sqlite3.connect(f"{path}/results.db", isolation_level=None)

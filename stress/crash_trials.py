@@ -201,8 +201,8 @@ def run_checker(lg, part):
                     not isinstance(p, dict) or p.get("topic", part.topic) == part.topic):
                 out.append((str(sev), str(msg)))
         return out
-    from eventlog import _cli_check
-    from eventlog._fs import FileLock
+    from eventlog.cli import check as _cli_check
+    from eventlog._os.fs import FileLock
     lock = FileLock(os.path.join(part.dir, "append.lock"))
     lock.acquire()
     try:

@@ -126,7 +126,7 @@ def test_entry_points_round_trip(tmp_path, runner):
 
 
 def test_every_subcommand_has_help(cli):
-    from eventlog.cli import build_parser
+    from eventlog.cli.main import build_parser
     parser = build_parser()
     paths = [["topics"], ["topics", "list"], ["topics", "create"], ["topics", "describe"],
              ["topics", "alter"], ["topics", "delete"], ["produce"], ["consume"], ["groups"],
@@ -544,7 +544,7 @@ def test_verify_repair_waits_for_the_append_lock(cli):
     pdir = _segmented_topic(cli)
     with open(os.path.join(pdir, _segments(pdir)[-1]), "ab") as f:
         f.write(b"\0" * 10)
-    from eventlog._fs import FileLock
+    from eventlog._os.fs import FileLock
     lock = FileLock(os.path.join(pdir, "append.lock"))
     lock.acquire()
     try:
@@ -637,7 +637,7 @@ def test_no_colour_when_piped_and_colour_when_forced(cli):
 def test_maintain_output_in_process(tmp_path, monkeypatch, capsys, result):
     """Whatever shape log.maintain() returns, `maintain` prints it (the real command runs in
     test_maintain_runs_and_reports when this eventlog has maintenance)."""
-    from eventlog import cli as cli_mod
+    from eventlog.cli import main as cli_mod
     eventlog.open(tmp_path / "d").close()
     monkeypatch.setattr(eventlog.Log, "maintain", lambda self: result, raising=False)
     assert cli_mod.main(["--dir", str(tmp_path / "d"), "maintain"]) == 0
@@ -652,7 +652,7 @@ def test_maintain_output_in_process(tmp_path, monkeypatch, capsys, result):
 
 def test_human_input_parsers_and_formatters():
     import argparse
-    from eventlog import _cli_util as u
+    from eventlog.cli import util as u
     assert u.parse_duration_ms("500ms") == 500 and u.parse_duration_ms("1h30m") == 5_400_000
     assert u.parse_duration_ms("7d") == 7 * 86_400_000 and u.parse_duration_ms("2w") == 14 * 86_400_000
     assert u.parse_duration_ms("1.5s") == 1500 and u.parse_duration_ms("none", allow_none=True) is None

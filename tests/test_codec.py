@@ -9,8 +9,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlog import _codec
-from eventlog._codec import HEADER, HEADER_SIZE
+from eventlog.storage import codec as _codec
+from eventlog.storage.codec import HEADER, HEADER_SIZE
 from eventlog.errors import CorruptBatchError
 
 CODEC_SETTINGS = settings(deadline=None, max_examples=150,

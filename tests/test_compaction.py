@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventlog
-from eventlog import _codec
-from eventlog._partition import FetchState
+from eventlog.storage import codec as _codec
+from eventlog.storage.partition import FetchState
 from eventlog.errors import InvalidArgumentError
 
 SPAWN = multiprocessing.get_context("spawn")

@@ -17,7 +17,8 @@ import time
 import pytest
 
 import eventlog
-from eventlog import MemoryOffsetStore, TopicPartition as TP, serde
+from eventlog import MemoryOffsetStore, TopicPartition as TP
+from eventlog.clients import serde
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
                              InvalidTypeError, NoOffsetForPartitionError, OffsetOutOfRangeError,
                              SerializationError, UnknownPartitionError, UnknownTopicError)

@@ -14,8 +14,8 @@ import time
 import pytest
 
 import eventlog
-from eventlog import _codec
-from eventlog._partition import FetchState
+from eventlog.storage import codec as _codec
+from eventlog.storage.partition import FetchState
 from eventlog.errors import ForkedProcessError
 
 from log_checker import assert_log_consistent

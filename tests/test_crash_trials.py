@@ -73,8 +73,6 @@ def test_mid_read_and_end_offset_agree(mid):
     assert mid.by_kind["mid"]["disagree"] == 0, _summary(mid, "mid")
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM2 + " (the writer appends after the damage, so the "
-                   "checker still finds it in the repaired state)")
 def test_mid_repaired_state_passes_the_checker(mid):
     assert mid.by_kind["mid"]["checker_err"] == 0, _summary(mid, "mid")
 

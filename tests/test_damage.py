@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import eventlog
-from eventlog import _codec
-from eventlog._partition import FetchState
+from eventlog.storage import codec as _codec
+from eventlog.storage.partition import FetchState
 from eventlog.errors import CorruptLogError
 
 from log_checker import assert_log_consistent

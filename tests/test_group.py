@@ -12,7 +12,7 @@ import eventlog
 from eventlog import TopicPartition as TP
 from eventlog.errors import (CommitFailedError, ForkedProcessError, GroupNotEmptyError,
                              IllegalStateError, InvalidArgumentError, InvalidTypeError)
-from eventlog.group import ConsumerGroup, ConsumerPartitionAssignor
+from eventlog.groups.membership import ConsumerGroup, ConsumerPartitionAssignor
 
 
 @pytest.fixture

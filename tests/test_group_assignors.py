@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlog import TopicPartition
-from eventlog._assignors import (BUILTIN, CooperativeStickyAssignor, RangeAssignor,
+from eventlog.groups.assignors import (BUILTIN, CooperativeStickyAssignor, RangeAssignor,
                                  RoundRobinAssignor, StickyAssignor, check_assignment,
                                  resolve_assignors)
 from eventlog.errors import InvalidArgumentError, InvalidTypeError

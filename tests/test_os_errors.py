@@ -1,6 +1,6 @@
 """OS failures leave eventlog only as StorageError subclasses (issue 11, item 7): permission
 (a real chmod), disk full and short writes (a wrapper around the partition writer's one
-write call, `eventlog._fs._pwritev`: a full disk cannot be made on demand), too many open
+write call, `eventlog._os.fs._pwritev`: a full disk cannot be made on demand), too many open
 files (a real, lowered RLIMIT_NOFILE in a child process). Each names the operation and the
 path and says what to do; the CLI prints it in one line with exit status 1; a failed append
 leaves the partition appendable, with nothing of the failed batch visible.
@@ -21,7 +21,7 @@ import textwrap
 import pytest
 
 import eventlog
-from eventlog import _fs
+from eventlog._os import fs as _fs
 from eventlog.errors import (DiskFullError, EventLogError, ReadOnlyStorageError, StorageError,
                              StoragePermissionError, TooManyOpenFilesError)
 

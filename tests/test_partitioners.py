@@ -1,4 +1,4 @@
-"""Tests of eventlog.partitioners: hashes against Kafka/librdkafka vectors and an independent
+"""Tests of eventlog.clients.partitioners: hashes against Kafka/librdkafka vectors and an independent
 reference, placement, sticky and round-robin behaviour, names and partition checks."""
 import collections
 import threading
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from eventlog.errors import EventLogError, InvalidArgumentError, InvalidTypeError
-from eventlog.partitioners import (
+from eventlog.clients.partitioners import (
     PARTITIONER_NAMES, ConsistentPartitioner, ConsistentRandomPartitioner, DefaultPartitioner,
     Fnv1aPartitioner, Fnv1aRandomPartitioner, Murmur2Partitioner, Murmur2RandomPartitioner,
     RandomPartitioner, RoundRobinPartitioner, check_partition, fnv1a, get_partitioner,

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import eventlog
-from eventlog import partitioners, serde
+from eventlog.clients import partitioners
+from eventlog.clients import serde
 from eventlog.errors import (BufferFullError, EventLogError, InvalidArgumentError, InvalidTypeError,
                              KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
                              SerializationError, UnknownTopicError)

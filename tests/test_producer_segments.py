@@ -9,7 +9,7 @@ import fcntl
 import os
 
 import eventlog
-from eventlog import _codec
+from eventlog.storage import codec as _codec
 
 SEGMENT = 64 << 10
 N = 20_000

@@ -5,9 +5,9 @@ import time
 import pytest
 
 import eventlog
-from eventlog import _maintenance
-from eventlog._fs import FileLock
-from eventlog._partition import START_FILE, FetchState
+from eventlog.maintenance import cleaner as _maintenance
+from eventlog._os.fs import FileLock
+from eventlog.storage.partition import START_FILE, FetchState
 from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError
 
 DAY = 24 * 3600 * 1000

@@ -1,4 +1,4 @@
-"""Tests of eventlog.serde: round trips, None pass-through, error types and messages, wrap."""
+"""Tests of eventlog.clients.serde: round trips, None pass-through, error types and messages, wrap."""
 import json
 import math
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from eventlog.errors import EventLogError, InvalidTypeError, SerializationError
-from eventlog.serde import (
+from eventlog.clients.serde import (
     bytes_deserializer, bytes_serializer, json_deserializer, json_serializer, str_deserializer,
     str_serializer, wrap)
 

@@ -228,7 +228,7 @@ def test_topic_id_is_set_at_creation_kept_by_alter_and_new_on_recreate(tmp_path)
     """Kafka's topic ids (KIP-516): one id per incarnation of a topic name."""
     import json
     import re
-    from eventlog._topic import NO_TOPIC_ID
+    from eventlog.storage.topic import NO_TOPIC_ID
     path = str(tmp_path / "log")
     with eventlog.open(path) as log:
         t = log.create_topic("t", partitions=2)

@@ -1,6 +1,6 @@
 """Bad input is refused where it is given (issue 11, item 8): auto-commit without a group
 (as Kafka's consumer refuses it), TopicPartition fields of the wrong type, and topic names,
-checked everywhere by the one rule in `eventlog._names`."""
+checked everywhere by the one rule in `eventlog.storage.names`."""
 import os
 import re
 import string
@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import eventlog
 from eventlog import TopicPartition
-from eventlog._names import TOPIC_NAME_RULE, is_valid_topic_name, validate_topic_name
+from eventlog.storage.names import TOPIC_NAME_RULE, is_valid_topic_name, validate_topic_name
 from eventlog.errors import InvalidArgumentError, InvalidTopicError, InvalidTypeError
 
 PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eventlog")
@@ -139,7 +139,7 @@ def test_no_other_copy_of_the_rule_in_core_or_cli():
     """The rule (its character-class regex and its length 249) is written only in
     eventlog/_names.py: no other module of the core or the CLI has a regex repeating
     [A-Za-z0-9._-] or the number 249. (The compat facades, eventlog/compat/, are switched to
-    `eventlog._names` on their own branch.)"""
+    `eventlog.storage.names` on their own branch.)"""
     offenders = []
     for root, dirs, files in os.walk(PKG):
         dirs[:] = [d for d in dirs if d not in ("compat", "__pycache__")]

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from eventlog import _wakeup
-from eventlog._wakeup import DirWatcher
+from eventlog._os import wakeup as _wakeup
+from eventlog._os.wakeup import DirWatcher
 from eventlog.errors import InvalidArgumentError, InvalidTypeError, LogClosedError
 
 LONG = 10.0   # a wait that must be woken; returning near this means the wake-up was missed

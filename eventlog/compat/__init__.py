@@ -20,7 +20,7 @@ import importlib
 import sys
 import threading
 
-from ._common import ENV_DIR, current_target, use_log
+from eventlog.compat._common import ENV_DIR, current_target, use_log
 
 _FACADES = {
     "kafka": "eventlog.compat.kafka",

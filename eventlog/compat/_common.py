@@ -28,10 +28,10 @@ import threading
 import time
 import urllib.parse
 
-from .. import _log as _logmod
-from .._topic import validate_topic_name
-from ..errors import EventLogError, InvalidTopicError, UnknownTopicError
-from ..record import TopicPartition
+from eventlog import log as _logmod
+from eventlog.storage.topic import validate_topic_name
+from eventlog.errors import EventLogError, InvalidTopicError, UnknownTopicError
+from eventlog.record import TopicPartition
 
 ENV_DIR = "EVENTLOG_BOOTSTRAP_DIR"
 ENV_PARTITIONS = "EVENTLOG_NUM_PARTITIONS"
@@ -560,7 +560,7 @@ def topic_settings(configs):
 def describe_topic_configs(config):
     """[(Kafka config name, value as str, set on the topic?)] of an eventlog TopicConfig, for the
     admin clients' describe_configs (a value differing from the default counts as set)."""
-    from .._topic import TopicConfig
+    from eventlog.storage.topic import TopicConfig
     default = TopicConfig(partitions=config.partitions)
     out = []
     for kafka_name, (name, _conv) in _TOPIC_CONFIGS.items():
@@ -573,6 +573,6 @@ def describe_topic_configs(config):
 
 def default_topic_settings(names):
     """{eventlog setting: default value} for the given eventlog setting names."""
-    from .._topic import TopicConfig
+    from eventlog.storage.topic import TopicConfig
     default = TopicConfig(partitions=1)
     return {n: getattr(default, n) for n in names}

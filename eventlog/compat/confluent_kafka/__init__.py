@@ -28,22 +28,22 @@ Rules kept from librdkafka:
 Configuration keys that only tune the network client are accepted and ignored; keys that
 would change semantics eventlog cannot honour raise `KafkaException(_INVALID_ARG)`.
 """
-from .. import _common
-from . import _model, admin, cimpl, error, serialization
-from ._consumer import Consumer
-from ._model import (AcknowledgeType, ConsumerGroupState, ElectionType, ThrottleEvent,
+from eventlog.compat import _common
+from eventlog.compat.confluent_kafka import _model, admin, cimpl, error, serialization
+from eventlog.compat.confluent_kafka._consumer import Consumer
+from eventlog.compat.confluent_kafka._model import (AcknowledgeType, ConsumerGroupState, ElectionType, ThrottleEvent,
                       ConsumerGroupTopicPartitions, ConsumerGroupType, IsolationLevel, Node,
                      TopicCollection)
-from ._producer import Producer
-from ._share import DeserializingShareConsumer, Messages, ShareConsumer
-from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_CREATE_TIME,
+from eventlog.compat.confluent_kafka._producer import Producer
+from eventlog.compat.confluent_kafka._share import DeserializingShareConsumer, Messages, ShareConsumer
+from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_CREATE_TIME,
                      TIMESTAMP_LOG_APPEND_TIME, TIMESTAMP_NOT_AVAILABLE, ConcurrentModificationException,
                      IllegalStateException, KafkaError, KafkaException, Message, TopicPartition, Uuid, consistent,
                      fnv1a, libversion, murmur2, version)
-from .admin._types import TopicPartitionInfo
-from .deserializing_consumer import DeserializingConsumer
-from .serializing_producer import SerializingProducer
-from . import deserializing_consumer, serializing_producer  # noqa: E402,F401 - public modules
+from eventlog.compat.confluent_kafka.admin._types import TopicPartitionInfo
+from eventlog.compat.confluent_kafka.deserializing_consumer import DeserializingConsumer
+from eventlog.compat.confluent_kafka.serializing_producer import SerializingProducer
+from eventlog.compat.confluent_kafka import deserializing_consumer, serializing_producer  # noqa: E402,F401 - public modules
 
 #: module name -> module object that eventlog.compat.patch("confluent_kafka") installs in sys.modules
 MODULES = _common.facade_modules(__name__, "confluent_kafka")

@@ -3,8 +3,8 @@ client accepts and ignores, and opening the log named by ``bootstrap.servers``.
 Errors are librdkafka's: `KafkaException(_INVALID_ARG)` naming the property."""
 from __future__ import annotations
 
-from .. import _common
-from ._types import KafkaError, KafkaException
+from eventlog.compat import _common
+from eventlog.compat.confluent_kafka._types import KafkaError, KafkaException
 
 
 _NETWORK_COMMON = {

@@ -6,14 +6,14 @@ import logging
 import re
 import time
 
-from ... import errors as _el
-from ...offsets import FileOffsetStore
-from ...record import TopicPartition as _TP
-from .. import _common
-from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
-from ._metadata import _cluster_metadata
-from ._stats import Stats
-from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
+from eventlog import errors as _el
+from eventlog.offsets import FileOffsetStore
+from eventlog.record import TopicPartition as _TP
+from eventlog.compat import _common
+from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
+from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
+from eventlog.compat.confluent_kafka._stats import Stats
+from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
                      KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
 
 _log = logging.getLogger("eventlog.compat.confluent_kafka")

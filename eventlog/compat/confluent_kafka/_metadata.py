@@ -2,8 +2,8 @@
 shared by `Consumer`, `Producer` and `AdminClient`."""
 from __future__ import annotations
 
-from ... import errors as _el
-from ._types import KafkaError
+from eventlog import errors as _el
+from eventlog.compat.confluent_kafka._types import KafkaError
 
 
 # -- metadata (list_topics) ---------------------------------------------------------------------

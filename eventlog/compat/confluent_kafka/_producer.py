@@ -5,14 +5,14 @@ import collections
 import threading
 import time
 
-from ... import errors as _el
-from .. import _common
-from ._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _bytes, _cfg_error, _headers, _int,
+from eventlog import errors as _el
+from eventlog.compat import _common
+from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _bytes, _cfg_error, _headers, _int,
                       _merge_conf, _open)
-from ._guard import closed_guard
-from ._stats import Stats
-from ._metadata import _cluster_metadata
-from ._types import (OFFSET_INVALID, TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError,
+from eventlog.compat.confluent_kafka._guard import closed_guard
+from eventlog.compat.confluent_kafka._stats import Stats
+from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
+from eventlog.compat.confluent_kafka._types import (OFFSET_INVALID, TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError,
                      KafkaException, Message, _exc, _from_el)
 
 

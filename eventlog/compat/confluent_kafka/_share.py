@@ -2,7 +2,7 @@
 one fails as against a broker without share-group support (UNSUPPORTED_VERSION)."""
 from __future__ import annotations
 
-from ._types import KafkaError, KafkaException
+from eventlog.compat.confluent_kafka._types import KafkaError, KafkaException
 
 
 class Messages:

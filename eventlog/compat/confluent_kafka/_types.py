@@ -7,10 +7,10 @@ nearest librdkafka code and keeps the original as `__cause__`. Imports nothing e
 """
 from __future__ import annotations
 
-from ... import errors as _el
-from ... import partitioners as _partitioners
-from ...record import TopicPartition as _TP
-from ._codes import CODES as _CODES
+from eventlog import errors as _el
+from eventlog.clients import partitioners as _partitioners
+from eventlog.record import TopicPartition as _TP
+from eventlog.compat.confluent_kafka._codes import CODES as _CODES
 
 OFFSET_BEGINNING = -2
 OFFSET_END = -1
@@ -279,7 +279,7 @@ def _message(r):
                    (TIMESTAMP_CREATE_TIME, r.timestamp_ms), None, 0)
 
 
-# -- librdkafka's partitioner functions (eventlog.partitioners owns the hashing) ---------------------
+# -- librdkafka's partitioner functions (eventlog.clients.partitioners owns the hashing) ---------------------
 
 def murmur2(key, partition_count):
     """The partition librdkafka's ``murmur2`` partitioner picks for `key`."""

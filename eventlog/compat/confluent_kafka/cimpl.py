@@ -2,14 +2,14 @@
 value types; here the same names, gathered from the facade's modules."""
 from __future__ import annotations
 
-from ._consumer import Consumer
-from ._producer import Producer
-from ._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_CREATE_TIME,
+from eventlog.compat.confluent_kafka._consumer import Consumer
+from eventlog.compat.confluent_kafka._producer import Producer
+from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_CREATE_TIME,
                      TIMESTAMP_LOG_APPEND_TIME, TIMESTAMP_NOT_AVAILABLE, ConcurrentModificationException,
                      IllegalStateException, KafkaError, KafkaException, Message, TopicPartition, Uuid,
                      consistent, fnv1a, libversion, murmur2, version)
-from ._share import ShareConsumer
-from .admin._types import NewPartitions, NewTopic
+from eventlog.compat.confluent_kafka._share import ShareConsumer
+from eventlog.compat.confluent_kafka.admin._types import NewPartitions, NewTopic
 
 __all__ = ["Consumer", "Producer", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INVALID", "OFFSET_STORED",
            "TIMESTAMP_CREATE_TIME", "TIMESTAMP_LOG_APPEND_TIME", "TIMESTAMP_NOT_AVAILABLE",
@@ -20,8 +20,8 @@ __all__ = ["Consumer", "Producer", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INV
 
 def _constants():
     """librdkafka's enum constants (ACL_OPERATION_READ, RESOURCE_TOPIC, ...), from the facade's enums."""
-    from . import _model
-    from .admin import _security as s
+    from eventlog.compat.confluent_kafka import _model
+    from eventlog.compat.confluent_kafka.admin import _security as s
     table = [(s.AclOperation, "ACL_OPERATION_"), (s.AclPermissionType, "ACL_PERMISSION_TYPE_"),
              (s.AlterConfigOpType, "ALTER_CONFIG_OP_TYPE_"), (s.ConfigSource, "CONFIG_SOURCE_"),
              (s.ResourceType, "RESOURCE_"), (s.ResourcePatternType, "RESOURCE_PATTERN_"),

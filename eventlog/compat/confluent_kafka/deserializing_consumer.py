@@ -6,9 +6,9 @@ raises ConsumeError (with `.code` and `.kafka_message`), a deserializer's failur
 KeyDeserializationError / ValueDeserializationError carrying the undeserialized message."""
 from __future__ import annotations
 
-from ._consumer import Consumer
-from .error import ConsumeError, KeyDeserializationError, ValueDeserializationError
-from .serialization import MessageField, SerializationContext
+from eventlog.compat.confluent_kafka._consumer import Consumer
+from eventlog.compat.confluent_kafka.error import ConsumeError, KeyDeserializationError, ValueDeserializationError
+from eventlog.compat.confluent_kafka.serialization import MessageField, SerializationContext
 
 
 class DeserializingConsumer(Consumer):

@@ -4,8 +4,8 @@ raise. A `ConsumeError`/`ProduceError` wraps a `KafkaError` (`.code`, `.name`), 
 or value would not deserialize can still be inspected)."""
 from __future__ import annotations
 
-from ._types import KafkaError, KafkaException
-from .serialization import SerializationError
+from eventlog.compat.confluent_kafka._types import KafkaError, KafkaException
+from eventlog.compat.confluent_kafka.serialization import SerializationError
 
 __all__ = ["KafkaError", "KafkaException", "ConsumeError", "ProduceError", "KeyDeserializationError",
            "ValueDeserializationError", "KeySerializationError", "ValueSerializationError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import struct as _struct
 
-from ._types import KafkaException
+from eventlog.compat.confluent_kafka._types import KafkaException
 
 __all__ = ["Deserializer", "DeserializerBuilder", "IntegerDeserializer", "IntegerSerializer",
            "DoubleDeserializer", "DoubleSerializer", "StringDeserializer", "StringSerializer",

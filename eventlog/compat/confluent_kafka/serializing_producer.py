@@ -3,9 +3,9 @@
 failure raises KeySerializationError / ValueSerializationError and nothing is produced."""
 from __future__ import annotations
 
-from ._producer import Producer
-from .error import KeySerializationError, ValueSerializationError
-from .serialization import MessageField, SerializationContext
+from eventlog.compat.confluent_kafka._producer import Producer
+from eventlog.compat.confluent_kafka.error import KeySerializationError, ValueSerializationError
+from eventlog.compat.confluent_kafka.serialization import MessageField, SerializationContext
 
 
 class SerializingProducer(Producer):

@@ -20,18 +20,18 @@ Invariants kept here, on top of the eventlog clients':
 - every error raised is one of kafka-python's classes (or TypeError/ValueError for bad
   arguments, as kafka-python does), chained to the eventlog error behind it.
 """
-from .. import _common
-from . import (admin, codec, consumer, coordinator, errors, future, partitioner, producer, protocol,  # noqa: F401
+from eventlog.compat import _common
+from eventlog.compat.kafka import (admin, codec, consumer, coordinator, errors, future, partitioner, producer, protocol,  # noqa: F401
                serializer, structs, util, version)
-from .admin import IsolationLevel, KafkaAdminClient, NewPartitions, NewTopic, OffsetSpec
-from .consumer import KafkaConsumer
-from .consumer.subscription_state import AsyncConsumerRebalanceListener, ConsumerRebalanceListener
-from .coordinator import assignors as _assignors  # noqa: F401 - loads the assignor modules
-from .producer import KafkaProducer
-from .serializer import DefaultSerializer, Deserializer, JsonSerializer, Serializer
-from .structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, RecordMetadata,
+from eventlog.compat.kafka.admin import IsolationLevel, KafkaAdminClient, NewPartitions, NewTopic, OffsetSpec
+from eventlog.compat.kafka.consumer import KafkaConsumer
+from eventlog.compat.kafka.consumer.subscription_state import AsyncConsumerRebalanceListener, ConsumerRebalanceListener
+from eventlog.compat.kafka.coordinator import assignors as _assignors  # noqa: F401 - loads the assignor modules
+from eventlog.compat.kafka.producer import KafkaProducer
+from eventlog.compat.kafka.serializer import DefaultSerializer, Deserializer, JsonSerializer, Serializer
+from eventlog.compat.kafka.structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, RecordMetadata,
                       TopicPartition, TopicPartitionReplica)
-from .version import __version__
+from eventlog.compat.kafka.version import __version__
 
 
 #: module name -> module object that eventlog.compat.patch("kafka") installs in sys.modules

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 
-from ... import errors as _el
-from .. import _common
-from . import errors
-from .errors import (CommitFailedError, IllegalStateError, KafkaConfigurationError, KafkaError,
+from eventlog import errors as _el
+from eventlog.compat import _common
+from eventlog.compat.kafka import errors
+from eventlog.compat.kafka.errors import (CommitFailedError, IllegalStateError, KafkaConfigurationError, KafkaError,
                      KafkaTimeoutError, NoBrokersAvailable)
 
 _LEADER_EPOCH = 0   # one "broker", never re-elected

@@ -6,8 +6,8 @@ import logging
 import threading
 import time
 
-from .. import _common
-from .errors import IllegalStateError, KafkaTimeoutError
+from eventlog.compat import _common
+from eventlog.compat.kafka.errors import IllegalStateError, KafkaTimeoutError
 
 _log = logging.getLogger("eventlog.compat.kafka")
 

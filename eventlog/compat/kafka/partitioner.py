@@ -1,7 +1,7 @@
 """kafka.partitioner: the partitioner interface, murmur2 and kafka-python's default placement."""
 from __future__ import annotations
 
-from ... import errors as _el
+from eventlog import errors as _el
 
 
 class Partitioner:
@@ -13,7 +13,7 @@ class Partitioner:
 
 def murmur2(data):
     """kafka-python's murmur2 (the Java client's hash, as a signed 32-bit int)."""
-    from ..partitioners import murmur2 as m
+    from eventlog.compat.partitioners import murmur2 as m
     return m(bytes(data))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 
-from ...record import TopicPartition as _ELTopicPartition
+from eventlog.record import TopicPartition as _ELTopicPartition
 
 # eventlog's TopicPartition *is* kafka-python's: a namedtuple (topic, partition)
 TopicPartition = _ELTopicPartition

@@ -5,9 +5,9 @@ import re
 import time
 import weakref
 
-from ..._topic import validate_topic_name
-from ...errors import InvalidTopicError
-from .errors import KafkaTimeoutError
+from eventlog.storage.topic import validate_topic_name
+from eventlog.errors import InvalidTopicError
+from eventlog.compat.kafka.errors import KafkaTimeoutError
 
 TOPIC_MAX_LENGTH = 249
 TOPIC_LEGAL_CHARS = re.compile("^[a-zA-Z0-9._-]+$")

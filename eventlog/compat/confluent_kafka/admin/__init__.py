@@ -7,18 +7,18 @@ raises `KafkaException` with the broker's error code (`TOPIC_ALREADY_EXISTS`,
 `UNKNOWN_TOPIC_OR_PART`, `INVALID_PARTITIONS`, `INVALID_CONFIG`, `GROUP_ID_NOT_FOUND`,
 `NON_EMPTY_GROUP`...).
 """
-from .._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
-from .._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
-from .._types import KafkaError, KafkaException, TopicPartition
-from ._client import AdminClient
-from ._security import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AlterConfigOpType,
+from eventlog.compat.confluent_kafka._metadata import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
+from eventlog.compat.confluent_kafka._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node, TopicCollection
+from eventlog.compat.confluent_kafka._types import KafkaError, KafkaException, TopicPartition
+from eventlog.compat.confluent_kafka.admin._client import AdminClient
+from eventlog.compat.confluent_kafka.admin._security import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AlterConfigOpType,
                         ConfigEntry, ConfigResource, ConfigSource, DeletedRecords, ResourcePatternType,
                         ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration,
                         UserScramCredentialDeletion, UserScramCredentialsDescription,
                         UserScramCredentialUpsertion)
-from .._model import ElectionType as _ElectionType
-from .._types import OFFSET_INVALID
-from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult,
+from eventlog.compat.confluent_kafka._model import ElectionType as _ElectionType
+from eventlog.compat.confluent_kafka._types import OFFSET_INVALID
+from eventlog.compat.confluent_kafka.admin._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult,
                      GroupMember, GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo,
                      MemberAssignment, MemberDescription, NewPartitions, NewTopic, OffsetSpec,
                      TopicDescription, TopicPartitionInfo)

@@ -3,8 +3,8 @@ client does them, in Python or in its C layer): TypeError for a wrong type, Valu
 wrong value, each naming the argument."""
 from __future__ import annotations
 
-from .._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, IsolationLevel
-from .._types import OFFSET_INVALID, TopicPartition
+from eventlog.compat.confluent_kafka._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, IsolationLevel
+from eventlog.compat.confluent_kafka._types import OFFSET_INVALID, TopicPartition
 
 
 def options(kwargs, allowed):
@@ -108,7 +108,7 @@ def group_offsets_request(request, altering):
 
 def topic_names(topics):
     """describe_topics: a TopicCollection of non-empty str names."""
-    from .._model import TopicCollection
+    from eventlog.compat.confluent_kafka._model import TopicCollection
     if not isinstance(topics, TopicCollection):
         raise TypeError("Expected a TopicCollection")
     for t in topics.topic_names:

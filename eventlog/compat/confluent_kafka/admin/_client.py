@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from .... import errors as _el
-from ....offsets import FileOffsetStore
-from ... import _common
-from .._guard import closed_guard
-from . import _checks
-from .._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
-from .._metadata import BrokerMetadata, _cluster_metadata
-from .._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
-from .._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
-from ._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigEntry, ConfigResource,
+from eventlog import errors as _el
+from eventlog.offsets import FileOffsetStore
+from eventlog.compat import _common
+from eventlog.compat.confluent_kafka._guard import closed_guard
+from eventlog.compat.confluent_kafka.admin import _checks
+from eventlog.compat.confluent_kafka._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
+from eventlog.compat.confluent_kafka._metadata import BrokerMetadata, _cluster_metadata
+from eventlog.compat.confluent_kafka._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
+from eventlog.compat.confluent_kafka._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
+from eventlog.compat.confluent_kafka.admin._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigEntry, ConfigResource,
                         ConfigSource, DeletedRecords, ResourceType, ScramCredentialInfo, ScramMechanism,
                         UserScramCredentialAlteration, UserScramCredentialDeletion,
                         UserScramCredentialUpsertion)
-from ._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
+from eventlog.compat.confluent_kafka.admin._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
                      GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo, MemberAssignment,
                      MemberDescription, NewPartitions, NewTopic, OffsetSpec, TopicDescription, TopicPartitionInfo)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from .._model import ConsumerGroupType
+from eventlog.compat.confluent_kafka._model import ConsumerGroupType
 
 
 

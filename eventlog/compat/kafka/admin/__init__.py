@@ -1,13 +1,13 @@
 """kafka.admin: KafkaAdminClient and the types its calls take and return."""
-from ._acls import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern,
+from eventlog.compat.kafka.admin._acls import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern,
                     ResourcePatternFilter, ResourceType)
-from ._types import (  # noqa: F401 - public names
+from eventlog.compat.kafka.admin._types import (  # noqa: F401 - public names
     AbortTransactionSpec, AlterConfigOp, IsolationLevel, ConfigFilterType, ConfigResource, ConfigResourceType, ConfigSourceType,
     ConfigType, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation, GroupState,
     GroupType, MemberInformation, MemberToRemove, NewPartitions, NewTopic, OffsetSpec, OffsetTimestamp,
     PartitionProducerState, ProducerState, ScramMechanism, TransactionDescription, TransactionListing,
     TransactionState, UpdateFeatureType, UserScramCredentialDeletion, UserScramCredentialUpsertion)
-from .client import KafkaAdminClient
+from eventlog.compat.kafka.admin.client import KafkaAdminClient
 
 __all__ = ["KafkaAdminClient", "NewTopic", "NewPartitions", "ConfigResource", "ConfigResourceType",
            "ACL", "ACLFilter", "ACLOperation", "ACLPermissionType", "ACLResourcePatternType", "ResourcePattern",

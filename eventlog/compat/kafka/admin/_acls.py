@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 
-from ..errors import IllegalArgumentError
+from eventlog.compat.kafka.errors import IllegalArgumentError
 
 
 class ResourceType(enum.IntEnum):

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import collections
 
-from .... import errors as _el
-from ....offsets import FileOffsetStore
-from ... import _common
-from .. import errors
-from .._shared import _LEADER_EPOCH, _check_configs, _open, _translated
-from ..errors import IllegalStateError, KafkaError
-from ..producer.kafka import _PRODUCER_DEFAULTS
-from ..structs import OffsetAndMetadata, TopicPartition
-from ._types import (CreatePartitionsResponse, CreatePartitionsResult, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
+from eventlog import errors as _el
+from eventlog.offsets import FileOffsetStore
+from eventlog.compat import _common
+from eventlog.compat.kafka import errors
+from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _open, _translated
+from eventlog.compat.kafka.errors import IllegalStateError, KafkaError
+from eventlog.compat.kafka.producer.kafka import _PRODUCER_DEFAULTS
+from eventlog.compat.kafka.structs import OffsetAndMetadata, TopicPartition
+from eventlog.compat.kafka.admin._types import (CreatePartitionsResponse, CreatePartitionsResult, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
                      MemberInformation, NewPartitions, NewTopic)
 
 

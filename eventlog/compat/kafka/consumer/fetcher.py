@@ -1,4 +1,4 @@
 """kafka.consumer.fetcher: ConsumerRecord (the fetching itself is eventlog's consumer)."""
-from ..structs import ConsumerRecord
+from eventlog.compat.kafka.structs import ConsumerRecord
 
 __all__ = ["ConsumerRecord"]

@@ -5,18 +5,18 @@ import logging
 import re
 import time
 
-from .... import errors as _el
-from ....offsets import FileOffsetStore
-from ... import _common
-from .. import errors
-from .._shared import _LEADER_EPOCH, _check_configs, _deser, _header_size, _open, _translated
-from ..coordinator.assignors._builtin import RangePartitionAssignor, RoundRobinPartitionAssignor, _strategy
-from ..errors import IllegalStateError, KafkaConfigurationError, KafkaError
-from ..future import Future
-from ..structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp,
+from eventlog import errors as _el
+from eventlog.offsets import FileOffsetStore
+from eventlog.compat import _common
+from eventlog.compat.kafka import errors
+from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _deser, _header_size, _open, _translated
+from eventlog.compat.kafka.coordinator.assignors._builtin import RangePartitionAssignor, RoundRobinPartitionAssignor, _strategy
+from eventlog.compat.kafka.errors import IllegalStateError, KafkaConfigurationError, KafkaError
+from eventlog.compat.kafka.future import Future
+from eventlog.compat.kafka.structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp,
                        TopicPartition)
-from ..version import __version__
-from .subscription_state import ConsumerRebalanceListener
+from eventlog.compat.kafka.version import __version__
+from eventlog.compat.kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 _log = logging.getLogger("eventlog.compat.kafka")
 

@@ -1,2 +1,2 @@
 """kafka.coordinator: the group coordinator's public names (eventlog runs its own groups)."""
-from . import assignors, base  # noqa: F401,E402 - public submodules
+from eventlog.compat.kafka.coordinator import assignors, base  # noqa: F401,E402 - public submodules

@@ -2,7 +2,7 @@
 (MemberState, Generation); eventlog's group layer does the coordinating."""
 import collections
 
-from ..structs import MemberState
+from eventlog.compat.kafka.structs import MemberState
 
 DEFAULT_GENERATION_ID = -1
 UNKNOWN_MEMBER_ID = ""

@@ -1,5 +1,5 @@
 """kafka.producer: KafkaProducer."""
-from . import future, kafka  # noqa: F401 - public submodules
-from .kafka import KafkaProducer
+from eventlog.compat.kafka.producer import future, kafka  # noqa: F401 - public submodules
+from eventlog.compat.kafka.producer.kafka import KafkaProducer
 
 __all__ = ["KafkaProducer"]

@@ -1,11 +1,11 @@
 """kafka.producer.future: FutureRecordMetadata, the future `KafkaProducer.send` returns."""
 from __future__ import annotations
 
-from .... import errors as _el
-from .._shared import _kerr
-from ..errors import KafkaTimeoutError
-from ..future import Future
-from ..structs import RecordMetadata, TopicPartition
+from eventlog import errors as _el
+from eventlog.compat.kafka._shared import _kerr
+from eventlog.compat.kafka.errors import KafkaTimeoutError
+from eventlog.compat.kafka.future import Future
+from eventlog.compat.kafka.structs import RecordMetadata, TopicPartition
 
 
 class FutureRecordMetadata(Future):

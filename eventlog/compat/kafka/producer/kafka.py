@@ -1,12 +1,12 @@
 """kafka.producer.kafka: KafkaProducer over an eventlog directory."""
 from __future__ import annotations
 
-from .... import errors as _el
-from .. import errors
-from .._shared import _check_configs, _header_size, _kerr, _open, _ser, _translated
-from ..errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
-from ..partitioner import DefaultPartitioner, _ClusterView
-from .future import FutureRecordMetadata
+from eventlog import errors as _el
+from eventlog.compat.kafka import errors
+from eventlog.compat.kafka._shared import _check_configs, _header_size, _kerr, _open, _ser, _translated
+from eventlog.compat.kafka.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
+from eventlog.compat.kafka.partitioner import DefaultPartitioner, _ClusterView
+from eventlog.compat.kafka.producer.future import FutureRecordMetadata
 
 
 # -- producer -----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """kafka.serializer.default: str <-> bytes in an encoding (bytes and None pass through)."""
-from .abstract import Deserializer, Serializer
+from eventlog.compat.kafka.serializer.abstract import Deserializer, Serializer
 
 
 class DefaultSerializer(Serializer, Deserializer):

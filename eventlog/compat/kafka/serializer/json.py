@@ -1,7 +1,7 @@
 """kafka.serializer.json: JSON values (None stays None)."""
 import json
 
-from .default import DefaultSerializer
+from eventlog.compat.kafka.serializer.default import DefaultSerializer
 
 
 class JsonSerializer(DefaultSerializer):

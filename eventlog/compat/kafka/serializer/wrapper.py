@@ -1,5 +1,5 @@
 """kafka.serializer.wrapper: a plain function as a (de)serializer."""
-from .abstract import Deserializer, Serializer
+from eventlog.compat.kafka.serializer.abstract import Deserializer, Serializer
 
 
 class DeserializeWrapper(Deserializer):

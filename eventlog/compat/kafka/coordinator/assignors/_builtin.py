@@ -1,7 +1,7 @@
 """The assignor classes kafka-python offers; eventlog runs its own assignors of the same names."""
 from __future__ import annotations
 
-from ...errors import KafkaConfigurationError
+from eventlog.compat.kafka.errors import KafkaConfigurationError
 
 
 class AbstractPartitionAssignor:

@@ -1,4 +1,4 @@
 """kafka.coordinator.assignors.abstract."""
-from ._builtin import AbstractPartitionAssignor
+from eventlog.compat.kafka.coordinator.assignors._builtin import AbstractPartitionAssignor
 
 __all__ = ["AbstractPartitionAssignor"]

@@ -1,4 +1,4 @@
 """kafka.coordinator.assignors.cooperative_sticky."""
-from ._builtin import CooperativeStickyAssignor, CooperativeStickyPartitionAssignor
+from eventlog.compat.kafka.coordinator.assignors._builtin import CooperativeStickyAssignor, CooperativeStickyPartitionAssignor
 
 __all__ = ["CooperativeStickyAssignor", "CooperativeStickyPartitionAssignor"]

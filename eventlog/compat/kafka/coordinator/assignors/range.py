@@ -1,4 +1,4 @@
 """kafka.coordinator.assignors.range."""
-from ._builtin import RangePartitionAssignor
+from eventlog.compat.kafka.coordinator.assignors._builtin import RangePartitionAssignor
 
 __all__ = ["RangePartitionAssignor"]

@@ -1,4 +1,4 @@
 """kafka.coordinator.assignors.roundrobin."""
-from ._builtin import RoundRobinPartitionAssignor
+from eventlog.compat.kafka.coordinator.assignors._builtin import RoundRobinPartitionAssignor
 
 __all__ = ["RoundRobinPartitionAssignor"]

@@ -1,4 +1,4 @@
 """kafka.coordinator.assignors.sticky.sticky_assignor."""
-from .._builtin import StickyPartitionAssignor
+from eventlog.compat.kafka.coordinator.assignors._builtin import StickyPartitionAssignor
 
 __all__ = ["StickyPartitionAssignor"]

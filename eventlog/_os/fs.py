@@ -37,7 +37,7 @@ import secrets
 import time
 import weakref
 
-from .errors import (DiskFullError, ReadOnlyStorageError, StorageError, StoragePermissionError,
+from eventlog.errors import (DiskFullError, ReadOnlyStorageError, StorageError, StoragePermissionError,
                      TooManyOpenFilesError)
 
 _fork_gen = [0]

@@ -75,20 +75,20 @@ import uuid
 
 import attrs
 
-from ._fs import fork_generation, release_in_forked_child, wrap_public_methods
-from ._fs import now_ms as _now_ms
-from . import _group_files as gf
-from ._assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
+from eventlog._os.fs import fork_generation, release_in_forked_child, wrap_public_methods
+from eventlog._os.fs import now_ms as _now_ms
+from eventlog.groups import files as gf
+from eventlog.groups.assignors import (COOPERATIVE, EAGER, BUILTIN, ConsumerPartitionAssignor,
                          CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
                          StickyAssignor, assignor_name, assignor_protocol, check_assignment,
                          resolve_assignors)
-from ._topic import validate_topic_name
-from ._wakeup import DirWatcher
-from .errors import (CommitFailedError, ForkedProcessError, GroupNotEmptyError,
+from eventlog.storage.topic import validate_topic_name
+from eventlog._os.wakeup import DirWatcher
+from eventlog.errors import (CommitFailedError, ForkedProcessError, GroupNotEmptyError,
                      IllegalStateError, InvalidArgumentError, InvalidTypeError,
                      KafkaTimeoutError, UnknownTopicError)
-from .offsets import FileOffsetStore
-from .record import TopicPartition
+from eventlog.offsets import FileOffsetStore
+from eventlog.record import TopicPartition
 
 __all__ = ["Membership", "ConsumerGroup", "MemberDescription", "ConsumerPartitionAssignor",
            "RangeAssignor", "RoundRobinAssignor", "StickyAssignor", "CooperativeStickyAssignor",

@@ -20,7 +20,7 @@ Invariants:
 """
 import json
 
-from .errors import InvalidTypeError, SerializationError
+from eventlog.errors import InvalidTypeError, SerializationError
 
 __all__ = [
     "bytes_serializer", "bytes_deserializer", "str_serializer", "str_deserializer",

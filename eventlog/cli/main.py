@@ -18,10 +18,10 @@ import argparse
 import os
 import sys
 
-from . import _cli_util as u
-from ._fs import storage_error
-from ._names import TOPIC_NAME_RULE
-from .errors import EventLogError, InvalidArgumentError, UnknownTopicError
+from eventlog.cli import util as u
+from eventlog._os.fs import storage_error
+from eventlog.storage.names import TOPIC_NAME_RULE
+from eventlog.errors import EventLogError, InvalidArgumentError, UnknownTopicError
 
 ENV_DIR = "EVENTLOG_DIR"
 
@@ -61,7 +61,7 @@ class Context:
     def require_dir(self):
         if not self.dir:
             raise u.UsageError(f"no log directory: pass --dir DIR or set {ENV_DIR}")
-        from ._log import check_location
+        from eventlog.log import check_location
         try:
             return os.path.abspath(check_location(self.dir))  # a URL is refused, not made a path
         except InvalidArgumentError as e:
@@ -139,7 +139,11 @@ def _common(json=False):
 
 
 def build_parser():
-    from . import _cli_check, _cli_groups, _cli_io, _cli_perf, _cli_topics
+    from eventlog.cli import check as _cli_check
+    from eventlog.cli import groups as _cli_groups
+    from eventlog.cli import io as _cli_io
+    from eventlog.cli import perf as _cli_perf
+    from eventlog.cli import topics as _cli_topics
 
     common = _common()
     common_json = _common(json=True)
@@ -352,7 +356,7 @@ def build_parser():
 
 def _version():
     try:
-        from . import __version__
+        from eventlog import __version__
         return __version__
     except ImportError:
         return "?"

@@ -31,9 +31,9 @@ import struct
 from array import array
 from operator import lt
 
-from . import _codec
-from ._codec import HEADER_SIZE, CorruptBatchError
-from ._fs import fsync_dir
+from eventlog.storage import codec as _codec
+from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
+from eventlog._os.fs import fsync_dir
 
 INDEX_INTERVAL = 4096
 _IDX = struct.Struct("<II")

@@ -27,11 +27,11 @@ import threading
 from itertools import compress, repeat
 from operator import le
 
-from . import _codec
-from ._fs import FileLock, atomic_write_json, fsync_dir, read_json
-from ._fs import now_ms as _now_ms
-from ._segment import _IDX, _TIDX, Segment, crosses_interval, seg_name
-from .errors import InvalidArgumentError, OffsetOutOfRangeError
+from eventlog.storage import codec as _codec
+from eventlog._os.fs import FileLock, atomic_write_json, fsync_dir, read_json
+from eventlog._os.fs import now_ms as _now_ms
+from eventlog.storage.segment import _IDX, _TIDX, Segment, crosses_interval, seg_name
+from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError
 
 STATE_FILE = "cleaner.json"
 MAINT_LOCK = "maintenance.lock"

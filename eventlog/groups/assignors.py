@@ -30,8 +30,8 @@ hypothesis tests in tests/test_group_assignors.py):
 """
 from __future__ import annotations
 
-from .errors import InvalidArgumentError, InvalidTypeError
-from .record import TopicPartition
+from eventlog.errors import InvalidArgumentError, InvalidTypeError
+from eventlog.record import TopicPartition
 
 __all__ = ["ConsumerPartitionAssignor", "RangeAssignor", "RoundRobinAssignor", "StickyAssignor",
            "CooperativeStickyAssignor", "resolve_assignors", "check_assignment", "BUILTIN"]

@@ -12,9 +12,9 @@ import os
 import time
 from operator import itemgetter
 
-from . import _cli_util as u
-from .errors import TopicExistsError, UnknownTopicError
-from .record import TopicPartition
+from eventlog.cli import util as u
+from eventlog.errors import TopicExistsError, UnknownTopicError
+from eventlog.record import TopicPartition
 
 _SAMPLES = 50_000
 _MB = 1024 * 1024

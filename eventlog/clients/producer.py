@@ -20,14 +20,14 @@ import time
 import weakref
 from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
 
-from . import _codec
-from ._fs import fork_generation, release_in_forked_child
-from ._fs import now_ms as _now_ms
-from . import partitioners as _partitioners
-from .errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
+from eventlog.storage import codec as _codec
+from eventlog._os.fs import fork_generation, release_in_forked_child
+from eventlog._os.fs import now_ms as _now_ms
+from eventlog.clients import partitioners as _partitioners
+from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
                      InvalidTypeError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
                      SerializationError, UnknownTopicError)
-from .record import RecordMetadata, TopicPartition
+from eventlog.record import RecordMetadata, TopicPartition
 
 _new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
@@ -511,7 +511,7 @@ class Producer:
     def _coerce(x, what):
         if isinstance(x, (bytearray, memoryview)):
             return bytes(x)
-        hint = " (encode it, or pass value_serializer=eventlog.serde.str_serializer)" if isinstance(x, str) else ""
+        hint = " (encode it, or pass value_serializer=eventlog.clients.serde.str_serializer)" if isinstance(x, str) else ""
         raise InvalidTypeError(f"{what} must be bytes or None, got {type(x).__name__}{hint}")
 
     def _record_error(self, ts, size, key):

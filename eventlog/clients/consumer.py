@@ -23,16 +23,16 @@ import os
 import threading
 import time
 
-from . import offsets as _offsets
-from ._fs import fork_generation
-from ._fs import wrap_public_methods
-from ._wakeup import DirWatcher
-from ._partition import FetchState
-from .errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
+from eventlog import offsets as _offsets
+from eventlog._os.fs import fork_generation
+from eventlog._os.fs import wrap_public_methods
+from eventlog._os.wakeup import DirWatcher
+from eventlog.storage.partition import FetchState
+from eventlog.errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
                      IllegalStateError, InvalidArgumentError, InvalidTypeError, LogClosedError,
                      NoOffsetForPartitionError, OffsetOutOfRangeError,
                      SerializationError, UnknownTopicError)
-from .record import Record, TopicPartition
+from eventlog.record import Record, TopicPartition
 
 _RESETS = ("earliest", "latest", "error")
 
@@ -230,7 +230,7 @@ class Consumer:
         self._check()
         if self.group_id is None:
             raise IllegalStateError("subscribe() needs a group_id; use assign() without a group")
-        from . import group as _group
+        from eventlog.groups import membership as _group
         if self._group is not None:
             self._group.close()
             self._group = None  # if joining anew fails, no closed membership is left behind

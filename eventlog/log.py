@@ -17,10 +17,10 @@ import secrets
 import shutil
 import threading
 
-from ._fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
-from ._names import is_valid_topic_name
-from ._topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
-from .errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
+from eventlog._os.fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
+from eventlog.storage.names import is_valid_topic_name
+from eventlog.storage.topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
+from eventlog.errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
                      NotALogDirectoryError, TopicExistsError, UnknownTopicError)
 
 FORMAT = "eventlog"
@@ -73,7 +73,7 @@ class Log:
         self._producers = []
         self._init_dir()
         self._maintenance = None
-        from . import _maintenance
+        from eventlog.maintenance import cleaner as _maintenance
         self._roll_hook = _maintenance.on_roll  # retention of a partition when a writer rolls it
         if background_maintenance:
             self._start_maintenance(background_maintenance)
@@ -268,7 +268,7 @@ class Log:
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
         # Its committed offsets go first, while no newer incarnation of the name can exist
         # (a commit racing with this keeps the deleted topic id, so it is never read).
-        from .offsets import FileOffsetStore
+        from eventlog.offsets import FileOffsetStore
         FileOffsetStore(self.path, fsync=self.fsync == "batch").forget_topic(name)
         grave = os.path.join(self.path, "topics", f"~deleted~{name[:200]}~{secrets.token_hex(6)}")
         try:
@@ -283,28 +283,28 @@ class Log:
 
     # -- clients ---------------------------------------------------------------------------
     def producer(self, **options):
-        """A new Producer writing to this log (see `eventlog.producer.Producer` for options)."""
+        """A new Producer writing to this log (see `eventlog.clients.producer.Producer` for options)."""
         self._check()
-        from .producer import Producer
+        from eventlog.clients.producer import Producer
         return Producer(self, **options)
 
     def consumer(self, **options):
-        """A new Consumer reading this log (see `eventlog.consumer.Consumer` for options)."""
+        """A new Consumer reading this log (see `eventlog.clients.consumer.Consumer` for options)."""
         self._check()
-        from .consumer import Consumer
+        from eventlog.clients.consumer import Consumer
         return Consumer(self, **options)
 
     def group(self, group_id):
         """The consumer group `group_id` (a `ConsumerGroup`: members, assignment, committed
         offsets, lag, reset_offsets, delete); it need not exist yet."""
         self._check()
-        from .group import ConsumerGroup
+        from eventlog.groups.membership import ConsumerGroup
         return ConsumerGroup(self, group_id)
 
     def groups(self):
         """Ids of the consumer groups with committed offsets or members, sorted."""
         self._check()
-        from .group import list_groups
+        from eventlog.groups.membership import list_groups
         return list_groups(self)
 
     # -- descriptor budget -----------------------------------------------------------------
@@ -332,7 +332,7 @@ class Log:
         "segments_cleaned", "skipped"}} (skipped is "busy" when a run in another process or
         thread holds that partition). Safe while other processes read and write."""
         self._check()
-        from . import _maintenance
+        from eventlog.maintenance import cleaner as _maintenance
         names = self.topics() if topics is None else ([topics] if isinstance(topics, str) else list(topics))
         out = {}
         for name in names:
@@ -355,12 +355,12 @@ class Log:
         totals (`segments`, `records`, `bytes`, `quarantine_files`, `quarantined_bytes`).
         `eventlog verify` prints the same report."""
         self._check()
-        from . import _check
+        from eventlog.storage import check as _check
         return _check.verify_log(self, topics, deep=deep)
 
     def _start_maintenance(self, interval):
         """`background_maintenance=True` (every 60 s) or a number of seconds."""
-        from . import _maintenance
+        from eventlog.maintenance import cleaner as _maintenance
         if interval is True:
             interval = 60.0
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:

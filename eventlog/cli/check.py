@@ -1,6 +1,6 @@
 """`eventlog dump`, `eventlog verify [--repair]` and `eventlog maintain`.
 
-verify and --repair are `eventlog._check` (the code behind `Log.verify()` and
+verify and --repair are `eventlog.storage.check` (the code behind `Log.verify()` and
 `Partition.check()`); this module only prints what it finds. Findings:
 - error: corrupt bytes of a closed segment or bytes followed by valid data in the newest one,
   a CRC-valid batch whose records do not decode (--deep), overlapping or missing offsets
@@ -22,12 +22,12 @@ import os
 import threading
 import time
 
-from . import _check
-from . import _cli_util as u
-from . import _codec
-from ._check import segment_bases as _segment_bases
-from ._codec import HEADER_SIZE, CorruptBatchError
-from ._segment import _IDX, _TIDX
+from eventlog.storage import check as _check
+from eventlog.cli import util as u
+from eventlog.storage import codec as _codec
+from eventlog.storage.check import segment_bases as _segment_bases
+from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
+from eventlog.storage.segment import _IDX, _TIDX
 
 
 
@@ -187,7 +187,7 @@ def _seg_base(path):
 
 
 def _dump_log(ctx, args, path):
-    from ._cli_io import headers_json, record_json
+    from eventlog.cli.io import headers_json, record_json
     base = _seg_base(path)
     expect = base
     out = ctx.out
@@ -241,7 +241,7 @@ def _dump_log(ctx, args, path):
                        "codec": _codec_name(info.attributes), "flags": _flags(info.attributes),
                        "section_bytes": info.section_len, "problems": notes}
                 if recs is not None:
-                    from .record import Record
+                    from eventlog.record import Record
                     doc["records"] = []
                     for o, ts, k, v, h in recs:
                         r = record_json(Record("", -1, o, ts, k, v, tuple(h)))

@@ -10,7 +10,7 @@ value and the rule. Every check of a topic name in eventlog calls one of these t
 """
 import re
 
-from .errors import InvalidTopicError
+from eventlog.errors import InvalidTopicError
 
 MAX_TOPIC_NAME_LENGTH = 249
 TOPIC_NAME_RULE = f"1-{MAX_TOPIC_NAME_LENGTH} characters of [A-Za-z0-9._-], not '.' or '..'"

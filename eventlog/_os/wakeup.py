@@ -68,7 +68,7 @@ import threading
 import time
 import warnings
 
-from eventlog._fs import fork_generation
+from eventlog._os.fs import fork_generation
 from eventlog.errors import (ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                              LogClosedError)
 

@@ -13,9 +13,9 @@ does). `delete` and `delete-offsets` act at once (as Kafka's `--delete` and
 """
 import time
 
-from . import _cli_util as u
-from .errors import EventLogError, UnknownTopicError
-from .record import TopicPartition
+from eventlog.cli import util as u
+from eventlog.errors import EventLogError, UnknownTopicError
+from eventlog.record import TopicPartition
 
 
 def _api(ctx):

@@ -19,9 +19,9 @@ import signal
 import sys
 import time
 
-from . import _cli_util as u
-from .errors import CommitFailedError, EventLogError
-from .record import TopicPartition
+from eventlog.cli import util as u
+from eventlog.errors import CommitFailedError, EventLogError
+from eventlog.record import TopicPartition
 
 _CHECK_EVERY = 20_000      # records between flush + delivery checks while producing
 _RECORD_OVERHEAD = 8       # what the producer adds to key + value when it checks sizes
@@ -461,7 +461,7 @@ def cmd_consume(ctx, args):
     except (KeyboardInterrupt, _Stop):
         stopped = True
     except BrokenPipeError:
-        from .cli import _quiet_stdout
+        from eventlog.cli.main import _quiet_stdout
         _quiet_stdout()
         stopped = True
     finally:

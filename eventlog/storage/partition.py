@@ -40,16 +40,16 @@ import threading
 from collections import OrderedDict
 from itertools import islice, repeat
 
-from . import _codec
-from ._codec import HEADER_SIZE, CorruptBatchError
-from ._fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
-from ._fs import storage_errors, wrap_public_methods, write_at
-from ._fs import now_ms as _now_ms
-from ._segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, quarantine, seg_name,
+from eventlog.storage import codec as _codec
+from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
+from eventlog._os.fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
+from eventlog._os.fs import storage_errors, wrap_public_methods, write_at
+from eventlog._os.fs import now_ms as _now_ms
+from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, quarantine, seg_name,
                        valid_batches_in)
-from .errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
+from eventlog.errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                      LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
-from .record import Record, TopicPartition
+from eventlog.record import Record, TopicPartition
 
 _new = tuple.__new__
 _HUGE = 1 << 62
@@ -918,7 +918,7 @@ class Partition:
         and write (bytes past the newest segment's valid data are looked at again under the
         append lock)."""
         self._check_usable()
-        from . import _check
+        from eventlog.storage import check as _check
         return _check.check(self, "compact" in self._topic.config.cleanup_policy, deep, _progress, _wait)
 
     def delete_records(self, before_offset):
@@ -926,7 +926,7 @@ class Partition:
         it are no longer returned to reads that start there, and segments entirely below it
         are deleted. Persisted; returns the new start offset. OffsetOutOfRangeError if
         `before_offset` is past the end offset."""
-        from . import _maintenance
+        from eventlog.maintenance import cleaner as _maintenance
         return _maintenance.delete_records(self, before_offset)
 
     # -- maintenance hooks (used by retention / delete_records) ------------------------------

@@ -37,7 +37,7 @@ import struct
 import threading
 import zlib
 
-from .errors import InvalidArgumentError, InvalidTypeError
+from eventlog.errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "murmur2", "to_positive", "kafka_partition", "fnv1a",

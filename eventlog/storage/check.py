@@ -32,10 +32,10 @@ import os
 
 import attrs
 
-from . import _codec
-from ._codec import HEADER_SIZE, CorruptBatchError
-from ._fs import FileLock, now_ms
-from ._segment import (INDEX_INTERVAL, QUARANTINE_SUFFIX, Segment, _IDX, _TIDX, crosses_interval,
+from eventlog.storage import codec as _codec
+from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
+from eventlog._os.fs import FileLock, now_ms
+from eventlog.storage.segment import (INDEX_INTERVAL, QUARANTINE_SUFFIX, Segment, _IDX, _TIDX, crosses_interval,
                        parse_quarantine_name, quarantine, valid_batches_in)
 
 _CHUNK = 1 << 20
@@ -414,7 +414,7 @@ def verify_log(lg, topics=None, deep=False, progress=None, wait=None):
     """The VerifyReport of every partition of `topics` (names; None: all) of Log `lg`, plus
     the problems of every registered PROBLEM_SOURCES entry. `progress(nbytes, label=None)`
     is told of bytes read, `wait(topic, partition)` before blocking on an append lock."""
-    from .errors import UnknownTopicError
+    from eventlog.errors import UnknownTopicError
     names = lg.topics() if topics is None else ([topics] if isinstance(topics, str) else list(topics))
     report = VerifyReport()
     for name in names:

@@ -27,11 +27,11 @@ import uuid
 
 import attrs
 
-from . import _codec
-from ._fs import atomic_write_json, read_json, wrap_public_methods
-from ._names import is_valid_topic_name, validate_topic_name  # noqa: F401  (the one topic-name rule; re-exported)
-from ._partition import Partition
-from .errors import (InvalidArgumentError, InvalidTypeError, UnknownPartitionError,
+from eventlog.storage import codec as _codec
+from eventlog._os.fs import atomic_write_json, read_json, wrap_public_methods
+from eventlog.storage.names import is_valid_topic_name, validate_topic_name  # noqa: F401  (the one topic-name rule; re-exported)
+from eventlog.storage.partition import Partition
+from eventlog.errors import (InvalidArgumentError, InvalidTypeError, UnknownPartitionError,
                      UnknownTopicError)
 
 DAY_MS = 24 * 3600 * 1000

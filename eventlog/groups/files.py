@@ -42,8 +42,8 @@ import os
 import shutil
 import time
 
-from ._fs import atomic_write_json
-from .offsets import decode_group_dir, encode_group_id
+from eventlog._os.fs import atomic_write_json
+from eventlog.offsets import decode_group_dir, encode_group_id
 
 GROUP_LOCK = "group.lock"
 LEADER_LOCK = "leader.lock"

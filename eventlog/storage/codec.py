@@ -43,7 +43,7 @@ from itertools import repeat
 
 import zstandard
 
-from .errors import CorruptBatchError
+from eventlog.errors import CorruptBatchError
 
 MAGIC = b"EL"
 VERSION = 1

@@ -8,8 +8,8 @@ topic, an upper bound for a compacted one (compaction leaves gaps in the offsets
 import argparse
 import os
 
-from . import _cli_util as u
-from .errors import TopicExistsError, UnknownTopicError
+from eventlog.cli import util as u
+from eventlog.errors import TopicExistsError, UnknownTopicError
 
 # Kafka's names of topic configs (for --config) -> our setting names
 KAFKA_NAMES = {

@@ -1,0 +1,1 @@
+"""Operating-system adapters: atomic files, wake-ups, fork safety. Imports nothing above errors."""

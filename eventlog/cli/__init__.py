@@ -1,0 +1,1 @@
+"""The `eventlog` command line. Imports the public API and below."""

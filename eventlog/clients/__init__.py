@@ -1,0 +1,1 @@
+"""Producer, consumer, partitioners and serde. Imports offsets, storage and below."""

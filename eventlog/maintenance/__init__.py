@@ -1,0 +1,1 @@
+"""Retention and compaction over storage. Imports storage and below."""

@@ -1,0 +1,1 @@
+"""The storage engine: batch codec, segments, partitions, topics. Imports only _os and errors/record."""
