@@ -1,11 +1,11 @@
-"""Differential scenarios for kafka-python: the real client on librdkafka's mock cluster vs
+"""Differential scenarios for kafka-python: the real client on a real Kafka broker vs
 eventlog.compat.kafka on a log directory."""
 import json
 import time
 
 import pytest
 
-from _scenarios import exc_name, registry, run_pair, until
+from _scenarios import exc_name, params, registry, run_pair, until
 
 CLIENT = "kafka"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -22,8 +22,7 @@ def consumer(s, *topics, **kw):
 
 
 def group_consumer(s, *topics, **kw):
-    """A consumer in a group. The mock makes a (re)joining member wait session.timeout.ms - 1
-    s, and kafka-python fails SyncGroup with InvalidRequestError below 6 s: 6 s it is."""
+    """A consumer in a group, noticed gone 6 s after it leaves without a goodbye."""
     kw.setdefault("session_timeout_ms", 6000)
     kw.setdefault("heartbeat_interval_ms", 500)
     return consumer(s, *topics, **kw)
@@ -31,8 +30,7 @@ def group_consumer(s, *topics, **kw):
 
 def subscribe(c, topics, **kw):
     """Subscribe once the consumer knows the topics' partitions: a kafka-python leader without
-    them assigns nothing and, on the mock, does not rejoin until its next metadata refresh
-    (minutes), which made single-member scenarios flaky."""
+    them assigns nothing and does not rejoin until its next metadata refresh (minutes)."""
     until(lambda: all(c.partitions_for_topic(x) for x in topics), 10)
     c.subscribe(topics, **kw)
 
@@ -77,7 +75,6 @@ def metadata_fields(s):
     p = producer(s)
     md = p.send(t, value=b"12345", key=b"kk", timestamp_ms=1_650_000_000_000).get(10)
     md2 = p.send(t, value=None, key=b"tomb").get(10)
-    # (not the timestamp: the mock's produce response always says 1234, a mock limit)
     return [(m.topic, m.partition, m.topic_partition, m.offset, m.serialized_key_size,
              m.serialized_value_size) for m in (md, md2)]
 
@@ -273,8 +270,7 @@ def log_offsets_api(s):
     return (c.beginning_offsets(parts), c.end_offsets(parts), c.partitions_for_topic(t), t in c.topics())
 
 
-@scenario(skip="librdkafka's mock cluster answers ListOffsets by timestamp with -1 (known mock limit); "
-               "the facade's offsets_for_times is tested in test_facade.py")
+@scenario
 def offsets_for_times(s):
     t = s.topic("times", 1)
     p = producer(s)
@@ -309,7 +305,7 @@ def subscribe_without_group_reads_all_partitions(s):
     p.flush()
     c = consumer(s, t)
     # as in subscribe(): wait until the real client knows the topic's partitions, else it may
-    # assign itself nothing until its next metadata refresh (flaky on the mock in CI)
+    # assign itself nothing until its next metadata refresh
     until(lambda: c.partitions_for_topic(t), 10)
     got = drain(c, 9)
     return sorted(rec(r) for r in got), sorted(c.assignment()), c.subscription()
@@ -425,13 +421,7 @@ def rebalance_listener_single_member(s):
     return events
 
 
-class NotBalanced(Exception):
-    """The real client's group did not settle on the mock within the time allowed."""
-
-
-@scenario(mock_flake=("InvalidRequestError|NotBalanced",
-                      "kafka-python 3.x's SyncGroup for a second member is sometimes refused by "
-                      "librdkafka's mock (InvalidRequestError), or the group never settles on it"))
+@scenario
 def two_members_split_partitions(s):
     t = s.topic("split", 4)
     g = s.group()
@@ -442,7 +432,7 @@ def two_members_split_partitions(s):
     a = group_consumer(s, group_id=g, enable_auto_commit=False)
     b = group_consumer(s, group_id=g, enable_auto_commit=False)
     # both know the topic's partitions before joining: a kafka-python leader without them
-    # sends an empty assignment, which the mock refuses (InvalidRequestError)
+    # sends an empty assignment
     until(lambda: a.partitions_for_topic(t) and b.partitions_for_topic(t), 10)
     subscribe(a, [t])
     until(lambda: a.poll(timeout_ms=100) is not None and len(a.assignment()) == 4, 20)
@@ -452,8 +442,7 @@ def two_members_split_partitions(s):
         a.poll(timeout_ms=50)
         b.poll(timeout_ms=50)
         return len(a.assignment()) == 2 and len(b.assignment()) == 2
-    if not until(balanced, 45):
-        raise NotBalanced(f"assignments {a.assignment()} and {b.assignment()}")
+    until(balanced, 45)
     aa, bb = a.assignment(), b.assignment()
     return sorted(aa | bb), not (aa & bb), sorted([len(aa), len(bb)])
 
@@ -502,8 +491,7 @@ def admin_lists_topics_and_group_offsets(s):
     return t in a.list_topics(), sorted((tp, om.offset) for tp, om in offsets.items())
 
 
-@scenario(skip="librdkafka's mock cluster does not implement CreateTopics/DeleteTopics (known mock "
-               "limit); the facade's admin topics are tested in test_facade.py")
+@scenario
 def admin_create_and_delete_topics(s):
     a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
     name = f"{s.prefix}-created"
@@ -513,6 +501,6 @@ def admin_create_and_delete_topics(s):
     return err, name in a.list_topics()
 
 
-@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda sc: sc.name)
+@pytest.mark.parametrize("sc", params(SCENARIOS))
 def test_kafka_python_facade_matches_real_client(sc, sides):
     run_pair(sc, sides)
