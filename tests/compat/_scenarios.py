@@ -10,6 +10,11 @@ import time
 
 import pytest
 
+# Record timestamps the scenarios set: an hour before the session started, the same on both
+# sides. Not fixed dates: the broker deletes records older than retention.ms (7 days by
+# default) on its own schedule, which would race with the scenario.
+T0 = (int(time.time()) // 3600 - 1) * 3600 * 1000
+
 
 class Scenario:
     def __init__(self, fn, differs=None):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from _scenarios import exc_name, params, registry, run_pair, until
+from _scenarios import T0, exc_name, params, registry, run_pair, until
 
 CLIENT = "confluent_kafka"
 SCENARIOS, scenario = registry()
@@ -114,7 +114,7 @@ def headers_timestamps_and_str_payloads(s):
     t = s.topic("hdr", 1)
     p = producer(s)
     p.produce(t, "text value", key="text key", headers=[("a", b"1"), ("b", "two"), ("a", None)],
-              timestamp=1_600_000_000_000)
+              timestamp=T0)
     p.produce(t, b"v2", headers={"only": b"x"})
     p.produce(t, None, key=b"tombstone")
     p.flush(10)
@@ -416,12 +416,12 @@ def offsets_for_times(s):
     t = s.topic("times", 2)
     p = producer(s)
     for ts in (1000, 2000, 3000):
-        p.produce(t, b"v", timestamp=ts, partition=0)
-    p.produce(t, b"v", timestamp=5000, partition=1)
+        p.produce(t, b"v", timestamp=T0 + ts, partition=0)
+    p.produce(t, b"v", timestamp=T0 + 5000, partition=1)
     p.flush(10)
     c = consumer(s, s.group())
     # one partition once per call: librdkafka answers -1 for a partition listed twice
-    return [tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, ts), s.ck.TopicPartition(t, 1, ts)], timeout=10))
+    return [tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, T0 + ts), s.ck.TopicPartition(t, 1, T0 + ts)], timeout=10))
             for ts in (0, 1000, 2500, 3000, 4000, 9999)]
 
 
@@ -556,17 +556,85 @@ def admin_describe_and_list_groups(s):
 
 
 @scenario
-def admin_create_and_delete_topics(s):
+def admin_topic_lifecycle(s):
     a = s.ck.admin.AdminClient(s.cconf)
-    name = f"{s.prefix}-created"
-    r = {k: f.result(10) for k, f in a.create_topics([s.ck.admin.NewTopic(name, 3, 1)]).items()}
-    try:
-        a.create_topics([s.ck.admin.NewTopic(name, 3, 1)])[name].result(10)
-        again = None
-    except s.ck.KafkaException as e:
-        again = e.args[0].name()
-    a.delete_topics([name])[name].result(10)
-    return r, again
+    name, other = f"{s.prefix}-life", f"{s.prefix}-never"
+
+    def outcome(futures):
+        out = {}
+        for k, f in futures.items():
+            try:
+                out[k] = ("ok", f.result(30))
+            except s.ck.KafkaException as e:
+                out[k] = ("error", e.args[0].name())
+        return out
+
+    def listed():
+        return name in a.list_topics(timeout=10).topics
+    created = outcome(a.create_topics([s.ck.admin.NewTopic(name, 2, 1)]))
+    seen = until(listed, 20, 0.1)
+    dup = outcome(a.create_topics([s.ck.admin.NewTopic(name, 2, 1)]))
+    bad = outcome(a.create_topics([s.ck.admin.NewTopic(f"{s.prefix}-zero", 0, 1)]))
+    parts = sorted(a.list_topics(name, timeout=10).topics[name].partitions)
+    deleted = outcome(a.delete_topics([name, other]))
+    gone = until(lambda: not listed(), 20, 0.1)
+    return created, seen, dup, bad, parts, deleted, gone
+
+
+@scenario(differs="describe_consumer_groups of an unknown group: the facade says is_simple_consumer_group=False, "
+                  "the broker True")
+def admin_describe_empty_and_unknown_groups(s):
+    t = s.topic("adm3", 1)
+    g = s.group()
+    fill(s, t, 2)
+    c = consumer(s, g, **{"enable.auto.commit": False})
+    c.subscribe([t])
+    drain(c, 2)
+    c.commit(asynchronous=False)
+    c.close()
+    a = s.ck.admin.AdminClient(s.cconf)
+    out = []
+    for gid in (g, s.group("nobody")):
+        try:
+            d = a.describe_consumer_groups([gid])[gid].result(10)
+            out.append((d.group_id, d.state.name, len(d.members), d.is_simple_consumer_group))
+        except s.ck.KafkaException as e:
+            out.append(("error", e.args[0].name()))
+    return out
+
+
+COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+           "min.compaction.lag.ms": "0"}
+
+
+@scenario
+def compaction_keeps_the_last_record_per_key(s):
+    # Records carry timestamps 1 ms apart; the last one is 60 s later, which rolls the segment
+    # (segment.ms compares record timestamps), so everything before it may be cleaned.
+    t = s.topic("compact", 1, config=COMPACT)
+    p = producer(s)
+    for i in range(30):
+        p.produce(t, b"v%d" % i, key=b"k%d" % (i % 4), timestamp=T0 + i)
+    p.produce(t, None, key=b"k1", timestamp=T0 + 30)          # a tombstone: kept (delete.retention.ms)
+    assert p.flush(10) == 0                                   # the roll record in a batch of its own
+    p.produce(t, b"roll", key=b"last", timestamp=T0 + 60_000)
+    assert p.flush(10) == 0
+
+    def read_all():
+        c = s.ck.Consumer({**s.cconf, "group.id": s.group("reader"), "enable.auto.commit": False})
+        try:
+            c.assign([s.ck.TopicPartition(t, 0, s.ck.OFFSET_BEGINNING)])
+            out = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (out and out[-1][0] == 31):
+                m = c.poll(0.1)
+                if m is not None and m.error() is None:
+                    out.append((m.offset(), m.key(), m.value()))
+            return out
+        finally:
+            c.close()
+    # (how much a first read sees is a race with the broker's cleaner: only the end state counts)
+    return s.clean(t, lambda: (lambda r: len(r) < 32 and r)(read_all()))
 
 
 @pytest.mark.parametrize("sc", params(SCENARIOS))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from _scenarios import exc_name, params, registry, run_pair, until
+from _scenarios import T0, exc_name, params, registry, run_pair, until
 
 CLIENT = "kafka"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -73,7 +73,7 @@ def keyed_placement_with_key_serializer(s):
 def metadata_fields(s):
     t = s.topic("md", 1)
     p = producer(s)
-    md = p.send(t, value=b"12345", key=b"kk", timestamp_ms=1_650_000_000_000).get(10)
+    md = p.send(t, value=b"12345", key=b"kk", timestamp_ms=T0 + 1).get(10)
     md2 = p.send(t, value=None, key=b"tomb").get(10)
     return [(m.topic, m.partition, m.topic_partition, m.offset, m.serialized_key_size,
              m.serialized_value_size) for m in (md, md2)]
@@ -83,7 +83,7 @@ def metadata_fields(s):
 def headers_and_timestamps_round_trip(s):
     t = s.topic("hdr", 1)
     p = producer(s)
-    p.send(t, b"v1", key=b"k", headers=[("a", b"1"), ("b", b""), ("a", b"2")], timestamp_ms=1_600_000_000_000).get(10)
+    p.send(t, b"v1", key=b"k", headers=[("a", b"1"), ("b", b""), ("a", b"2")], timestamp_ms=T0).get(10)
     p.send(t, b"v2", headers=[]).get(10)
     c = consumer(s)
     c.assign([s.kafka.TopicPartition(t, 0)])
@@ -272,15 +272,20 @@ def log_offsets_api(s):
 
 @scenario
 def offsets_for_times(s):
-    t = s.topic("times", 1)
+    t = s.topic("times", 2)
     p = producer(s)
     for ts in (1000, 2000, 3000):
-        p.send(t, b"v", timestamp_ms=ts)
+        p.send(t, b"v", timestamp_ms=T0 + ts, partition=0)
+    p.send(t, b"v", timestamp_ms=T0 + 5000, partition=1)
     p.flush()
     c = consumer(s)
-    tp = s.kafka.TopicPartition(t, 0)
-    r = c.offsets_for_times({tp: 2500})[tp]
-    return r.offset, r.timestamp, c.offsets_for_times({tp: 9999})[tp]
+    tp0, tp1 = tps(s, t, 2)
+    ends = until(lambda: c.end_offsets([tp0, tp1]) == {tp0: 3, tp1: 1}, 10)
+    out = []
+    for ts in (0, 1000, 2500, 3000, 4000, 9999):
+        r = c.offsets_for_times({tp0: T0 + ts, tp1: T0 + ts})
+        out.append(sorted((tp.partition, None if v is None else (v.offset, v.timestamp)) for tp, v in r.items()))
+    return ends, out, exc_name(c.offsets_for_times, {tp0: -5})
 
 
 @scenario
@@ -492,13 +497,70 @@ def admin_lists_topics_and_group_offsets(s):
 
 
 @scenario
-def admin_create_and_delete_topics(s):
+def admin_topic_lifecycle(s):
     a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
-    name = f"{s.prefix}-created"
-    a.create_topics([s.kafka.admin.NewTopic(name, 3, 1)])
-    err = exc_name(a.create_topics, [s.kafka.admin.NewTopic(name, 3, 1)])
+    name = f"{s.prefix}-life"
+    a.create_topics([s.kafka.admin.NewTopic(name, 2, 1)])
+    seen = until(lambda: name in a.list_topics(), 20, 0.1)
+    dup = exc_name(a.create_topics, [s.kafka.admin.NewTopic(name, 2, 1)])
+    desc = [(d["name"], d["error_code"], d["is_internal"],
+             sorted((p["partition_index"], p["error_code"], p["replica_nodes"] == [p["leader_id"]])
+                    for p in d["partitions"]))
+            for d in a.describe_topics([name])]
     a.delete_topics([name])
-    return err, name in a.list_topics()
+    gone = until(lambda: name not in a.list_topics(), 20, 0.1)
+    missing = exc_name(a.delete_topics, [f"{s.prefix}-never"])
+    return seen, dup, desc, gone, missing
+
+
+@scenario(differs="describe_groups: facade members lack member_metadata and give member_assignment as an object, "
+                  "not a dict; an unknown group has error None, not GroupIdNotFoundError, and no authorized_operations")
+def admin_describe_and_list_groups(s):
+    t = s.topic("adm2", 2)
+    g = s.group()
+    c = group_consumer(s, group_id=g, client_id="billing-worker")
+    subscribe(c, [t])
+    until(lambda: c.poll(timeout_ms=100) is not None and len(c.assignment()) == 2, 20)
+    a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
+    d = a.describe_groups([g])[g]
+    listed = [x for x in a.list_groups() if x["group_id"] == g]
+    members = [(m["client_id"], m.get("member_metadata"), m["member_assignment"]) for m in d["members"]]
+    return ((d["group_id"], d["group_state"], d["protocol_type"], d["protocol_data"], d["error"]), members,
+            listed, a.describe_groups([s.group("nobody")]))
+
+
+COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+           "min.compaction.lag.ms": "0"}
+
+
+@scenario
+def compaction_keeps_the_last_record_per_key(s):
+    # Records carry timestamps 1 ms apart; the last one is 60 s later, which rolls the segment
+    # (segment.ms compares record timestamps), so everything before it may be cleaned.
+    t = s.topic("compact", 1, config=COMPACT)
+    p = producer(s)
+    for i in range(30):
+        p.send(t, b"v%d" % i, key=b"k%d" % (i % 4), timestamp_ms=T0 + i)
+    p.send(t, None, key=b"k1", timestamp_ms=T0 + 30)          # a tombstone: kept (delete.retention.ms)
+    p.flush()                                                 # the roll record in a batch of its own
+    p.send(t, b"roll", key=b"last", timestamp_ms=T0 + 60_000)
+    p.flush()
+    tp = s.kafka.TopicPartition(t, 0)
+
+    def read_all():
+        c = consumer(s, consumer_timeout_ms=2000)
+        try:
+            c.assign([tp])
+            out = []
+            for r in c:
+                out.append((r.offset, r.key, r.value))
+                if r.offset == 31:
+                    break
+            return out
+        finally:
+            c.close()
+    # (how much a first read sees is a race with the broker's cleaner: only the end state counts)
+    return s.clean(t, lambda: (lambda r: len(r) < 32 and r)(read_all()))
 
 
 @pytest.mark.parametrize("sc", params(SCENARIOS))
