@@ -10,7 +10,7 @@ Rules it keeps:
   ports: clients and controller), and counts as started only once it answers a metadata request
   that lists a broker, within a deadline; otherwise start fails with the tail of its log.
 - `stop()` ends the JVM it started, by its pid only: SIGTERM, then SIGKILL after a grace period.
-  The JVM also dies with the process that started it (PR_SET_PDEATHSIG), so a killed pytest
+  The JVM also dies with the process that started it (PR_SET_PDEATHSIG, through `setpriv` or prctl), so a killed pytest
   leaves no broker behind.
 - `unavailable()` says why a broker cannot be had here (no java, no mvn and no cached jars);
   callers skip with that reason. `EVENTLOG_TEST_KAFKA=host:port` names a running broker to use
@@ -21,6 +21,7 @@ Rules it keeps:
 import base64
 import contextlib
 import fcntl
+import importlib.util
 import os
 import shutil
 import signal
@@ -88,6 +89,8 @@ def _have_jars(version):
 
 def unavailable(version=VERSION):
     """Why no broker can be started here (None if one can)."""
+    if importlib.util.find_spec("confluent_kafka") is None:
+        return "confluent-kafka is not installed (the broker's readiness check uses it): pip install -e '.[test]'"
     if shutil.which("java") is None:
         return "no `java` on PATH: the real Kafka broker tests need Java 17+ (apt-get install openjdk-17-jre-headless)"
     if not _have_jars(version) and shutil.which("mvn") is None:
@@ -147,13 +150,19 @@ def cluster_id():
             return s
 
 
-def _die_with_parent():
-    # runs in the child between fork and exec: SIGKILL the JVM if its parent dies
+def _with_parent_death_signal(cmd):
+    """`cmd` made to receive SIGKILL when the process that started it dies: through util-linux's
+    `setpriv --pdeathsig` (an exec wrapper: nothing runs in the forked child of this threaded
+    process), else prctl(PR_SET_PDEATHSIG) from a preexec_fn whose function is resolved here."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--"] + cmd, None
     import ctypes
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return cmd, None
+    return cmd, lambda: prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
 
 
 def answers(bootstrap, timeout=5.0):
@@ -247,12 +256,12 @@ class Broker:
         timings["format_s"] = time.monotonic() - t0
         if r.returncode != 0:
             raise BrokerError(f"formatting the broker's data directory failed: {r.stdout[-3000:]}")
+        cmd, preexec = _with_parent_death_signal(
+            java + HEAP.split() + ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-cp", cp, "kafka.Kafka", conf])
         log = open(os.path.join(data_dir, "broker.log"), "ab")
         try:
-            return subprocess.Popen(
-                java + HEAP.split() + ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-cp", cp, "kafka.Kafka", conf],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
-                start_new_session=True, preexec_fn=_die_with_parent)
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=data_dir, start_new_session=True, preexec_fn=preexec)
         finally:
             log.close()
 

@@ -2,6 +2,7 @@
 patch them), the real Kafka broker (tests/kafka_fixtures.py, one per session), and the two
 `Side`s a scenario runs on.
 """
+import gc
 import importlib
 import itertools
 import os
@@ -144,7 +145,10 @@ def real_admin(kafka_bootstrap):
     """The real confluent-kafka AdminClient on the session's broker (the harness's topic maker)."""
     if REAL_CK is None:
         pytest.skip(CK_MISSING)
-    return REAL_CK.admin.AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = REAL_CK.admin.AdminClient({"bootstrap.servers": kafka_bootstrap})
+    yield admin
+    del admin   # its librdkafka handle goes before the broker does (no reconnect noise at the end)
+    gc.collect()
 
 
 @pytest.fixture
