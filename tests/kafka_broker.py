@@ -10,8 +10,8 @@ Rules it keeps:
   ports: clients and controller), and counts as started only once it answers a metadata request
   that lists a broker, within a deadline; otherwise start fails with the tail of its log.
 - `stop()` ends the JVM it started, by its pid only: SIGTERM, then SIGKILL after a grace period.
-  The JVM also dies with the process that started it (PR_SET_PDEATHSIG, through `setpriv` or prctl), so a killed pytest
-  leaves no broker behind.
+  The JVM also dies with the process that started it (PR_SET_PDEATHSIG, through `setpriv` or
+  prctl), so a killed pytest leaves no broker behind.
 - `unavailable()` says why a broker cannot be had here (no java, no mvn and no cached jars);
   callers skip with that reason. `EVENTLOG_TEST_KAFKA=host:port` names a running broker to use
   instead of starting one.
