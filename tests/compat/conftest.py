@@ -152,15 +152,12 @@ def real_admin(kafka_bootstrap):
 
 
 @pytest.fixture
-def sides(request, tmp_path):
+def sides(request, tmp_path, kafka_bootstrap, real_admin):
     """(real, facade) Sides for the client the test module names in CLIENT."""
     client = request.module.CLIENT
     if client == "kafka" and REAL_KAFKA is None:
         pytest.skip(KAFKA_MISSING)
-    if REAL_CK is None:  # the harness creates the broker's topics through confluent-kafka
-        pytest.skip(CK_MISSING)
-    bootstrap = request.getfixturevalue("kafka_bootstrap")
-    admin = request.getfixturevalue("real_admin")
+    bootstrap, admin = kafka_bootstrap, real_admin
     from eventlog.compat import confluent_kafka as fck
     from eventlog.compat import kafka as fk
     prefix = f"{_SESSION}-s{next(_counter)}"
