@@ -1,7 +1,13 @@
-"""Shared fixtures. `check_log(path, ...)` runs the storage invariant checker (see
-log_checker.py); tests import `assert_log_consistent` from `log_checker` directly too."""
+"""Fixtures shared by the whole suite.
+
+- `check_log(path, ...)` runs the storage invariant checker (see log_checker.py); tests import
+  `assert_log_consistent` from `log_checker` directly too.
+- The real Kafka broker's fixture (`kafka_bootstrap`, the `kafka` marker) lives in
+  kafka_fixtures.py.
+"""
 import pytest
 
+from kafka_fixtures import kafka_bootstrap, pytest_collection_modifyitems, pytest_terminal_summary  # noqa: F401
 from log_checker import assert_log_consistent
 
 

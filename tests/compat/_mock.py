@@ -5,6 +5,9 @@ The confluent-kafka wheel bundles librdkafka, which exports a mock cluster API
 127.0.0.1. Any client (confluent-kafka, kafka-python) can connect to its bootstrap string.
 `MockCluster.start()` returns None, with the reason in `MockCluster.unavailable`, when
 confluent-kafka or the mock API cannot be had, so callers can skip instead of failing.
+
+Used by bench/compat.py (the cheapest Kafka-protocol peer to time the real clients against).
+The differential tests' truth is a real broker (tests/kafka_broker.py), not this mock.
 """
 import ctypes
 import glob

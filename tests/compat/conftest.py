@@ -1,10 +1,14 @@
 """Fixtures of the differential suite: the real client libraries (imported before anything can
-patch them), librdkafka's mock cluster (one per session), and the two `Side`s a scenario runs on.
+patch them), the real Kafka broker (tests/kafka_fixtures.py, one per session), and the two
+`Side`s a scenario runs on.
 """
+import gc
 import importlib
 import itertools
 import os
 import sys
+import time
+import uuid
 import warnings
 
 import pytest
@@ -14,7 +18,6 @@ import eventlog.pytest_plugin as _plugin
 
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
-import _mock  # noqa: E402
 
 
 def pytest_configure(config):
@@ -56,38 +59,57 @@ if REAL_CK is not None:
     import confluent_kafka.admin  # noqa: F401,E402
 
 _counter = itertools.count()
+# names on the broker are unique per session too: EVENTLOG_TEST_KAFKA may reuse a broker
+_SESSION = uuid.uuid4().hex[:6]
 
 
 class Side:
-    """Where one run of a scenario happens: `real` (real client, mock cluster) or `facade`
+    """Where one run of a scenario happens: `real` (real client, real Kafka broker) or `facade`
     (eventlog.compat, a fresh log). Scenarios use only what is here, so both runs execute
     the same code."""
 
-    def __init__(self, name, prefix, kafka=None, ck=None, bootstrap=None, mock=None, log=None):
+    def __init__(self, name, prefix, kafka=None, ck=None, bootstrap=None, admin=None, log=None):
         self.name = name
         self.prefix = prefix
         self.kafka = kafka
         self.ck = ck
         self.bootstrap = bootstrap
-        self._mock = mock
+        self._admin = admin
         self._log = log
         self.real = name == "real"
-        # kafka-python 3.x must be told the protocol version the mock speaks
         self.kconf = {"bootstrap_servers": bootstrap, "request_timeout_ms": 10000}
-        if self.real:
-            self.kconf["api_version"] = (2, 3)
         self.cconf = {"bootstrap.servers": bootstrap}
         self._closers = []
 
-    def topic(self, name, partitions=1):
-        """Create `prefix-name` with `partitions` (through the mock's API on the real side:
-        its admin API cannot create topics) and return its full name."""
+    def topic(self, name, partitions=1, config=None):
+        """Create `prefix-name` with `partitions` and topic `config` (Kafka names) and return its
+        full name. Harness, not scenario: on the broker through the real AdminClient, waiting
+        until every partition has a leader; on the facade side in the log directly."""
         full = f"{self.prefix}-{name}"
-        if self._mock is not None:
-            self._mock.create_topic(full, partitions)
+        if self._admin is not None:
+            nt = REAL_CK.admin.NewTopic(full, partitions, 1, config=dict(config or {}))
+            self._admin.create_topics([nt])[full].result(30)
+
+            def ready():
+                t = self._admin.list_topics(full, timeout=10).topics.get(full)
+                return (t is not None and t.error is None and len(t.partitions) == partitions
+                        and all(p.leader >= 0 for p in t.partitions.values()))
+            if not _until(ready, 30):
+                raise RuntimeError(f"topic {full} has no leader for every partition after 30 s")
+        elif config:   # Kafka config names: through the facade's public admin, which maps them
+            admin = self.ck.admin.AdminClient(self.cconf)
+            admin.create_topics([self.ck.admin.NewTopic(full, partitions, 1, config=dict(config))])[full].result(30)
         else:
             self._log.create_topic(full, partitions=partitions)
         return full
+
+    def clean(self, topic, cleaned, timeout=90.0):
+        """Let the log cleaner run on `topic` until `cleaned()` is true (a condition the scenario
+        reads through its client), and return its last value. The broker's cleaner runs on its
+        own schedule: poll. eventlog cleans when asked: log.maintain(), then check."""
+        if self._admin is not None:
+            return _until(cleaned, timeout, interval=0.5)
+        return _until(lambda: self._log.maintain([topic]) is not None and cleaned(), timeout, interval=0.1)
 
     def group(self, name="g"):
         return f"{self.prefix}-{name}"
@@ -108,29 +130,39 @@ class Side:
         self._closers.clear()
 
 
+def _until(fn, timeout, interval=0.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        if interval:
+            time.sleep(interval)
+
+
 @pytest.fixture(scope="session")
-def mock_cluster():
-    mc = _mock.MockCluster.start()
-    if mc is None:
-        pytest.skip(f"librdkafka mock cluster unavailable: {_mock.unavailable}")
-    yield mc
-    mc.close()
+def real_admin(kafka_bootstrap):
+    """The real confluent-kafka AdminClient on the session's broker (the harness's topic maker)."""
+    if REAL_CK is None:
+        pytest.skip(CK_MISSING)
+    admin = REAL_CK.admin.AdminClient({"bootstrap.servers": kafka_bootstrap})
+    yield admin
+    del admin   # its librdkafka handle goes before the broker does (no reconnect noise at the end)
+    gc.collect()
 
 
 @pytest.fixture
-def sides(request, tmp_path):
+def sides(request, tmp_path, kafka_bootstrap, real_admin):
     """(real, facade) Sides for the client the test module names in CLIENT."""
     client = request.module.CLIENT
     if client == "kafka" and REAL_KAFKA is None:
         pytest.skip(KAFKA_MISSING)
-    if REAL_CK is None:  # the mock cluster comes with confluent-kafka's librdkafka
-        pytest.skip(CK_MISSING)
-    mc = request.getfixturevalue("mock_cluster")
+    bootstrap, admin = kafka_bootstrap, real_admin
     from eventlog.compat import confluent_kafka as fck
     from eventlog.compat import kafka as fk
-    prefix = f"s{next(_counter)}"
+    prefix = f"{_SESSION}-s{next(_counter)}"
     log = eventlog.open(tmp_path / "log")
-    real = Side("real", prefix, kafka=REAL_KAFKA, ck=REAL_CK, bootstrap=mc.bootstrap, mock=mc)
+    real = Side("real", prefix, kafka=REAL_KAFKA, ck=REAL_CK, bootstrap=bootstrap, admin=admin)
     fac = Side("facade", prefix, kafka=fk, ck=fck, bootstrap=f"eventlog://{log.path}", log=log)
     yield real, fac
     real.close_all()

@@ -1,10 +1,10 @@
-"""Differential scenarios for confluent-kafka: the real client on librdkafka's mock cluster vs
+"""Differential scenarios for confluent-kafka: the real client on a real Kafka broker vs
 eventlog.compat.confluent_kafka on a log directory."""
 import time
 
 import pytest
 
-from _scenarios import exc_name, registry, run_pair, until
+from _scenarios import T0, exc_name, params, registry, run_pair, until
 
 CLIENT = "confluent_kafka"
 SCENARIOS, scenario = registry()
@@ -16,8 +16,8 @@ def producer(s, **conf):
 
 def consumer(s, group, **conf):
     base = {"group.id": group, "auto.offset.reset": "earliest",
-            # the mock makes a later (re)join wait session.timeout.ms - 1 s: keep it short
-            "session.timeout.ms": 2000, "heartbeat.interval.ms": 200}
+            # a member that leaves without a goodbye is noticed after this: keep it short
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 200}
     base.update(conf)
     return s.closing(s.ck.Consumer({**s.cconf, **base}))
 
@@ -114,7 +114,7 @@ def headers_timestamps_and_str_payloads(s):
     t = s.topic("hdr", 1)
     p = producer(s)
     p.produce(t, "text value", key="text key", headers=[("a", b"1"), ("b", "two"), ("a", None)],
-              timestamp=1_600_000_000_000)
+              timestamp=T0)
     p.produce(t, b"v2", headers={"only": b"x"})
     p.produce(t, None, key=b"tombstone")
     p.flush(10)
@@ -411,16 +411,18 @@ def consume_batches(s):
     return got
 
 
-@scenario(skip="librdkafka's mock cluster answers ListOffsets by timestamp with -1 (known mock limit); "
-               "the facade's offsets_for_times is tested in test_facade.py")
+@scenario
 def offsets_for_times(s):
-    t = s.topic("times", 1)
+    t = s.topic("times", 2)
     p = producer(s)
     for ts in (1000, 2000, 3000):
-        p.produce(t, b"v", timestamp=ts)
+        p.produce(t, b"v", timestamp=T0 + ts, partition=0)
+    p.produce(t, b"v", timestamp=T0 + 5000, partition=1)
     p.flush(10)
     c = consumer(s, s.group())
-    return tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, 2500), s.ck.TopicPartition(t, 0, 9999)], timeout=10))
+    # one partition once per call: librdkafka answers -1 for a partition listed twice
+    return [tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, T0 + ts), s.ck.TopicPartition(t, 1, T0 + ts)], timeout=10))
+            for ts in (0, 1000, 2500, 3000, 4000, 9999)]
 
 
 # -- rebalancing ----------------------------------------------------------------------------------
@@ -539,8 +541,7 @@ def admin_group_offsets(s):
     return offsets.group_id, sorted(tpl(offsets.topic_partitions))
 
 
-@scenario(skip="librdkafka's mock cluster does not implement DescribeGroups/ListGroups (known mock "
-               "limit); the facade's group admin is tested in test_facade.py")
+@scenario
 def admin_describe_and_list_groups(s):
     t = s.topic("adm2", 2)
     g = s.group()
@@ -554,21 +555,88 @@ def admin_describe_and_list_groups(s):
     return desc.group_id, desc.state.name, members, g in listed
 
 
-@scenario(skip="librdkafka's mock cluster does not implement CreateTopics/DeleteTopics (known mock "
-               "limit); the facade's admin topics are tested in test_facade.py")
-def admin_create_and_delete_topics(s):
+@scenario
+def admin_topic_lifecycle(s):
     a = s.ck.admin.AdminClient(s.cconf)
-    name = f"{s.prefix}-created"
-    r = {k: f.result(10) for k, f in a.create_topics([s.ck.admin.NewTopic(name, 3, 1)]).items()}
-    try:
-        a.create_topics([s.ck.admin.NewTopic(name, 3, 1)])[name].result(10)
-        again = None
-    except s.ck.KafkaException as e:
-        again = e.args[0].name()
-    a.delete_topics([name])[name].result(10)
-    return r, again
+    name, other = f"{s.prefix}-life", f"{s.prefix}-never"
+
+    def outcome(futures):
+        out = {}
+        for k, f in futures.items():
+            try:
+                out[k] = ("ok", f.result(30))
+            except s.ck.KafkaException as e:
+                out[k] = ("error", e.args[0].name())
+        return out
+
+    def listed():
+        return name in a.list_topics(timeout=10).topics
+    created = outcome(a.create_topics([s.ck.admin.NewTopic(name, 2, 1)]))
+    seen = until(listed, 20, 0.1)
+    dup = outcome(a.create_topics([s.ck.admin.NewTopic(name, 2, 1)]))
+    bad = outcome(a.create_topics([s.ck.admin.NewTopic(f"{s.prefix}-zero", 0, 1)]))
+    parts = sorted(a.list_topics(name, timeout=10).topics[name].partitions)
+    deleted = outcome(a.delete_topics([name, other]))
+    gone = until(lambda: not listed(), 20, 0.1)
+    return created, seen, dup, bad, parts, deleted, gone
 
 
-@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda sc: sc.name)
+@scenario(differs="describe_consumer_groups of an unknown group: the facade says is_simple_consumer_group=False, "
+                  "the broker True")
+def admin_describe_empty_and_unknown_groups(s):
+    t = s.topic("adm3", 1)
+    g = s.group()
+    fill(s, t, 2)
+    c = consumer(s, g, **{"enable.auto.commit": False})
+    c.subscribe([t])
+    drain(c, 2)
+    c.commit(asynchronous=False)
+    c.close()
+    a = s.ck.admin.AdminClient(s.cconf)
+    out = []
+    for gid in (g, s.group("nobody")):
+        try:
+            d = a.describe_consumer_groups([gid])[gid].result(10)
+            out.append((d.group_id, d.state.name, len(d.members), d.is_simple_consumer_group))
+        except s.ck.KafkaException as e:
+            out.append(("error", e.args[0].name()))
+    return out
+
+
+COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+           "min.compaction.lag.ms": "0"}
+
+
+@scenario
+def compaction_keeps_the_last_record_per_key(s):
+    # Records carry timestamps 1 ms apart; the last one is 60 s later, which rolls the segment
+    # (segment.ms compares record timestamps), so everything before it may be cleaned.
+    t = s.topic("compact", 1, config=COMPACT)
+    p = producer(s)
+    for i in range(30):
+        p.produce(t, b"v%d" % i, key=b"k%d" % (i % 4), timestamp=T0 + i)
+    p.produce(t, None, key=b"k1", timestamp=T0 + 30)          # a tombstone: kept (delete.retention.ms)
+    assert p.flush(10) == 0                                   # the roll record in a batch of its own
+    p.produce(t, b"roll", key=b"last", timestamp=T0 + 60_000)
+    assert p.flush(10) == 0
+
+    def read_all():
+        c = s.ck.Consumer({**s.cconf, "group.id": s.group("reader"), "enable.auto.commit": False})
+        try:
+            c.assign([s.ck.TopicPartition(t, 0, s.ck.OFFSET_BEGINNING)])
+            out = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (out and out[-1][0] == 31):
+                m = c.poll(0.1)
+                if m is not None and m.error() is None:
+                    out.append((m.offset(), m.key(), m.value()))
+            return out
+        finally:
+            c.close()
+    # (how much a first read sees is a race with the broker's cleaner: only the end state counts)
+    return s.clean(t, lambda: (lambda r: len(r) < 32 and r)(read_all()))
+
+
+@pytest.mark.parametrize("sc", params(SCENARIOS))
 def test_confluent_kafka_facade_matches_real_client(sc, sides):
     run_pair(sc, sides)

@@ -1,11 +1,11 @@
-"""Differential scenarios for kafka-python: the real client on librdkafka's mock cluster vs
+"""Differential scenarios for kafka-python: the real client on a real Kafka broker vs
 eventlog.compat.kafka on a log directory."""
 import json
 import time
 
 import pytest
 
-from _scenarios import exc_name, registry, run_pair, until
+from _scenarios import T0, exc_name, params, registry, run_pair, until
 
 CLIENT = "kafka"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -22,8 +22,7 @@ def consumer(s, *topics, **kw):
 
 
 def group_consumer(s, *topics, **kw):
-    """A consumer in a group. The mock makes a (re)joining member wait session.timeout.ms - 1
-    s, and kafka-python fails SyncGroup with InvalidRequestError below 6 s: 6 s it is."""
+    """A consumer in a group, noticed gone 6 s after it leaves without a goodbye."""
     kw.setdefault("session_timeout_ms", 6000)
     kw.setdefault("heartbeat_interval_ms", 500)
     return consumer(s, *topics, **kw)
@@ -31,8 +30,7 @@ def group_consumer(s, *topics, **kw):
 
 def subscribe(c, topics, **kw):
     """Subscribe once the consumer knows the topics' partitions: a kafka-python leader without
-    them assigns nothing and, on the mock, does not rejoin until its next metadata refresh
-    (minutes), which made single-member scenarios flaky."""
+    them assigns nothing and does not rejoin until its next metadata refresh (minutes)."""
     until(lambda: all(c.partitions_for_topic(x) for x in topics), 10)
     c.subscribe(topics, **kw)
 
@@ -75,9 +73,8 @@ def keyed_placement_with_key_serializer(s):
 def metadata_fields(s):
     t = s.topic("md", 1)
     p = producer(s)
-    md = p.send(t, value=b"12345", key=b"kk", timestamp_ms=1_650_000_000_000).get(10)
+    md = p.send(t, value=b"12345", key=b"kk", timestamp_ms=T0 + 1).get(10)
     md2 = p.send(t, value=None, key=b"tomb").get(10)
-    # (not the timestamp: the mock's produce response always says 1234, a mock limit)
     return [(m.topic, m.partition, m.topic_partition, m.offset, m.serialized_key_size,
              m.serialized_value_size) for m in (md, md2)]
 
@@ -86,7 +83,7 @@ def metadata_fields(s):
 def headers_and_timestamps_round_trip(s):
     t = s.topic("hdr", 1)
     p = producer(s)
-    p.send(t, b"v1", key=b"k", headers=[("a", b"1"), ("b", b""), ("a", b"2")], timestamp_ms=1_600_000_000_000).get(10)
+    p.send(t, b"v1", key=b"k", headers=[("a", b"1"), ("b", b""), ("a", b"2")], timestamp_ms=T0).get(10)
     p.send(t, b"v2", headers=[]).get(10)
     c = consumer(s)
     c.assign([s.kafka.TopicPartition(t, 0)])
@@ -273,18 +270,22 @@ def log_offsets_api(s):
     return (c.beginning_offsets(parts), c.end_offsets(parts), c.partitions_for_topic(t), t in c.topics())
 
 
-@scenario(skip="librdkafka's mock cluster answers ListOffsets by timestamp with -1 (known mock limit); "
-               "the facade's offsets_for_times is tested in test_facade.py")
+@scenario
 def offsets_for_times(s):
-    t = s.topic("times", 1)
+    t = s.topic("times", 2)
     p = producer(s)
     for ts in (1000, 2000, 3000):
-        p.send(t, b"v", timestamp_ms=ts)
+        p.send(t, b"v", timestamp_ms=T0 + ts, partition=0)
+    p.send(t, b"v", timestamp_ms=T0 + 5000, partition=1)
     p.flush()
     c = consumer(s)
-    tp = s.kafka.TopicPartition(t, 0)
-    r = c.offsets_for_times({tp: 2500})[tp]
-    return r.offset, r.timestamp, c.offsets_for_times({tp: 9999})[tp]
+    tp0, tp1 = tps(s, t, 2)
+    ends = until(lambda: c.end_offsets([tp0, tp1]) == {tp0: 3, tp1: 1}, 10)
+    out = []
+    for ts in (0, 1000, 2500, 3000, 4000, 9999):
+        r = c.offsets_for_times({tp0: T0 + ts, tp1: T0 + ts})
+        out.append(sorted((tp.partition, None if v is None else (v.offset, v.timestamp)) for tp, v in r.items()))
+    return ends, out, exc_name(c.offsets_for_times, {tp0: -5})
 
 
 @scenario
@@ -309,7 +310,7 @@ def subscribe_without_group_reads_all_partitions(s):
     p.flush()
     c = consumer(s, t)
     # as in subscribe(): wait until the real client knows the topic's partitions, else it may
-    # assign itself nothing until its next metadata refresh (flaky on the mock in CI)
+    # assign itself nothing until its next metadata refresh
     until(lambda: c.partitions_for_topic(t), 10)
     got = drain(c, 9)
     return sorted(rec(r) for r in got), sorted(c.assignment()), c.subscription()
@@ -425,13 +426,7 @@ def rebalance_listener_single_member(s):
     return events
 
 
-class NotBalanced(Exception):
-    """The real client's group did not settle on the mock within the time allowed."""
-
-
-@scenario(mock_flake=("InvalidRequestError|NotBalanced",
-                      "kafka-python 3.x's SyncGroup for a second member is sometimes refused by "
-                      "librdkafka's mock (InvalidRequestError), or the group never settles on it"))
+@scenario
 def two_members_split_partitions(s):
     t = s.topic("split", 4)
     g = s.group()
@@ -442,7 +437,7 @@ def two_members_split_partitions(s):
     a = group_consumer(s, group_id=g, enable_auto_commit=False)
     b = group_consumer(s, group_id=g, enable_auto_commit=False)
     # both know the topic's partitions before joining: a kafka-python leader without them
-    # sends an empty assignment, which the mock refuses (InvalidRequestError)
+    # sends an empty assignment
     until(lambda: a.partitions_for_topic(t) and b.partitions_for_topic(t), 10)
     subscribe(a, [t])
     until(lambda: a.poll(timeout_ms=100) is not None and len(a.assignment()) == 4, 20)
@@ -452,8 +447,7 @@ def two_members_split_partitions(s):
         a.poll(timeout_ms=50)
         b.poll(timeout_ms=50)
         return len(a.assignment()) == 2 and len(b.assignment()) == 2
-    if not until(balanced, 45):
-        raise NotBalanced(f"assignments {a.assignment()} and {b.assignment()}")
+    until(balanced, 45)
     aa, bb = a.assignment(), b.assignment()
     return sorted(aa | bb), not (aa & bb), sorted([len(aa), len(bb)])
 
@@ -502,17 +496,73 @@ def admin_lists_topics_and_group_offsets(s):
     return t in a.list_topics(), sorted((tp, om.offset) for tp, om in offsets.items())
 
 
-@scenario(skip="librdkafka's mock cluster does not implement CreateTopics/DeleteTopics (known mock "
-               "limit); the facade's admin topics are tested in test_facade.py")
-def admin_create_and_delete_topics(s):
+@scenario
+def admin_topic_lifecycle(s):
     a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
-    name = f"{s.prefix}-created"
-    a.create_topics([s.kafka.admin.NewTopic(name, 3, 1)])
-    err = exc_name(a.create_topics, [s.kafka.admin.NewTopic(name, 3, 1)])
+    name = f"{s.prefix}-life"
+    a.create_topics([s.kafka.admin.NewTopic(name, 2, 1)])
+    seen = until(lambda: name in a.list_topics(), 20, 0.1)
+    dup = exc_name(a.create_topics, [s.kafka.admin.NewTopic(name, 2, 1)])
+    desc = [(d["name"], d["error_code"], d["is_internal"],
+             sorted((p["partition_index"], p["error_code"], p["replica_nodes"] == [p["leader_id"]])
+                    for p in d["partitions"]))
+            for d in a.describe_topics([name])]
     a.delete_topics([name])
-    return err, name in a.list_topics()
+    gone = until(lambda: name not in a.list_topics(), 20, 0.1)
+    missing = exc_name(a.delete_topics, [f"{s.prefix}-never"])
+    return seen, dup, desc, gone, missing
 
 
-@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda sc: sc.name)
+@scenario(differs="describe_groups: facade members lack member_metadata and give member_assignment as an object, "
+                  "not a dict; an unknown group has error None, not GroupIdNotFoundError, and no authorized_operations")
+def admin_describe_and_list_groups(s):
+    t = s.topic("adm2", 2)
+    g = s.group()
+    c = group_consumer(s, group_id=g, client_id="billing-worker")
+    subscribe(c, [t])
+    until(lambda: c.poll(timeout_ms=100) is not None and len(c.assignment()) == 2, 20)
+    a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
+    d = a.describe_groups([g])[g]
+    listed = [x for x in a.list_groups() if x["group_id"] == g]
+    members = [(m["client_id"], m.get("member_metadata"), m["member_assignment"]) for m in d["members"]]
+    return ((d["group_id"], d["group_state"], d["protocol_type"], d["protocol_data"], d["error"]), members,
+            listed, a.describe_groups([s.group("nobody")]))
+
+
+COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+           "min.compaction.lag.ms": "0"}
+
+
+@scenario
+def compaction_keeps_the_last_record_per_key(s):
+    # Records carry timestamps 1 ms apart; the last one is 60 s later, which rolls the segment
+    # (segment.ms compares record timestamps), so everything before it may be cleaned.
+    t = s.topic("compact", 1, config=COMPACT)
+    p = producer(s)
+    for i in range(30):
+        p.send(t, b"v%d" % i, key=b"k%d" % (i % 4), timestamp_ms=T0 + i)
+    p.send(t, None, key=b"k1", timestamp_ms=T0 + 30)          # a tombstone: kept (delete.retention.ms)
+    p.flush()                                                 # the roll record in a batch of its own
+    p.send(t, b"roll", key=b"last", timestamp_ms=T0 + 60_000)
+    p.flush()
+    tp = s.kafka.TopicPartition(t, 0)
+
+    def read_all():
+        c = consumer(s, consumer_timeout_ms=2000)
+        try:
+            c.assign([tp])
+            out = []
+            for r in c:
+                out.append((r.offset, r.key, r.value))
+                if r.offset == 31:
+                    break
+            return out
+        finally:
+            c.close()
+    # (how much a first read sees is a race with the broker's cleaner: only the end state counts)
+    return s.clean(t, lambda: (lambda r: len(r) < 32 and r)(read_all()))
+
+
+@pytest.mark.parametrize("sc", params(SCENARIOS))
 def test_kafka_python_facade_matches_real_client(sc, sides):
     run_pair(sc, sides)
