@@ -5,11 +5,13 @@ import re
 import time
 import weakref
 
+from eventlog.storage.names import MAX_TOPIC_NAME_LENGTH
 from eventlog.storage.topic import validate_topic_name
 from eventlog.errors import InvalidTopicError
 from eventlog.compat.kafka.errors import KafkaTimeoutError
 
-TOPIC_MAX_LENGTH = 249
+TOPIC_MAX_LENGTH = MAX_TOPIC_NAME_LENGTH
+# kafka-python's public constant, kept for code that imports it; validation uses eventlog's rule
 TOPIC_LEGAL_CHARS = re.compile("^[a-zA-Z0-9._-]+$")
 
 
