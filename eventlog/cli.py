@@ -295,6 +295,11 @@ def build_parser():
     p.add_argument("--topic", "-t", action="append", required=True, metavar="TOPIC",
                    help="a topic whose offsets to delete; repeatable")
 
+    # kcat -------------------------------------------------------------------------------------
+    # listed for --help; its arguments are split off before argparse (see _split_kcat)
+    cmd(sub, "kcat", "kcat's flags (-C/-P/-L/-G, -t, -p, -o, -e, -f, -J, ...) over a log directory",
+        None, json=False, add_help=False)
+
     # dump / verify / maintain ------------------------------------------------------------------
     p = cmd(sub, "dump", "print the batches (and records) of a segment or index file", _cli_check.cmd_dump,
             description="Print the batches of a segment file (.log) and, with --records, their "
@@ -358,16 +363,38 @@ def _version():
         return "?"
 
 
+def _split_kcat(argv):
+    """(global options, kcat arguments) when the command is `kcat`, else None. kcat's flags
+    are parsed by kcat's own rules (getopt), not argparse, so they are split off first."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "kcat":
+            return argv[:i], argv[i + 1:]
+        if a in ("--dir", "-d", "--color"):
+            i += 2
+        elif a.startswith(("--dir=", "--color=")) or (a.startswith("-d") and len(a) > 2):
+            i += 1
+        else:
+            return None
+    return None
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0, 1 failure, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    kcat = _split_kcat(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(kcat[0] + ["kcat"] if kcat else argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     ctx = Context(args)
     prog = "eventlog"
     try:
+        if kcat:
+            from . import _cli_kcat
+            return _cli_kcat.run(ctx, kcat[1]) or 0
         return args.func(ctx, args) or 0
     except u.CliError as e:
         ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {e}\n")
