@@ -164,8 +164,8 @@ def test_page_snippets_run(page, tmp_path):
 
 
 def test_every_page_is_covered():
-    """Every fenced block is python, shell, json, toml or text (so none escapes the runner
+    """Every fenced block is python, shell, json, toml, mermaid or text (so none escapes the runner
     by an unknown language by accident)."""
     for page in PAGES:
         for kind, lang, line, _code in blocks(page):
-            assert lang in {"python", "json", "toml", "text", ""} | SHELL, f"{page}:{line}: ```{lang}"
+            assert lang in {"python", "json", "toml", "text", "mermaid", ""} | SHELL, f"{page}:{line}: ```{lang}"
