@@ -116,6 +116,7 @@ class KcatOptions:
 
 def parse_args(argv):
     """KcatOptions from kcat-style arguments; UsageError names a bad or unsupported flag."""
+    argv = ["-h" if a == "--help" else a for a in argv]
     try:
         opts, rest = getopt.gnu_getopt(list(argv), OPTSTRING)
     except getopt.GetoptError as e:

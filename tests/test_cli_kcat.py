@@ -220,8 +220,9 @@ def test_backend_and_usage_errors(d, tmp_path):
     subprocess.run([sys.executable, "-m", "eventlog", "--dir", d, "kcat", "-t", "demo"], input=b"auto\n",
                    env=_env(), check=True, capture_output=True)
     assert kcat("-b", d, "-C", "-t", "demo", "-e", "-q")[0] == b"auto\n"
-    out, _ = kcat("-h")
-    assert b"-o <offset>" in out
+    for flag in ("-h", "--help"):
+        out, _ = kcat(flag)
+        assert b"-o <offset>" in out
 
 
 # -- against real kcat and a real broker, when both are there -------------------------------------
