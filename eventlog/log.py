@@ -256,11 +256,15 @@ class Log:
         return sorted(n for n in os.listdir(root)
                       if is_valid_topic_name(n) and os.path.exists(os.path.join(root, n, "topic.json")))
 
-    def delete_topic(self, name):
+    def delete_topic(self, name, *, progress=None):
         """Delete a topic, all its data and every group's committed offsets of it.
         UnknownTopicError if absent. Processes that have it open notice on their next
         lookup; a topic created again under the name is a new incarnation (a new
-        `topic_id`), which no offset of this one applies to."""
+        `topic_id`), which no offset of this one applies to.
+
+        The topic is gone for every process at once (its directory is renamed away); its
+        files are removed after that. `progress(done, total)`, if given, is called as the
+        partition directories are removed (a topic of many partitions takes a while)."""
         self._check()
         validate_topic_name(name)
         final = self._topic_dir(name)
@@ -279,6 +283,14 @@ class Log:
             t = self._topics.pop(name, None)
             if t is not None:
                 t.close()
+        if progress is not None:
+            try:
+                entries = [e.path for e in os.scandir(grave) if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                entries = []
+            for i, path in enumerate(entries, 1):
+                shutil.rmtree(path, ignore_errors=True)
+                progress(i, len(entries))
         shutil.rmtree(grave, ignore_errors=True)
 
     # -- clients ---------------------------------------------------------------------------

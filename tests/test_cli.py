@@ -375,7 +375,8 @@ def test_maintain_runs_and_reports(cli):
     p = cli("maintain")
     assert "maintenance done" in p.stdout
     doc = cli.json("maintain")
-    assert "result" in doc and "seconds" in doc
+    assert "partitions" in doc and "seconds" in doc
+    assert {(r["topic"], r["partition"]) for r in doc["partitions"]} == {("t", 0)}
 
 
 def _wait_members(cli, group, n, timeout=15.0):
@@ -628,26 +629,21 @@ def test_no_colour_when_piped_and_colour_when_forced(cli):
     assert "\x1b[1m" in cli("topics", "--color", "always").stdout
 
 
-@pytest.mark.parametrize("result", [
-    [{"topic": "t", "partition": 0, "segments_deleted": 2, "bytes_freed": 2048}],
-    {TopicPartition("t", 0): {"segments_deleted": 1, "records_removed": 10}},
-    {"segments_deleted": 3, "bytes_freed": 4096},
-    None,
-])
-def test_maintain_output_in_process(tmp_path, monkeypatch, capsys, result):
-    """Whatever shape log.maintain() returns, `maintain` prints it (the real command runs in
-    test_maintain_runs_and_reports when this eventlog has maintenance)."""
+def test_maintain_output_in_process(tmp_path, monkeypatch, capsys):
+    """`maintain` prints log.maintain()'s {TopicPartition: stats} as rows with topic and
+    partition fields (the real command runs in test_maintain_runs_and_reports)."""
     from eventlog.cli import main as cli_mod
     eventlog.open(tmp_path / "d").close()
-    monkeypatch.setattr(eventlog.Log, "maintain", lambda self: result, raising=False)
+    result = {TopicPartition("t", 1): {"segments_deleted": 1, "bytes_freed": 2048},
+              TopicPartition("t", 0): {"segments_deleted": 3, "bytes_freed": 4096}}
+    monkeypatch.setattr(eventlog.Log, "maintain", lambda self, topics=None: result, raising=False)
     assert cli_mod.main(["--dir", str(tmp_path / "d"), "maintain"]) == 0
     out = capsys.readouterr().out
-    assert "maintenance done" in out
-    if result:
-        assert "2" in out or "1" in out or "3" in out
+    assert "maintenance done" in out and "TOPIC" in out and "PARTITION" in out
     assert cli_mod.main(["--dir", str(tmp_path / "d"), "maintain", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert "seconds" in doc and "result" in doc
+    assert doc["partitions"] == [{"topic": "t", "partition": 0, "segments_deleted": 3, "bytes_freed": 4096},
+                                 {"topic": "t", "partition": 1, "segments_deleted": 1, "bytes_freed": 2048}]
 
 
 def test_human_input_parsers_and_formatters():

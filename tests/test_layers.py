@@ -111,7 +111,6 @@ def graph():
 
 KNOWN_UPWARD = pytest.mark.xfail(strict=True, reason="issue 12 in progress: consumer imports groups, "
                                   "partition imports maintenance")
-KNOWN_CYCLES = pytest.mark.xfail(strict=True, reason="issue 12 in progress: cli.main <-> cli.check <-> cli.io")
 
 
 @KNOWN_UPWARD
@@ -124,7 +123,6 @@ def test_every_import_points_down_or_sideways():
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
 
 
-@KNOWN_CYCLES
 def test_no_import_cycles():
     g = graph()
     cycles, state, stack = [], {}, []

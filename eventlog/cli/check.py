@@ -341,14 +341,18 @@ def cmd_maintain(ctx, args):
     if not hasattr(log, "maintain"):
         raise u.CliError("maintain is not available in this version of eventlog (it has no log.maintain()): "
                          "retention and compaction are not implemented yet")
+    topics = None
+    if args.topics:
+        topics = [ctx.topic(name).name for name in dict.fromkeys(args.topics)]  # unknown: an error
     started = time.monotonic()
-    result = _with_spinner("maintaining", log.maintain)
+    result = _with_spinner("maintaining", lambda: log.maintain(topics))
     elapsed = time.monotonic() - started
-    doc = u.jsonable(result)
+    rows = [dict({"topic": tp.topic, "partition": tp.partition}, **u.jsonable(stats))
+            for tp, stats in sorted(result.items())]
     if ctx.json:
-        u.print_json({"seconds": round(elapsed, 3), "result": doc})
+        u.print_json({"seconds": round(elapsed, 3), "partitions": rows})
         return 0
-    _print_generic(ctx, doc)
+    _print_generic(ctx, rows)
     ctx.out.write(f"maintenance done in {u.human_seconds(elapsed)}\n")
     return 0
 

@@ -267,6 +267,7 @@ _NULL = b"null"
 _FIELDS = {
     "k": lambda r: _NULL if r.key is None else r.key,
     "v": lambda r: _NULL if r.value is None else r.value,
+    "s": lambda r: _NULL if r.value is None else r.value,   # kcat's letter for the value
     "o": lambda r: str(r.offset).encode(),
     "p": lambda r: str(r.partition).encode(),
     "t": lambda r: r.topic.encode(),
@@ -299,7 +300,7 @@ def compile_format(fmt):
                 parts.append(_FIELDS[code])
             else:
                 raise u.UsageError(f"unknown format code '%{code}' in --format; codes: "
-                                   "%k %v %o %p %t %T %d %h %K %S %%")
+                                   "%k %v (or %s) %o %p %t %T %d %h %K %S %%")
             i += 2
             continue
         lit.append(c)
@@ -360,12 +361,20 @@ def _start_positions(ctx, c, t, tps, args):
                 off = start
             elif spec in ("latest", "end", "last"):
                 off = end
+            elif spec.startswith("s@"):
+                try:
+                    when = int(spec[2:])
+                except ValueError:
+                    raise u.UsageError(f"bad --offset {args.offset!r}: s@ takes milliseconds since the "
+                                       "epoch, e.g. s@1767225600000") from None
+                found = p.offset_for_time(when)
+                off = end if found is None else found
             else:
                 try:
                     n = int(spec)
                 except ValueError:
                     raise u.UsageError(f"bad --offset {args.offset!r}: use a number, -N (N before the end), "
-                                       "earliest or latest") from None
+                                       "earliest, latest or s@MS") from None
                 if n < 0:
                     off = max(start, end + n)
                 else:
@@ -427,6 +436,9 @@ def cmd_consume(ctx, args):
         else:
             c.assign(tps)
             _start_positions(ctx, c, t, tps, args)
+            if args.offset is None and args.since is None and not args.from_beginning \
+                    and u.is_tty(sys.stderr):
+                _say_where_it_starts(ctx, t, parts, follow)
         waited_since = last_progress = time.monotonic()
         while limit is None or count < limit:
             want = 500 if limit is None else min(500, limit - count)
@@ -461,8 +473,7 @@ def cmd_consume(ctx, args):
     except (KeyboardInterrupt, _Stop):
         stopped = True
     except BrokenPipeError:
-        from eventlog.cli.main import _quiet_stdout
-        _quiet_stdout()
+        u.quiet_stdout()
         stopped = True
     finally:
         if old_term is not None:
@@ -477,6 +488,16 @@ def cmd_consume(ctx, args):
     if u.is_tty(sys.stderr) and (stopped or count):
         ctx.note(f"Processed a total of {u.plural(count, 'record')}")
     return 0
+
+
+def _say_where_it_starts(ctx, t, parts, follow):
+    """On a terminal: consume starts at the end (as Kafka's console consumer), which prints
+    nothing for a topic that already has records; say so, and how to start elsewhere."""
+    before = sum(t.partition(p).end_offset - t.partition(p).start_offset for p in parts)
+    until = "waiting for new records (Ctrl-C to stop)" if follow else \
+        "and stops there: nothing to print unless records arrive (--follow waits for them)"
+    ctx.note(f"starting at the end of {t.name} ({u.plural(before, 'earlier record')}) {until}; "
+             f"use --from-beginning (-b), --offset N / -N, or --since 1h to read earlier records")
 
 
 def _caught_up(c, t):

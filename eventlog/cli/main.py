@@ -33,6 +33,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: works, with a warning on stderr naming the new one."""
+
+    def __init__(self, *a, instead, **kw):
+        self.instead = instead
+        super().__init__(*a, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stderr.write(f"eventlog: warning: {option_string} is deprecated; use {self.instead}\n")
+        setattr(namespace, self.dest, values)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog):
         super().__init__(prog, max_help_position=32, width=min(100, max(60, _term_width())))
@@ -180,6 +192,8 @@ def build_parser():
     p.add_argument("--partitions", "-p", type=u.positive_int_arg, default=1, metavar="N",
                    help="number of partitions (default 1)")
     p.add_argument("--if-not-exists", action="store_true", help="succeed quietly if the topic exists")
+    p.add_argument("--allow-many-partitions", action="store_true",
+                   help=f"allow more than {_cli_topics.MANY_PARTITIONS:,} partitions (each is a directory)")
     _cli_topics.add_setting_options(p)
     p = cmd(tsub, "describe", "a topic's settings and, per partition, offsets, segments, size, last write",
             _cli_topics.cmd_describe)
@@ -188,6 +202,8 @@ def build_parser():
             _cli_topics.cmd_alter, json=False)
     p.add_argument("topic")
     p.add_argument("--partitions", "-p", type=u.positive_int_arg, metavar="N", help="grow to this many partitions")
+    p.add_argument("--allow-many-partitions", action="store_true",
+                   help=f"allow more than {_cli_topics.MANY_PARTITIONS:,} partitions (each is a directory)")
     _cli_topics.add_setting_options(p)
     p = cmd(tsub, "delete", "delete a topic and all its records (needs --yes)", _cli_topics.cmd_delete, json=False)
     p.add_argument("topic")
@@ -209,14 +225,17 @@ def build_parser():
     p.add_argument("--key-separator", "-K", metavar="SEP",
                    help="split each line at the first SEP into key and value (escapes such as '\\t' work); "
                         "a line without SEP is an error")
-    p.add_argument("--key", metavar="KEY", help="the same key for every record")
+    p.add_argument("--key", "-k", metavar="KEY", help="the same key for every record")
     p.add_argument("--json", action="store_true",
                    help="each line is a JSON object: key, value (strings, null, or any JSON, stored "
                         "as its text), key_b64/value_b64 (binary), headers ({name: value} or "
                         "[[name, value], ...]), partition, timestamp_ms")
     p.add_argument("--header", "-H", action="append", default=[], metavar="NAME=VALUE",
                    help="add this header to every record (repeatable)")
-    p.add_argument("--partition", "-P", type=u.nonneg_int_arg, help="write every record to this partition")
+    p.add_argument("--partition", "-p", type=u.nonneg_int_arg, metavar="N",
+                   help="write every record to this partition")
+    p.add_argument("-P", dest="partition", type=u.nonneg_int_arg, action=_Deprecated, help=argparse.SUPPRESS,
+                   instead="-p/--partition")
     p.add_argument("--all-or-nothing", action="store_true",
                    help="read and check all of stdin first; write nothing if any line is bad")
     p.add_argument("--linger-ms", type=u.nonneg_int_arg, default=5, help="producer linger (default 5)")
@@ -231,7 +250,7 @@ def build_parser():
                         "for more until Ctrl-C (or SIGTERM). Starts at the end unless "
                         "--from-beginning, --offset or --since; with --group it resumes from the "
                         "group's committed offsets and commits what it printed.",
-            epilog="format codes: %k key, %v value, %o offset, %p partition, %t topic, %T timestamp (ms),\n"
+            epilog="format codes: %k key, %v (or %s) value, %o offset, %p partition, %t topic, %T timestamp (ms),\n"
                    "  %d date-time, %h headers (name=value,...), %K key size, %S value size, %% a '%'.\n"
                    "  Escapes \\t \\n work; a newline ends each record unless the format ends with one.\n"
                    "examples:\n"
@@ -245,11 +264,12 @@ def build_parser():
     p.add_argument("--partition", "-p", type=u.nonneg_int_arg, action="append",
                    help="only this partition (repeatable)")
     p.add_argument("--offset", "-o", metavar="OFFSET",
-                   help="start at OFFSET: a number, -N (N before the end), earliest or latest")
+                   help="start at OFFSET: a number, -N (N before the end), earliest (beginning), "
+                        "latest (end), or s@MS (the first record at or after MS ms since the epoch)")
     p.add_argument("--since", metavar="WHEN",
                    help="start at the first record at or after WHEN: a date-time (2026-01-01T12:00) "
                         "or a duration ago (1h)")
-    p.add_argument("--max", "-n", type=u.positive_int_arg, metavar="N", help="stop after N records")
+    p.add_argument("--max", "-n", "-c", type=u.positive_int_arg, metavar="N", help="stop after N records")
     p.add_argument("--format", "-F", metavar="FMT", help="how to print each record (default '%%v')")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --group and no --follow: how long to wait to be assigned partitions (default 10)")
@@ -299,6 +319,11 @@ def build_parser():
     p.add_argument("--topic", "-t", action="append", required=True, metavar="TOPIC",
                    help="a topic whose offsets to delete; repeatable")
 
+    # kcat -------------------------------------------------------------------------------------
+    # listed for --help; its arguments are split off before argparse (see _split_kcat)
+    cmd(sub, "kcat", "kcat's flags (-C/-P/-L/-G, -t, -p, -o, -e, -f, -J, ...) over a log directory",
+        None, json=False, add_help=False)
+
     # dump / verify / maintain ------------------------------------------------------------------
     p = cmd(sub, "dump", "print the batches (and records) of a segment or index file", _cli_check.cmd_dump,
             description="Print the batches of a segment file (.log) and, with --records, their "
@@ -322,7 +347,12 @@ def build_parser():
     p.add_argument("--repair", action="store_true", help="cut damaged tails and rebuild indexes (needs --yes)")
     p.add_argument("--yes", "-y", action="store_true", help="with --repair: really change files")
     p.add_argument("--strict", action="store_true", help="exit status 1 for warnings too (torn tail, indexes)")
-    p = cmd(sub, "maintain", "apply retention and compaction now and say what was done", _cli_check.cmd_maintain)
+    p = cmd(sub, "maintain", "apply retention and compaction now and say what was done", _cli_check.cmd_maintain,
+            description="Apply retention and compaction now to every partition (or those of the "
+                        "given topics) and print, per partition, what was done. --json: "
+                        '{"seconds": ..., "partitions": [{"topic", "partition", ...}]}.',
+            epilog="examples:\n  eventlog --dir data maintain\n  eventlog --dir data maintain orders --json")
+    p.add_argument("topics", nargs="*", metavar="TOPIC", help="only these topics (default: all)")
 
     # perf ----------------------------------------------------------------------------------------
     pp = cmd(sub, "perf", "benchmark producing or consuming (like kafka-*-perf-test)", None, json=False)
@@ -362,16 +392,38 @@ def _version():
         return "?"
 
 
+def _split_kcat(argv):
+    """(global options, kcat arguments) when the command is `kcat`, else None. kcat's flags
+    are parsed by kcat's own rules (getopt), not argparse, so they are split off first."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "kcat":
+            return argv[:i], argv[i + 1:]
+        if a in ("--dir", "-d", "--color"):
+            i += 2
+        elif a.startswith(("--dir=", "--color=")) or (a.startswith("-d") and len(a) > 2):
+            i += 1
+        else:
+            return None
+    return None
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0, 1 failure, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    kcat = _split_kcat(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(kcat[0] + ["kcat"] if kcat else argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     ctx = Context(args)
     prog = "eventlog"
     try:
+        if kcat:
+            from eventlog.cli import kcat as _cli_kcat
+            return _cli_kcat.run(ctx, kcat[1]) or 0
         return args.func(ctx, args) or 0
     except u.CliError as e:
         ctx.err.write(f"{prog}: {ctx.estyle.red('error:')} {e}\n")
@@ -383,7 +435,7 @@ def main(argv=None):
         ctx.err.write("\n")
         return 130
     except BrokenPipeError:
-        _quiet_stdout()
+        u.quiet_stdout()
         return 0
     except OSError as e:  # from the CLI's own file access (dump, verify): worded as the library's
         wrapped = storage_error(e, f"run 'eventlog {args.command}'", getattr(ctx, "dir", None))
@@ -400,7 +452,7 @@ def main(argv=None):
         try:
             sys.stdout.flush()
         except (BrokenPipeError, ValueError):
-            _quiet_stdout()
+            u.quiet_stdout()
 
 
 def _os_message(e):
@@ -413,17 +465,6 @@ def _os_message(e):
 
 def _one_line(e):
     return " ".join(str(e).split()) or type(e).__name__
-
-
-def _quiet_stdout():
-    """After a closed pipe (`| head`): point stdout at /dev/null so the interpreter's final
-    flush does not complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 if __name__ == "__main__":

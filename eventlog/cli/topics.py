@@ -233,9 +233,33 @@ def cmd_describe(ctx, args):
     return 0
 
 
+#: partitions a topic may get from the CLI without --allow-many-partitions: each partition is a
+#: directory (a 4 KiB block and an inode on most file systems), all made when the topic is made
+MANY_PARTITIONS = 10_000
+
+
+def check_partition_count(ctx, n, args, have=0):
+    """Refuse more than MANY_PARTITIONS partitions unless --allow-many-partitions, saying what
+    it would cost: the directories are written at once, when the topic is created or grown."""
+    if n <= MANY_PARTITIONS or getattr(args, "allow_many_partitions", False):
+        return
+    try:
+        block = os.statvfs(ctx.require_dir() if os.path.isdir(ctx.require_dir()) else
+                           os.path.dirname(ctx.require_dir()) or ".").f_bsize
+    except OSError:
+        block = 4096
+    raise u.UsageError(
+        f"--partitions {n}: each partition is a directory, made when the topic is "
+        f"{'grown' if have else 'created'}, so this writes {n - have:,} directories "
+        f"(about {u.human_size((n - have) * block)} on this file system) at once; eventlog is "
+        f"meant for up to a few thousand partitions per topic (more partitions do not make one "
+        f"machine faster). Add --allow-many-partitions to do it anyway")
+
+
 def cmd_create(ctx, args):
     settings = settings_from_args(args)
     settings.pop("partitions", None)
+    check_partition_count(ctx, args.partitions, args)
     log = ctx.log(create=True)
     try:
         t = log.create_topic(args.topic, partitions=args.partitions, **settings)
@@ -259,6 +283,8 @@ def cmd_alter(ctx, args):
         raise u.UsageError("nothing to alter: give at least one setting, e.g. --retention 1h or "
                            "--partitions 8 (see 'eventlog topics alter --help')")
     t = ctx.topic(args.topic)
+    if args.partitions is not None:
+        check_partition_count(ctx, args.partitions, args, have=t.config.partitions)
     before = dict(_describe_config(t.config))
     old = t.config
     new = t.alter(**settings)
@@ -287,6 +313,7 @@ def cmd_delete(ctx, args):
             f"{u.plural(st['records'], 'record')}, {u.human_size(st['bytes'])})")
     if not args.yes:
         raise u.CliError(f"this would delete {what} and all its records; add --yes to do it")
-    log.delete_topic(t.name)
+    with u.Progress(f"deleting {t.name}", total=t.config.partitions, unit="") as prog:
+        log.delete_topic(t.name, progress=lambda done, total: prog.set(done))
     ctx.out.write(f"deleted {what}\n")
     return 0

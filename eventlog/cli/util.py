@@ -460,3 +460,14 @@ def percentile(sorted_values, q):
         return 0.0
     k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
     return sorted_values[k]
+
+
+def quiet_stdout():
+    """After a closed pipe (`| head`): point stdout at /dev/null so the interpreter's final
+    flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
