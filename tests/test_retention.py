@@ -5,7 +5,7 @@ import time
 import pytest
 
 import eventlog
-from eventlog.maintenance import cleaner as _maintenance
+from eventlog.maintenance import schedule as _maintenance
 from eventlog._os.fs import FileLock
 from eventlog.storage.partition import START_FILE, FetchState
 from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError

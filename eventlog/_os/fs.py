@@ -34,9 +34,9 @@ import json
 import os
 import resource
 import secrets
-import time
 import weakref
 
+from eventlog._os.clock import now_ms  # noqa: F401  (re-exported: the clock module owns it)
 from eventlog.errors import (DiskFullError, ReadOnlyStorageError, StorageError, StoragePermissionError,
                      TooManyOpenFilesError)
 
@@ -63,11 +63,6 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def now_ms():
-    """Wall-clock milliseconds since the epoch (the unit of record timestamps)."""
-    return time.time_ns() // 1_000_000
 
 
 def fork_generation():
