@@ -20,7 +20,7 @@ import threading
 import weakref
 
 from eventlog._os.clock import check_clock
-from eventlog._os.fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
+from eventlog._os.fs import atomic_write_json, check_usable, fork_generation, fsync_dir, read_json, wrap_public_methods
 from eventlog.maintenance import schedule as _schedule
 from eventlog.storage.names import is_valid_topic_name
 from eventlog.storage.topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
@@ -152,11 +152,14 @@ class Log:
         self.close()
 
     def _check(self):
-        if self._closed:
-            raise LogClosedError(f"the log at {self.path} is closed")
-        if self._fork != fork_generation():
-            raise ForkedProcessError(f"the log at {self.path} was opened before fork(); "
-                                     "call eventlog.open() again in the child process")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
+
+    def _closed_error(self):
+        return LogClosedError(f"the log at {self.path} is closed")
+
+    def _forked_error(self):
+        return ForkedProcessError(f"the log at {self.path} was opened before fork(); "
+                                  "call eventlog.open() again in the child process")
 
     def close(self):
         """Flush producers made from this log, stop background work and close every file."""

@@ -66,7 +66,19 @@ if hasattr(os, "register_at_fork"):
 
 
 def fork_generation():
+    """A number that changes in every child made by fork() (see the module docstring)."""
     return _fork_gen[0]
+
+
+def check_usable(closed, fork, closed_error, forked_error):
+    """The one "not closed, not forked" guard of eventlog's handles (Log, Partition, Producer,
+    Consumer): raise `closed_error()` if `closed`, else `forked_error()` if `fork` (the
+    `fork_generation()` when the object was made) is not the current generation. The
+    error factories (usually bound methods) word the message for the object."""
+    if closed:
+        raise closed_error()
+    if fork != _fork_gen[0]:
+        raise forked_error()
 
 
 def fsync_dir(path):

@@ -22,7 +22,7 @@ from concurrent.futures import CancelledError  # noqa: F401  (re-exported for us
 
 from eventlog.storage import codec as _codec
 from eventlog._os.clock import check_clock
-from eventlog._os.fs import fork_generation, release_in_forked_child
+from eventlog._os.fs import check_usable, fork_generation, release_in_forked_child
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.clients import partitioners as _partitioners
 from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
@@ -336,11 +336,12 @@ class Producer:
             f"(eventlog.open) and create a new Producer there (records sent before the fork are "
             f"written by the parent)")
 
+    @staticmethod
+    def _closed_error():
+        return ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
+
     def _send(self, topic, value, key, headers, partition, timestamp_ms):
-        if self._fork != fork_generation():
-            raise self._forked_error()
-        if self._closed:
-            raise ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
         if self._kser is not None:
             key = self._serialize(self._kser, key, "key", topic)
         if self._vser is not None:

@@ -43,7 +43,7 @@ from itertools import islice, repeat
 
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
-from eventlog._os.fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
+from eventlog._os.fs import FileLock, check_usable, fork_generation, fsync_dir, read_json, atomic_write_json
 from eventlog._os.fs import storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, index_entries,
@@ -153,12 +153,15 @@ class Partition:
 
     # -- housekeeping ----------------------------------------------------------------------
     def _check_usable(self):
-        if self._closed:
-            raise LogClosedError(f"partition {self.topic}[{self.partition}] belongs to a closed Log")
-        if self._fork != fork_generation():
-            raise ForkedProcessError(
-                f"partition {self.topic}[{self.partition}] was opened before fork(); "
-                "open the log again in the child process (eventlog.open)")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
+
+    def _closed_error(self):
+        return LogClosedError(f"partition {self.topic}[{self.partition}] belongs to a closed Log")
+
+    def _forked_error(self):
+        return ForkedProcessError(
+            f"partition {self.topic}[{self.partition}] was opened before fork(); "
+            "open the log again in the child process (eventlog.open)")
 
     def close(self, *, final=False):
         """Close every descriptor this partition holds (it reopens them lazily if used again,
