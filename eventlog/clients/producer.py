@@ -246,7 +246,8 @@ class Producer:
         self._topics = {}
         self._ready = []          # batches full enough to write now
         self._open = {}           # tp -> current (accumulating) batch
-        self._buffered = 0        # bytes of records not yet written
+        self._buffered = 0        # bytes of records not yet written (sealed batches)
+        self._writing = 0         # of which: bytes the sender has taken and not yet finished
         self._sent_seq = 0        # batches handed to the sender
         self._done_seq = 0        # batches finished
         self._flush_upto = 0
@@ -492,6 +493,35 @@ class Producer:
             self._thread.join(timeout)
             _live.discard(self)
 
+    def _check(self):
+        """Assert the producer's invariants (tests call it after every step): the buffered
+        bytes are those of the ready batches plus those the sender is writing; every open
+        batch is its partition's current batch, unwritten, with its used bytes accounted
+        record by record; sealed batches are not open; sequence counters agree."""
+        with self._lock:
+            ready = list(self._ready)
+            assert self._buffered == sum(b.size - b.room for b in ready) + self._writing, \
+                (self._buffered, [b.size - b.room for b in ready], self._writing)
+            assert self._writing >= 0 and self._buffered >= 0
+            assert 0 <= self._done_seq <= self._sent_seq
+            current = {}
+            for ts in self._topics.values():
+                assert len(ts.batches) == ts.count
+                for p, b in enumerate(ts.batches):
+                    if b is not None:
+                        assert b.tp == TopicPartition(ts.name, p)
+                        current[b.tp] = b
+            assert set(current) == set(self._open), (sorted(current), sorted(self._open))
+            for tp, b in self._open.items():
+                assert current[tp] is b and not b.done and b.base is None
+                assert len(b.keys) == len(b.values)
+                if b.headers is None:
+                    used = sum((len(v) if v is not None else 0) + (len(k) if k is not None else 0)
+                               + _RECORD_OVERHEAD for k, v in zip(b.keys, b.values))
+                    assert b.size - b.room == used, (tp, b.size - b.room, used)
+            for b in ready:
+                assert self._open.get(b.tp) is not b and not b.done
+
     # -- send helpers (slow paths) ---------------------------------------------------------
     @staticmethod
     def _serialize(fn, obj, what, topic):
@@ -637,6 +667,8 @@ class Producer:
                     if now - b.created >= linger:
                         self._seal(self._topics[b.tp.topic], b)
                 ready, self._ready = self._ready, []
+                if ready:
+                    self._writing += sum(b.size - b.room for b in ready)
             if ready:
                 self._write(ready)
             elif self._closing and not self._open:
@@ -705,6 +737,7 @@ class Producer:
             freed += b.size - b.room
         with self._lock:
             self._buffered -= freed
+            self._writing -= freed
             if self._buffered <= self.buffer_memory and not self._closed:
                 self._slow = self._base_slow
         with self._space:

@@ -81,6 +81,14 @@ class _Writer:
         self.max_ts = None
         self.first_ts = None
 
+    def check(self, exclusive=True):
+        """Assert the writer's invariants: its position is within the file and, when no
+        other writer can have appended since (`exclusive`), equal to the file size."""
+        size = os.fstat(self.fd).st_size
+        assert self.pos <= size and self.next_offset >= self.seg.base, (self.pos, size)
+        if exclusive:
+            assert self.pos == size, f"writer pos {self.pos} != size {size} of {self.seg.path}"
+
     def close(self):
         for name in ("fd", "idx_fd", "tidx_fd"):
             fd = getattr(self, name, -1)
@@ -162,6 +170,14 @@ class Partition:
         return ForkedProcessError(
             f"partition {self.topic}[{self.partition}] was opened before fork(); "
             "open the log again in the child process (eventlog.open)")
+
+    def _check(self, exclusive=True):
+        """Assert the storage invariants of this handle (tests call it after every step):
+        the writer's position (if a writer is open) is the size of its segment file
+        (`exclusive`: no other process appends to this partition)."""
+        with self._wlock:
+            if self._w is not None and self._w.fd >= 0:
+                self._w.check(exclusive)
 
     def close(self, *, final=False):
         """Close every descriptor this partition holds (it reopens them lazily if used again,
