@@ -56,23 +56,26 @@ class ManualClock:
     wall clock now) and monotonic time `0.0`; `advance(seconds)` moves both forward."""
 
     def __init__(self, start_ms=None):
-        self._ms = float(now_ms() if start_ms is None else start_ms)
-        self._mono = 0.0
+        self._ns0 = (now_ms() if start_ms is None else start_ms) * 1_000_000
+        self._ns = 0  # integer nanoseconds since the start: advancing never accumulates float error
         self._cv = threading.Condition()
 
     def now_ms(self):
-        return int(self._ms)
+        return (self._ns0 + self._ns) // 1_000_000
 
     def monotonic(self):
-        return self._mono
+        return self._ns / 1e9
+
+    @property
+    def _mono(self):
+        return self._ns / 1e9
 
     def advance(self, seconds):
         """Move time forward by `seconds` (>= 0) and wake every waiter to look again."""
         if seconds < 0:
             raise ValueError(f"a clock only moves forward; advance({seconds!r})")
         with self._cv:
-            self._ms += seconds * 1000.0
-            self._mono += seconds
+            self._ns += round(seconds * 1e9)
             self._cv.notify_all()
 
     def sleep(self, seconds):
