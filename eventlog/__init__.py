@@ -33,7 +33,10 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
     system, too many open files) raise `StorageError` subclasses naming the path.
 
     Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
-    `max_open_partitions` (descriptor budget), `background_maintenance`.
+    `max_open_partitions` (descriptor budget), `background_maintenance` (True: every 60 s,
+    or a number of seconds), `clock` (an `eventlog._os.clock.Clock`, default the system
+    clock: the time of maintenance schedules and of producers' linger; tests pass a
+    `ManualClock`).
     """
     return Log(path, **options)
 

@@ -17,7 +17,11 @@ import secrets
 import shutil
 import threading
 
-from eventlog._os.fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
+import weakref
+
+from eventlog._os.clock import check_clock
+from eventlog._os.fs import atomic_write_json, check_usable, fork_generation, fsync_dir, read_json, wrap_public_methods
+from eventlog.maintenance import schedule as _schedule
 from eventlog.storage.names import is_valid_topic_name
 from eventlog.storage.topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
 from eventlog.errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
@@ -57,7 +61,7 @@ def check_location(path):
 class Log:
     """A log directory. Create with `eventlog.open(path)`; a context manager."""
 
-    def __init__(self, path, *, fsync=None, max_open_partitions=256, background_maintenance=False):
+    def __init__(self, path, *, fsync=None, max_open_partitions=256, background_maintenance=False, clock=None):
         if fsync not in (None, "never", "batch"):
             raise InvalidArgumentError(f"fsync must be 'never' or 'batch' (or None: each topic's setting), got {fsync!r}")
         if type(max_open_partitions) is not int or max_open_partitions < 1:
@@ -70,11 +74,11 @@ class Log:
         self._max_open = max_open_partitions
         self._closed = False
         self._fork = fork_generation()
-        self._producers = []
+        #: the clock of maintenance schedules and of producers' linger (`eventlog._os.clock`)
+        self.clock = check_clock(clock)
+        self._producers = weakref.WeakSet()  # closed with the log (a producer's thread keeps it alive)
         self._init_dir()
         self._maintenance = None
-        from eventlog.maintenance import cleaner as _maintenance
-        self._roll_hook = _maintenance.on_roll  # retention of a partition when a writer rolls it
         if background_maintenance:
             self._start_maintenance(background_maintenance)
 
@@ -148,11 +152,14 @@ class Log:
         self.close()
 
     def _check(self):
-        if self._closed:
-            raise LogClosedError(f"the log at {self.path} is closed")
-        if self._fork != fork_generation():
-            raise ForkedProcessError(f"the log at {self.path} was opened before fork(); "
-                                     "call eventlog.open() again in the child process")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
+
+    def _closed_error(self):
+        return LogClosedError(f"the log at {self.path} is closed")
+
+    def _forked_error(self):
+        return ForkedProcessError(f"the log at {self.path} was opened before fork(); "
+                                  "call eventlog.open() again in the child process")
 
     def close(self):
         """Flush producers made from this log, stop background work and close every file."""
@@ -168,9 +175,7 @@ class Log:
         with self._lock:
             self._closed = True
             for t in self._topics.values():
-                for p in t._parts.values():
-                    p._closed = True
-                t.close()
+                t.close(final=True)
             self._open.clear()
 
     # -- topics ----------------------------------------------------------------------------
@@ -227,7 +232,7 @@ class Log:
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}; create it with "
                                     f"log.create_topic({name!r}, partitions=...)") from None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if t is not None and t._stamp == stamp:
+        if t is not None and t.stamp == stamp:
             return t
         with self._lock:
             try:
@@ -236,16 +241,16 @@ class Log:
                 dir_ino = os.stat(os.path.dirname(path)).st_ino
             except FileNotFoundError:
                 raise UnknownTopicError(f"unknown topic {name!r} in {self.path}") from None
-            if t is not None and t._dir_ino == dir_ino and t.topic_id == topic_id_of(doc):
+            if t is not None and t.dir_ino == dir_ino and t.topic_id == topic_id_of(doc):
                 # same topic, settings changed (a re-created topic may reuse the inode number,
                 # never the topic id)
                 t.config = config
-                t._stamp = stamp
+                t.stamp = stamp
                 return t
             if t is not None:  # deleted and re-created by someone: a new topic
                 t.close()
-            t = Topic(self, name, config, stamp, topic_id_of(doc))
-            t._dir_ino = dir_ino
+            t = Topic(self, name, config, stamp, topic_id_of(doc), on_touch=self._touch, on_roll=self._on_roll)
+            t.dir_ino = dir_ino
             self._topics[name] = t
             return t
 
@@ -298,7 +303,10 @@ class Log:
         """A new Producer writing to this log (see `eventlog.clients.producer.Producer` for options)."""
         self._check()
         from eventlog.clients.producer import Producer
-        return Producer(self, **options)
+        options.setdefault("clock", self.clock)
+        p = Producer(self, **options)
+        self._producers.add(p)
+        return p
 
     def consumer(self, **options):
         """A new Consumer reading this log (see `eventlog.clients.consumer.Consumer` for options)."""
@@ -329,13 +337,12 @@ class Log:
                 od[partition] = None
                 while len(od) > self._max_open:
                     old, _ = od.popitem(last=False)
-                    old._release_idle()
+                    old.release_idle()
 
-    # -- hooks for later layers --------------------------------------------------------------
+    # -- callbacks given to partitions --------------------------------------------------------
     def _on_roll(self, partition):
-        hook = getattr(self, "_roll_hook", None)
-        if hook is not None:
-            hook(partition)
+        """A writer rolled `partition` (it holds the append lock): retention, best effort."""
+        _schedule.on_roll(partition, self.clock)
 
     def maintain(self, topics=None, *, _stop=None):
         """Apply retention and compaction now to every partition (or those of `topics`).
@@ -344,7 +351,6 @@ class Log:
         "segments_cleaned", "skipped"}} (skipped is "busy" when a run in another process or
         thread holds that partition). Safe while other processes read and write."""
         self._check()
-        from eventlog.maintenance import cleaner as _maintenance
         names = self.topics() if topics is None else ([topics] if isinstance(topics, str) else list(topics))
         out = {}
         for name in names:
@@ -357,7 +363,7 @@ class Log:
                     return out
                 if not os.path.isdir(p.dir):
                     continue
-                out[p.tp] = _maintenance.maintain_partition(p, stop=_stop)
+                out[p.tp] = _schedule.maintain_partition(p, stop=_stop, clock=self.clock)
         return out
 
     def verify(self, topics=None, *, deep=False):
@@ -371,11 +377,12 @@ class Log:
         return _check.verify_log(self, topics, deep=deep)
 
     def _start_maintenance(self, interval):
-        """`background_maintenance=True` (every 60 s) or a number of seconds."""
-        from eventlog.maintenance import cleaner as _maintenance
+        """`background_maintenance=True` (every 60 s) or a number of seconds (of `self.clock`)."""
         if interval is True:
             interval = 60.0
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
             raise InvalidArgumentError(
                 f"background_maintenance must be True, False or a number of seconds > 0, got {interval!r}")
-        self._maintenance = _maintenance.Maintainer(self, float(interval))
+        self._maintenance = _schedule.Maintainer(
+            lambda stop: self.maintain(_stop=stop), float(interval), is_closed=lambda: self._closed,
+            clock=self.clock)

@@ -67,6 +67,7 @@ def fill(p, model, rng, batches, max_batch=12, ts_spread=None, value_size=(0, 20
             recs.append((key, value, headers, ts))
         r = p.append_batch(recs)
         assert len(r) == n
+        p._check()  # the writer's position is the segment's size after every append
         for off, (key, value, headers, ts) in zip(r, recs):
             model.recs.append((off, ts, key, value, tuple(headers)))
         assert r.start == model.recs[-n][0]
@@ -328,6 +329,7 @@ def test_offset_for_time_matches_a_linear_scan(tmp_path_factory, batches, target
         flat = []
         for tss in batches:
             p.append_batch([(None, b"x" * 60, (), t) for t in tss])
+            p._check()  # the writer's position is the segment's size
             flat += tss
         expected = next((i for i, t in enumerate(flat) if t >= target), None)
         assert p.offset_for_time(target) == expected

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import eventlog
+from eventlog._os.clock import ManualClock
 from eventlog.clients import partitioners
 from eventlog.clients import serde
 from eventlog.errors import (BufferFullError, EventLogError, InvalidArgumentError, InvalidTypeError,
@@ -691,18 +692,20 @@ def test_linger_zero_writes_without_flush(log):
             time.sleep(0.001)
 
 
-def test_linger_expiry_writes_each_lone_record_promptly(log):
-    """A lone record is written once linger_ms has passed, even when the sender was idle."""
-    log.create_topic("t")
-    with log.producer(linger_ms=5) as p:
-        time.sleep(0.6)  # let the sender settle into its idle wait
-        t0 = time.monotonic()
-        for i in range(20):
-            assert p.send("t", b"v").result(timeout=10).offset == i
-            time.sleep(0.01)
-        # 20 x (5 ms linger + 10 ms sleep) is 0.3 s; an idle sender that ignores linger would
-        # take up to 20 x 0.5 s
-        assert time.monotonic() - t0 < 5
+def test_linger_expiry_writes_each_lone_record_promptly(tmp_path):
+    """A lone record is written once linger_ms has passed, even when the sender was idle
+    (it waits in its idle wait, 0.5 s of the clock, which the clock never reaches here: an
+    idle sender that ignored a new batch's linger would never write it)."""
+    clock = ManualClock()
+    with eventlog.open(tmp_path, clock=clock) as log:
+        log.create_topic("t")
+        with log.producer(linger_ms=5) as p:
+            for i in range(20):
+                f = p.send("t", b"v")
+                assert not f.done()          # lingering: the clock has not moved
+                clock.advance(0.004)
+                clock.advance(0.002)         # linger_ms has passed now
+                assert f.result(timeout=10).offset == i
 
 
 def test_batch_size_triggers_a_write_before_linger(log):

@@ -5,7 +5,8 @@ import time
 import pytest
 
 import eventlog
-from eventlog.maintenance import cleaner as _maintenance
+from eventlog.maintenance import schedule as _maintenance
+from eventlog._os.clock import ManualClock
 from eventlog._os.fs import FileLock
 from eventlog.storage.partition import START_FILE, FetchState
 from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError
@@ -86,6 +87,22 @@ def test_retention_on_roll_without_maintain(tmp_path):
     assert len(p._list_bases()) <= 2
 
 
+def test_maintain_reads_time_from_the_logs_clock(tmp_path):
+    """Records written now expire when the Log's clock says retention_ms has passed."""
+    clock = ManualClock()
+    log = eventlog.open(tmp_path, clock=clock)
+    p = log.create_topic("t", retention_ms=3600_000, segment_bytes=1024).partition(0)
+    fill(p, 40, clock.now_ms())
+    n = len(p.segment_bases())
+    assert n > 2
+    assert log.maintain()[p.tp]["segments_deleted"] == 0
+    clock.advance(3601)
+    report = log.maintain()[p.tp]
+    assert report["segments_deleted"] == n - 1 and p.segment_bases() == [p.start_offset]
+    assert [r.offset for r in read_all(p)] == list(range(p.start_offset, 40))
+    log.close()
+
+
 def test_compact_only_topic_keeps_everything(tmp_path):
     log = eventlog.open(tmp_path)
     p = log.create_topic("t", cleanup_policy="compact", retention_ms=1, segment_bytes=1024).partition(0)
@@ -160,17 +177,22 @@ def test_busy_partition_is_skipped(tmp_path):
 
 
 def test_background_maintenance(tmp_path):
+    """The background thread runs a round every `interval` seconds of the Log's clock."""
     p = eventlog.open(tmp_path).create_topic("t", retention_ms=None, segment_bytes=1024).partition(0)
     fill(p, 40, now_ms() - 2 * 3600_000)
-    n = len(p._list_bases())
-    log = eventlog.open(tmp_path, background_maintenance=0.1)
+    n = len(p.segment_bases())
+    clock = ManualClock()
+    log = eventlog.open(tmp_path, background_maintenance=60, clock=clock)
     log.topic("t").alter(retention_ms=3600_000)
     p = log.topic("t").partition(0)
-    deadline = time.monotonic() + 30
-    while len(p._list_bases()) > 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
     m = log._maintenance
-    assert len(p._list_bases()) == 1 and p.start_offset > 0, (n, m.rounds, m.last_error)
+    clock.advance(59)
+    assert m.rounds == 0 and len(p.segment_bases()) == n  # not due yet (the clock decides)
+    clock.advance(1)
+    deadline = time.monotonic() + 30
+    while m.rounds < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the thread's round, with a deadline
+    assert len(p.segment_bases()) == 1 and p.start_offset > 0, (n, m.rounds, m.last_error)
     log.close()
     with pytest.raises(InvalidArgumentError):
         eventlog.open(tmp_path, background_maintenance=-1)

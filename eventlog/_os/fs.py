@@ -34,9 +34,9 @@ import json
 import os
 import resource
 import secrets
-import time
 import weakref
 
+from eventlog._os.clock import now_ms  # noqa: F401  (re-exported: the clock module owns it)
 from eventlog.errors import (DiskFullError, ReadOnlyStorageError, StorageError, StoragePermissionError,
                      TooManyOpenFilesError)
 
@@ -65,13 +65,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def now_ms():
-    """Wall-clock milliseconds since the epoch (the unit of record timestamps)."""
-    return time.time_ns() // 1_000_000
-
-
 def fork_generation():
+    """A number that changes in every child made by fork() (see the module docstring)."""
     return _fork_gen[0]
+
+
+def check_usable(closed, fork, closed_error, forked_error):
+    """The one "not closed, not forked" guard of eventlog's handles (Log, Partition, Producer,
+    Consumer): raise `closed_error()` if `closed`, else `forked_error()` if `fork` (the
+    `fork_generation()` when the object was made) is not the current generation. The
+    error factories (usually bound methods) word the message for the object."""
+    if closed:
+        raise closed_error()
+    if fork != _fork_gen[0]:
+        raise forked_error()
 
 
 def fsync_dir(path):

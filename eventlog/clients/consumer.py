@@ -24,7 +24,7 @@ import threading
 import time
 
 from eventlog import offsets as _offsets
-from eventlog._os.fs import fork_generation
+from eventlog._os.fs import check_usable, fork_generation
 from eventlog._os.fs import wrap_public_methods
 from eventlog._os.wakeup import DirWatcher
 from eventlog.storage.partition import FetchState
@@ -143,10 +143,14 @@ class Consumer:
         self.close()
 
     def _check(self):
-        if self._closed:
-            raise ConsumerClosedError("the consumer is closed; create a new one with log.consumer()")
-        if self._fork != fork_generation():
-            raise ForkedProcessError(
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
+
+    @staticmethod
+    def _closed_error():
+        return ConsumerClosedError("the consumer is closed; create a new one with log.consumer()")
+
+    def _forked_error(self):
+        return ForkedProcessError(
                 f"this Consumer was created in process {self._pid} and used in forked child "
                 f"{os.getpid()}; its files and group membership belong to the parent: open the "
                 f"log in the child (eventlog.open) and create a new Consumer there")

@@ -184,6 +184,12 @@ class DefaultPartitioner:
             return h % partition_count
         return (murmur2(key) & 0x7FFFFFFF) % partition_count
 
+    @property
+    def hash_cache(self):
+        """The dict {key: positive murmur2 hash} this partitioner fills (a producer reads it
+        to place a keyed record without a call); do not modify it."""
+        return self._cache
+
     def sticky_partition(self, partition_count):
         """The partition keyless records currently go to (picking one if there is none yet)."""
         return self(None, partition_count)

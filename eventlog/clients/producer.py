@@ -21,7 +21,8 @@ import weakref
 from concurrent.futures import CancelledError  # noqa: F401  (re-exported for users)
 
 from eventlog.storage import codec as _codec
-from eventlog._os.fs import fork_generation, release_in_forked_child
+from eventlog._os.clock import check_clock
+from eventlog._os.fs import check_usable, fork_generation, release_in_forked_child
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.clients import partitioners as _partitioners
 from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
@@ -49,7 +50,7 @@ class _Batch:
     __slots__ = ("tp", "keys", "values", "headers", "timestamps", "room", "size", "created", "ts",
                  "base", "error", "done", "_event", "callbacks", "sticky")
 
-    def __init__(self, tp, now_ms, size=0):
+    def __init__(self, tp, now_ms, size=0, created=0.0):
         self.tp = tp
         self.keys = []
         self.values = []
@@ -59,7 +60,7 @@ class _Batch:
         self.timestamps = None
         self.size = size
         self.room = size
-        self.created = time.monotonic()
+        self.created = created  # the producer clock's monotonic time (linger starts here)
         self.ts = now_ms
         self.base = None
         self.error = None
@@ -68,7 +69,7 @@ class _Batch:
         self.callbacks = None
         self.sticky = False
 
-    def _finish(self, base, error):
+    def finish(self, base, error):
         self.base = base
         self.error = error
         # under _cb_lock: add_done_callback checks `done` and appends under it, so a
@@ -174,10 +175,10 @@ class _TopicState:
     __slots__ = ("name", "topic", "count", "batches", "sticky", "keyed_ok", "max_record", "checked",
                  "cache", "lock", "eager", "pcache")
 
-    def __init__(self, topic, producer):
-        self.cache = producer._hash_cache if producer._hash_cache is not None else {}
-        self.lock = producer._lock
-        self.eager = producer.linger == 0
+    def __init__(self, topic, hash_cache, lock, eager):
+        self.cache = hash_cache if hash_cache is not None else {}
+        self.lock = lock
+        self.eager = eager
         self.pcache = {}  # key -> partition for the current partition count (default partitioner)
         self.name = topic.name
         self.topic = topic
@@ -211,11 +212,12 @@ class Producer:
     "consistent_random"; or any callable (key, partition_count) -> int),
     key_serializer / value_serializer (callables to bytes), fsync ("never" | "batch" | None:
     the topic's setting), buffer_memory (32 MiB of unwritten records at most), max_block_ms
-    (60000: how long `send` blocks while the buffer is full before raising BufferFullError).
+    (60000: how long `send` blocks while the buffer is full before raising BufferFullError),
+    clock (an `eventlog._os.clock.Clock` timing linger_ms; default the Log's clock).
     """
 
     def __init__(self, log, *, linger_ms=5, batch_size=16384, partitioner=None, key_serializer=None,
-                 value_serializer=None, fsync=None, buffer_memory=32 << 20, max_block_ms=60_000):
+                 value_serializer=None, fsync=None, buffer_memory=32 << 20, max_block_ms=60_000, clock=None):
         for name, v, lo in (("linger_ms", linger_ms, 0), ("batch_size", batch_size, 1),
                             ("buffer_memory", buffer_memory, 1), ("max_block_ms", max_block_ms, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
@@ -226,6 +228,7 @@ class Producer:
             if fn is not None and not callable(fn):
                 raise InvalidTypeError(f"{name} must be a callable (object -> bytes), got {fn!r}")
         self._log = log
+        self._clock = check_clock(clock)
         self.linger = linger_ms / 1000.0
         self.batch_size = batch_size
         self.buffer_memory = buffer_memory
@@ -233,7 +236,7 @@ class Producer:
         self.fsync = fsync
         self._partitioner = _partitioners.get_partitioner(partitioner)
         self._default = isinstance(self._partitioner, _partitioners.DefaultPartitioner)
-        self._hash_cache = self._partitioner._cache if self._default else None
+        self._hash_cache = self._partitioner.hash_cache if self._default else None
         self._kser = key_serializer
         self._vser = value_serializer
         self._lock = threading.Lock()
@@ -243,7 +246,8 @@ class Producer:
         self._topics = {}
         self._ready = []          # batches full enough to write now
         self._open = {}           # tp -> current (accumulating) batch
-        self._buffered = 0        # bytes of records not yet written
+        self._buffered = 0        # bytes of records not yet written (sealed batches)
+        self._writing = 0         # of which: bytes the sender has taken and not yet finished
         self._sent_seq = 0        # batches handed to the sender
         self._done_seq = 0        # batches finished
         self._flush_upto = 0
@@ -258,7 +262,6 @@ class Producer:
         self._thread.start()
         release_in_forked_child(self)
         _live.add(self)
-        log._producers.append(self)
 
     # -- public API ------------------------------------------------------------------------
     def __enter__(self):
@@ -278,7 +281,7 @@ class Producer:
             with self._lock:
                 ts = self._topics.get(topic)
                 if ts is None:
-                    ts = self._topics[topic] = _TopicState(t, self)
+                    ts = self._topics[topic] = _TopicState(t, self._hash_cache, self._lock, self.linger == 0)
         return ts
 
     def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None):
@@ -334,11 +337,12 @@ class Producer:
             f"(eventlog.open) and create a new Producer there (records sent before the fork are "
             f"written by the parent)")
 
+    @staticmethod
+    def _closed_error():
+        return ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
+
     def _send(self, topic, value, key, headers, partition, timestamp_ms):
-        if self._fork != fork_generation():
-            raise self._forked_error()
-        if self._closed:
-            raise ProducerClosedError("send() on a closed producer; create a new one with log.producer()")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
         if self._kser is not None:
             key = self._serialize(self._kser, key, "key", topic)
         if self._vser is not None:
@@ -421,7 +425,7 @@ class Producer:
     def _new_batch(self, ts, partition, sticky):
         """(Under self._lock) start accumulating a batch for a partition."""
         b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(),
-                                           0 if ts.eager else self.batch_size)
+                                           0 if ts.eager else self.batch_size, self._clock.monotonic())
         b.sticky = sticky
         if not self._open and not ts.eager:
             # with no open batch the sender sleeps without a linger deadline: give it one
@@ -488,10 +492,35 @@ class Producer:
             self._wake.set()
             self._thread.join(timeout)
             _live.discard(self)
-            try:
-                self._log._producers.remove(self)
-            except ValueError:
-                pass
+
+    def _check(self):
+        """Assert the producer's invariants (tests call it after every step): the buffered
+        bytes are those of the ready batches plus those the sender is writing; every open
+        batch is its partition's current batch, unwritten, with its used bytes accounted
+        record by record; sealed batches are not open; sequence counters agree."""
+        with self._lock:
+            ready = list(self._ready)
+            assert self._buffered == sum(b.size - b.room for b in ready) + self._writing, \
+                (self._buffered, [b.size - b.room for b in ready], self._writing)
+            assert self._writing >= 0 and self._buffered >= 0
+            assert 0 <= self._done_seq <= self._sent_seq
+            current = {}
+            for ts in self._topics.values():
+                assert len(ts.batches) == ts.count
+                for p, b in enumerate(ts.batches):
+                    if b is not None:
+                        assert b.tp == TopicPartition(ts.name, p)
+                        current[b.tp] = b
+            assert set(current) == set(self._open), (sorted(current), sorted(self._open))
+            for tp, b in self._open.items():
+                assert current[tp] is b and not b.done and b.base is None
+                assert len(b.keys) == len(b.values)
+                if b.headers is None:
+                    used = sum((len(v) if v is not None else 0) + (len(k) if k is not None else 0)
+                               + _RECORD_OVERHEAD for k, v in zip(b.keys, b.values))
+                    assert b.size - b.room == used, (tp, b.size - b.room, used)
+            for b in ready:
+                assert self._open.get(b.tp) is not b and not b.done
 
     # -- send helpers (slow paths) ---------------------------------------------------------
     @staticmethod
@@ -623,26 +652,30 @@ class Producer:
     # -- the sender thread -----------------------------------------------------------------
     def _run(self):
         linger = self.linger
+        clock = self._clock
         while True:
             timeout = None
             if self._open:
                 oldest = min(b.created for b in list(self._open.values()))
-                timeout = max(0.0, oldest + linger - time.monotonic())
+                timeout = max(0.0, oldest + linger - clock.monotonic())
             if not self._ready and not self._closing:
-                self._wake.wait(timeout if timeout is not None else 0.5)
+                clock.wait(self._wake, timeout if timeout is not None else 0.5)
             self._wake.clear()
-            now = time.monotonic()
+            now = clock.monotonic()
             with self._lock:
                 for b in list(self._open.values()):
                     if now - b.created >= linger:
                         self._seal(self._topics[b.tp.topic], b)
                 ready, self._ready = self._ready, []
+                if ready:
+                    self._writing += sum(b.size - b.room for b in ready)
             if ready:
                 self._write(ready)
             elif self._closing and not self._open:
                 return
             # list(): send() may add a topic meanwhile (iterating the dict itself could raise)
-            if time.monotonic() - min((ts.checked for ts in list(self._topics.values())), default=now) > 5:
+            mono = time.monotonic()  # metadata refresh: real time, not the linger clock
+            if mono - min((ts.checked for ts in list(self._topics.values())), default=mono) > 5:
                 for ts in list(self._topics.values()):
                     try:
                         self._refresh(ts)
@@ -689,9 +722,8 @@ class Producer:
                     values += b.values
             ts0 = group[0].ts
             headers, tss = self._columns(group)
-            cfg = part._topic.config
-            prep = part._prepare(keys, values, ts0, tss, headers, cfg)
-            base = part._append_prepared(prep, fsync=self.fsync).start
+            prep = part.prepare_batch(keys, values, ts0, tss, headers)
+            base = part.append_prepared(prep, fsync=self.fsync).start
         except EventLogError as e:
             error = e
         except Exception as e:  # I/O errors and the like
@@ -699,12 +731,13 @@ class Producer:
             error.__cause__ = e
         freed = 0
         for b in group:
-            b._finish(base, error)
+            b.finish(base, error)
             if base is not None:
                 base += len(b.values)
             freed += b.size - b.room
         with self._lock:
             self._buffered -= freed
+            self._writing -= freed
             if self._buffered <= self.buffer_memory and not self._closed:
                 self._slow = self._base_slow
         with self._space:

@@ -34,6 +34,7 @@ Invariants:
 - Segments are created only under the append lock, so a writer's listing is complete.
 """
 import bisect
+import contextlib
 import logging
 import os
 import threading
@@ -42,11 +43,12 @@ from itertools import islice, repeat
 
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
-from eventlog._os.fs import FileLock, fork_generation, fsync_dir, read_json, atomic_write_json
+from eventlog._os.fs import FileLock, check_usable, fork_generation, fsync_dir, read_json, atomic_write_json
 from eventlog._os.fs import storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
-from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, quarantine, seg_name,
-                       valid_batches_in)
+from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, index_entries,
+                                      list_segment_bases, quarantine, remove_segment_files, seg_name,
+                                      valid_batches_in)
 from eventlog.errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                      LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
 from eventlog.record import Record, TopicPartition
@@ -79,6 +81,14 @@ class _Writer:
         self.max_ts = None
         self.first_ts = None
 
+    def check(self, exclusive=True):
+        """Assert the writer's invariants: its position is within the file and, when no
+        other writer can have appended since (`exclusive`), equal to the file size."""
+        size = os.fstat(self.fd).st_size
+        assert self.pos <= size and self.next_offset >= self.seg.base, (self.pos, size)
+        if exclusive:
+            assert self.pos == size, f"writer pos {self.pos} != size {size} of {self.seg.path}"
+
     def close(self):
         for name in ("fd", "idx_fd", "tidx_fd"):
             fd = getattr(self, name, -1)
@@ -89,6 +99,10 @@ class _Writer:
                     pass
                 setattr(self, name, -1)
         self.seg.close()  # its read descriptor (a dup of fd)
+
+
+def _ignore(_partition):
+    pass
 
 
 class FetchState:
@@ -111,15 +125,18 @@ class FetchState:
         self.pending = None
 
 
-@wrap_public_methods
+@wrap_public_methods(exclude=("config", "prepare_batch", "append_prepared"))  # hot, no I/O / own wrapper
 class Partition:
     """One partition of a topic. Obtain it from `Topic.partition(n)`.
 
     Attributes `topic` (name) and `partition` (number) are as in `TopicPartition`.
     """
 
-    def __init__(self, topic, number):
+    def __init__(self, topic, number, *, on_touch=None, on_roll=None):
         self._topic = topic
+        # injected by the layer that builds topics (the Log): storage calls nothing above it
+        self._on_touch = on_touch if on_touch is not None else _ignore  # (partition) on each append/fetch
+        self._on_roll = on_roll if on_roll is not None else _ignore     # (partition) after a roll, append lock held
         self.topic = topic.name
         self.partition = number
         self.tp = TopicPartition(topic.name, number)
@@ -137,18 +154,36 @@ class Partition:
     def __repr__(self):
         return f"<Partition {self.topic}[{self.partition}]>"
 
+    @property
+    def config(self):
+        """The topic's settings (`TopicConfig`) as this process last read them."""
+        return self._topic.config
+
     # -- housekeeping ----------------------------------------------------------------------
     def _check_usable(self):
-        if self._closed:
-            raise LogClosedError(f"partition {self.topic}[{self.partition}] belongs to a closed Log")
-        if self._fork != fork_generation():
-            raise ForkedProcessError(
-                f"partition {self.topic}[{self.partition}] was opened before fork(); "
-                "open the log again in the child process (eventlog.open)")
+        check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
 
-    def close(self):
+    def _closed_error(self):
+        return LogClosedError(f"partition {self.topic}[{self.partition}] belongs to a closed Log")
+
+    def _forked_error(self):
+        return ForkedProcessError(
+            f"partition {self.topic}[{self.partition}] was opened before fork(); "
+            "open the log again in the child process (eventlog.open)")
+
+    def _check(self, exclusive=True):
+        """Assert the storage invariants of this handle (tests call it after every step):
+        the writer's position (if a writer is open) is the size of its segment file
+        (`exclusive`: no other process appends to this partition)."""
+        with self._wlock:
+            if self._w is not None and self._w.fd >= 0:
+                self._w.check(exclusive)
+
+    def close(self, *, final=False):
         """Close every descriptor this partition holds (it reopens them lazily if used again,
-        unless the whole Log was closed)."""
+        unless the whole Log was closed: `final=True`, after which it refuses use)."""
+        if final:
+            self._closed = True
         with self._wlock:
             if self._w is not None:
                 self._w.close()
@@ -158,8 +193,9 @@ class Partition:
             for s in self._segs.values():
                 s.close()
 
-    def _release_idle(self):
-        """Close descriptors if nobody is using them right now (called by the Log's LRU)."""
+    def release_idle(self):
+        """Close descriptors if nobody is using them right now (the Log's descriptor budget
+        calls it for partitions not used recently); they reopen lazily."""
         if self._wlock.acquire(blocking=False):
             try:
                 if self._w is not None:
@@ -178,11 +214,7 @@ class Partition:
     # -- segments --------------------------------------------------------------------------
     def _list_bases(self):
         """The sorted bases of the segment files in the directory now."""
-        try:
-            names = os.listdir(self.dir)
-        except FileNotFoundError:
-            names = []
-        return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+        return list_segment_bases(self.dir)
 
     def _list(self):
         """Refresh the sorted list of segment bases from the directory (reader side: callers
@@ -313,10 +345,21 @@ class Partition:
                 if type(t) is not int or not 0 <= t <= _MAX_TS:
                     raise InvalidArgumentError(
                         f"record {i}: timestamp_ms must be an int in [0, 2**63), got {t!r}")
-        prep = self._prepare(keys, values, timestamp_ms, timestamps, headers, cfg)
-        return self._append_prepared(prep)
+        prep = self.prepare_batch(keys, values, timestamp_ms, timestamps, headers, cfg)
+        return self.append_prepared(prep)
 
-    def _prepare(self, keys, values, timestamp_ms, timestamps, headers, cfg):
+    # -- the writer API (Producer): prepare outside the locks, then append ------------------
+    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None):
+        """Encode records into a batch ready for `append_prepared`, checking them against the
+        topic's settings (`cfg`, default `self.config`): the slow part of an append, done
+        without any lock. `keys` and `values` are sequences of bytes or None of one length;
+        `timestamp_ms` (int ms) applies to every record unless `timestamps` (a sequence of
+        ints) gives each its own; `headers`, when given, holds a sequence of
+        `(str, bytes | None)` pairs per record. Raises InvalidTypeError / InvalidArgumentError
+        (naming the record) for bad records, RecordTooLargeError over `max_record_bytes`, and
+        InvalidArgumentError for a record without a key on a compacted topic."""
+        if cfg is None:
+            cfg = self._topic.config
         compacted_topic = "compact" in cfg.cleanup_policy
         try:
             prep = _codec.prepare(keys, values, timestamp_ms, timestamps=timestamps, headers=headers,
@@ -354,12 +397,13 @@ class Partition:
         raise InvalidArgumentError(str(err)) from None
 
     @storage_errors(lambda self: f"append to {self.topic}[{self.partition}]")
-    def _append_prepared(self, prep, fsync=None):
-        """Write a prepared batch under the locks; return the range of its offsets.
-        `fsync` ("never" | "batch") overrides the topic's setting when given."""
+    def append_prepared(self, prep, fsync=None):
+        """Append a batch made by `prepare_batch` (all or nothing, visible to readers whole);
+        return the `range` of its offsets. `fsync` ("never" | "batch") overrides the topic's
+        setting when given. A prepared batch is appended once: its offsets are assigned here."""
         cfg = self._topic.config
         sync = (fsync or cfg.fsync) == "batch"
-        self._topic._log._touch(self)
+        self._on_touch(self)
         with self._wlock:
             self._check_usable()
             try:
@@ -403,10 +447,10 @@ class Partition:
         if w.max_ts is None or prep.max_ts > w.max_ts:
             w.max_ts = prep.max_ts
         if crosses_interval(pos, length):
-            rel = base - w.seg.base
+            e, te = index_entries(w.seg.base, base, pos, w.max_ts)
             try:
-                os.write(w.idx_fd, _IDX.pack(rel, pos))
-                os.write(w.tidx_fd, _TIDX.pack(w.max_ts, rel, pos))
+                os.write(w.idx_fd, e)
+                os.write(w.tidx_fd, te)
             except OSError:
                 pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
         return range(base, w.next_offset)
@@ -564,7 +608,7 @@ class Partition:
         nw = self._w = self._open_writer(w.next_offset)
         if sync:
             fsync_dir(self.dir)
-        self._topic._log._on_roll(self)
+        self._on_roll(self)
         return nw
 
     # -- reading ---------------------------------------------------------------------------
@@ -719,7 +763,7 @@ class Partition:
                 st.pending_n = k - max_records
             st.offset = out[-1].offset + 1
             return out
-        self._topic._log._touch(self)
+        self._on_touch(self)
         with self._rlock:
             if st.seg is None and not self._locate(st):
                 st.seg = None
@@ -926,10 +970,59 @@ class Partition:
         it are no longer returned to reads that start there, and segments entirely below it
         are deleted. Persisted; returns the new start offset. OffsetOutOfRangeError if
         `before_offset` is past the end offset."""
-        from eventlog.maintenance import cleaner as _maintenance
-        return _maintenance.delete_records(self, before_offset)
+        self._check_usable()
+        if type(before_offset) is not int or before_offset < 0:
+            raise InvalidArgumentError(f"before_offset must be an int >= 0, got {before_offset!r}")
+        with self.append_lock():
+            end = self.end_offset
+            if before_offset > end:
+                raise OffsetOutOfRangeError(
+                    f"delete_records({before_offset}) on {self.topic}[{self.partition}]: past the end "
+                    f"offset {end}")
+            start = self.start_offset
+            if before_offset <= start:
+                return start
+            self.persist_start_offset(before_offset)
+            bases = self._list_bases()
+            for i in range(len(bases) - 1):
+                if bases[i + 1] > before_offset:
+                    break
+                remove_segment_files(self.dir, bases[i])
+        return before_offset
 
-    # -- maintenance hooks (used by retention / delete_records) ------------------------------
+    # -- for maintenance (retention, compaction): segment files under the append lock --------
+    def segment_bases(self):
+        """The sorted base offsets of the segment files in the partition directory now (the
+        last is the active segment). Complete while the caller holds `append_lock()`."""
+        return self._list_bases()
+
+    def stored_start_offset(self):
+        """The log start offset persisted by `persist_start_offset` (0 if none)."""
+        return self._persisted_start()
+
+    def persist_start_offset(self, offset):
+        """Persist `offset` as the log start offset (atomically; fsynced for fsync="batch").
+        Callers hold `append_lock()` and persist it before unlinking the segments below it."""
+        self._write_start(offset)
+
+    @contextlib.contextmanager
+    def append_lock(self, held=False):
+        """Hold the writers' append lock (flock on `append.lock`, through a descriptor of its
+        own, so it excludes this process's writers too) for the `with` block. `held=True`: the
+        caller already holds it (the on_roll callback runs under the writer's lock)."""
+        if held:
+            yield self
+            return
+        lk = FileLock(os.path.join(self.dir, "append.lock"))
+        try:
+            lk.acquire()
+            try:
+                yield self
+            finally:
+                lk.release()
+        finally:
+            lk.close()
+
     def _write_start(self, offset):
         atomic_write_json(os.path.join(self.dir, START_FILE), {"log_start_offset": offset},
                           fsync=self._topic.config.fsync == "batch")

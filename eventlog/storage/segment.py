@@ -41,8 +41,55 @@ _TIDX = struct.Struct("<qII")
 READ_CHUNK = 1 << 18  # 256 KiB: how much a reader asks for at once
 
 
+SEGMENT_EXTS = (".log", ".index", ".timeindex")
+
+
 def seg_name(base):
+    """The file stem of segment `base` (its base offset, 20 digits): `<stem>.log` etc."""
     return f"{base:020d}"
+
+
+def segment_path(directory, base, ext=".log"):
+    """The path of segment `base`'s file with extension `ext` (".log", ".index", ...)."""
+    return os.path.join(directory, seg_name(base) + ext)
+
+
+def segment_base_of(name, ext=".log"):
+    """The base offset of a segment file named `name` (`<20 digits><ext>`), else None."""
+    if len(name) == 20 + len(ext) and name.endswith(ext) and name[:20].isdigit():
+        return int(name[:20])
+    return None
+
+
+def list_segment_bases(directory):
+    """The sorted bases of the segment (.log) files in `directory` now ([] if it is gone)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+
+
+def remove_segment_files(directory, base):
+    """Unlink segment `base`'s files, .log first (from then on the segment does not exist);
+    return the bytes freed. Files already gone are skipped."""
+    freed = 0
+    for ext in SEGMENT_EXTS:
+        p = segment_path(directory, base, ext)
+        try:
+            freed += os.path.getsize(p)
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+    return freed
+
+
+def index_entries(seg_base, base_offset, pos, max_ts):
+    """The `.index` and `.timeindex` entries (bytes, bytes) of a batch of segment `seg_base`
+    starting at byte `pos` with base offset `base_offset`; `max_ts` is the largest timestamp
+    in the segment up to and including the batch. The one encoding of index entries."""
+    rel = base_offset - seg_base
+    return _IDX.pack(rel, pos), _TIDX.pack(max_ts, rel, pos)
 
 
 def crosses_interval(pos, length, interval=INDEX_INTERVAL):
@@ -337,8 +384,9 @@ class Segment:
             if mx is None or info.max_timestamp > mx:
                 mx = info.max_timestamp
             if crosses_interval(p, info.length):
-                idx.append(_IDX.pack(info.base_offset - self.base, p))
-                tidx.append(_TIDX.pack(mx, info.base_offset - self.base, p))
+                e, te = index_entries(self.base, info.base_offset, p, mx)
+                idx.append(e)
+                tidx.append(te)
         for fd, parts in ((idx_fd, idx), (tidx_fd, tidx)):
             os.ftruncate(fd, 0)
             _write_all(fd, b"".join(parts))  # O_APPEND: lands at the (new) end

@@ -146,16 +146,24 @@ class TopicConfig:
 class Topic:
     """A topic of a Log: its configuration and its partitions."""
 
-    def __init__(self, log, name, config, stamp, topic_id=NO_TOPIC_ID):
-        self._log = log
+    def __init__(self, log, name, config, stamp, topic_id=NO_TOPIC_ID, *, on_touch=None, on_roll=None):
+        """`log` is the Log it belongs to (only its `path` is used); `on_touch` and `on_roll`
+        are given to every partition (see `Partition`): the callbacks by which the layer
+        above learns of partition use (its descriptor budget) and of segment rolls
+        (retention), so that storage calls nothing above it."""
         self.name = name
         self.dir = os.path.join(log.path, "topics", name)
         self.config = config
         #: This incarnation's id (Kafka's topic id, KIP-516): set at creation, new for a topic
         #: deleted and created again; NO_TOPIC_ID for a topic made before topic ids existed.
         self.topic_id = topic_id
-        self._stamp = stamp
+        #: (inode, mtime_ns, size) of `topic.json` when `config` was read, and the inode of the
+        #: topic directory: the Log compares them to notice a topic altered or re-created
+        self.stamp = stamp
+        self.dir_ino = None
         self._parts = {}
+        self._on_touch = on_touch
+        self._on_roll = on_roll
 
     def __repr__(self):
         return f"<Topic {self.name!r} partitions={self.config.partitions} id={self.topic_id}>"
@@ -180,7 +188,7 @@ class Topic:
             raise UnknownPartitionError(
                 f"topic {self.name!r} has no partition {number}; it has {self.config.partitions} "
                 f"(0..{self.config.partitions - 1})")
-        p = self._parts[number] = Partition(self, number)
+        p = self._parts[number] = Partition(self, number, on_touch=self._on_touch, on_roll=self._on_roll)
         return p
 
     def _reload(self):
@@ -215,6 +223,8 @@ class Topic:
         """Grow the topic to `total` partitions (Kafka's CreatePartitions)."""
         return self.alter(partitions=total)
 
-    def close(self):
+    def close(self, *, final=False):
+        """Close the partitions' descriptors (they reopen lazily when used again); with
+        `final=True` (the Log is closing) the partitions refuse further use."""
         for p in self._parts.values():
-            p.close()
+            p.close(final=final)

@@ -1,109 +1,37 @@
-"""Retention, delete_records and log compaction (docs/retention.md).
-
-Owns: deleting whole closed segments (time, size, `delete_records`), rewriting closed
-segments of compacted topics keeping the newest record per key, the compactor's state file
-(`cleaner.json`), crash recovery of half-done rewrites, and the background thread.
+"""Log compaction: rewriting closed segments of compacted topics keeping the newest record per
+key (docs/retention.md), the compactor's state file (`cleaner.json`), and crash recovery of
+half-done rewrites.
 
 Invariants:
-- The newest (active) segment is never deleted or rewritten; only closed segments are.
-- Every change of segment files happens under the partition's append lock (flock on
-  `append.lock`, the file writers lock), taken blocking and held briefly: the log start
-  offset is persisted before any segment is unlinked (oldest first); a rewritten segment is
-  swapped in by renaming `<base>.log.cleaned` over `<base>.log` (the commit point), then its
-  indexes. A crash leaves the old or the new file; stray `.cleaned` files are finished or
-  removed by the next run.
+- The newest (active) segment is never rewritten; only closed segments are.
+- A rewritten segment is written beside the old one (`<base>.log.cleaned` and its indexes),
+  fsynced, and swapped in under the partition's append lock by renaming it over `<base>.log`
+  (the commit point), then its indexes. A crash leaves the old or the new file; stray
+  `.cleaned` files are finished or removed by the next run (`recover`).
 - A rewritten segment keeps its name (base offset) and its offset range: each rewritten
   batch covers a contiguous range [first original base, last original offset] with the
   surviving records' offsets in an OFFSET_DELTAS column (a range with no survivors is a
   batch of 0 records), so readers' sequence check (base == previous next offset) holds.
-- One maintenance run per partition at a time across processes: `maintenance.lock` is taken
-  with LOCK_NB and a busy partition is skipped.
 - Readers take no lock: one holding the old file's descriptor finishes that file; one that
   reopens a replaced file notices the inode change and locates its offset again.
+- Uses only the partition's and segment's public API; callers hold the maintenance lock.
 """
 import hashlib
 import os
-import threading
 from itertools import compress, repeat
 from operator import le
 
+from eventlog._os.clock import now_ms as _now_ms
+from eventlog._os.fs import atomic_write_json, fsync_dir, read_json
+from eventlog.maintenance.retention import _size, segment_max_ts
 from eventlog.storage import codec as _codec
-from eventlog._os.fs import FileLock, atomic_write_json, fsync_dir, read_json
-from eventlog._os.fs import now_ms as _now_ms
-from eventlog.storage.segment import _IDX, _TIDX, Segment, crosses_interval, seg_name
-from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError
+from eventlog.storage.segment import Segment, crosses_interval, index_entries, segment_base_of, segment_path
 
 STATE_FILE = "cleaner.json"
-MAINT_LOCK = "maintenance.lock"
-APPEND_LOCK = "append.lock"
 RAW_KEY_MAX = 32           # keys up to this size are their own map key (exact); longer: a digest
 ENTRY_OVERHEAD = 112       # bytes per offset-map entry besides the key (dict slot, int, bytes header)
 FLUSH_RECORD_BYTES = 1 << 20  # a rewritten batch collects up to this many bytes of survivors
 WRITE_BUF = 4 << 20
-_EXTS = (".log", ".index", ".timeindex")
-
-
-
-
-def new_report():
-    return {"segments_deleted": 0, "bytes_freed": 0, "records_cleaned": 0, "segments_cleaned": 0,
-            "skipped": None}
-
-
-# -- locks -----------------------------------------------------------------------------------
-class _AppendLock:
-    """The writers' append lock on a partition (a separate descriptor, so it excludes this
-    process's own writers too). `held=True`: the caller (a writer's roll) already holds it."""
-
-    def __init__(self, part, held=False):
-        self.held = held
-        self.lk = None if held else FileLock(os.path.join(part.dir, APPEND_LOCK))
-
-    def __enter__(self):
-        if self.lk is not None:
-            self.lk.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        if self.lk is not None:
-            try:
-                self.lk.release()
-            finally:
-                self.lk.close()
-
-
-def _try_maint_lock(part):
-    lk = FileLock(os.path.join(part.dir, MAINT_LOCK))
-    try:
-        ok = lk.acquire(blocking=False)
-    except FileNotFoundError:  # partition (topic) deleted
-        return None
-    if not ok:
-        lk.close()
-        return None
-    return lk
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def _path(part, base, ext):
-    return os.path.join(part.dir, seg_name(base) + ext)
-
-
-def _size(path):
-    try:
-        return os.path.getsize(path)
-    except FileNotFoundError:
-        return 0
-
-
-def segment_max_ts(seg):
-    """The largest timestamp in a segment (last valid time index entry, then a scan of the
-    batches after it), or None if it holds no valid batch."""
-    pos, base, ts = seg.time_entry_floor(1 << 64)
-    _p, _n, mx, _b = seg.scan(pos, base)
-    if ts is None:
-        return mx
-    return ts if mx is None else max(ts, mx)
 
 
 def _unlink(path):
@@ -114,104 +42,6 @@ def _unlink(path):
         return False
 
 
-def _unlink_segment(part, base):
-    """Remove a segment's files (.log first: from then on it does not exist); returns the
-    bytes freed."""
-    freed = 0
-    for ext in _EXTS:
-        p = _path(part, base, ext)
-        freed += _size(p)
-        _unlink(p)
-    return freed
-
-
-# -- retention -------------------------------------------------------------------------------
-def apply_retention(part, report, now=None, append_locked=False):
-    """Delete closed segments past retention_ms / beyond retention_bytes (oldest first).
-    Callers hold the maintenance lock."""
-    cfg = part._topic.config
-    if "delete" not in cfg.cleanup_policy:
-        return
-    rms, rbytes = cfg.retention_ms, cfg.retention_bytes
-    if rms is None and rbytes is None:
-        return
-    now = _now_ms() if now is None else now
-    bases = part._list_bases()
-    if len(bases) < 2:
-        return
-    closed = bases[:-1]
-    doomed = []
-    if rms is not None:
-        horizon = now - rms
-        for b in closed:
-            seg = Segment(part.dir, b)
-            try:
-                if seg.size() == 0:
-                    doomed.append(b)
-                    continue
-                mx = segment_max_ts(seg)
-            except FileNotFoundError:
-                doomed.append(b)  # gone already
-                continue
-            finally:
-                seg.close()
-            if mx is not None and mx < horizon:
-                doomed.append(b)
-            else:
-                break
-    if rbytes is not None:
-        sizes = [_size(_path(part, b, ".log")) for b in bases]
-        total = sum(sizes[len(doomed):])
-        for i in range(len(doomed), len(closed)):
-            if total <= rbytes:
-                break
-            doomed.append(closed[i])
-            total -= sizes[i]
-    if doomed:
-        _delete_prefix(part, doomed, report, append_locked)
-
-
-def _delete_prefix(part, doomed, report, append_locked=False):
-    with _AppendLock(part, append_locked):
-        bases = part._list_bases()
-        k = 0
-        while k < len(doomed) and k < len(bases) - 1 and bases[k] == doomed[k]:
-            k += 1
-        if not k:
-            return
-        new_start = bases[k]
-        if new_start > part._persisted_start():
-            part._write_start(new_start)  # first: a crash mid-way never moves the start back
-        for b in bases[:k]:
-            report["bytes_freed"] += _unlink_segment(part, b)
-            report["segments_deleted"] += 1
-
-
-def delete_records(part, before_offset):
-    """Move the log start offset of `part` to `before_offset` (persisted) and delete the
-    segments entirely below it. Returns the new start offset."""
-    part._check_usable()
-    if type(before_offset) is not int or before_offset < 0:
-        raise InvalidArgumentError(f"before_offset must be an int >= 0, got {before_offset!r}")
-    with _AppendLock(part):
-        end = part.end_offset
-        if before_offset > end:
-            raise OffsetOutOfRangeError(
-                f"delete_records({before_offset}) on {part.topic}[{part.partition}]: past the end "
-                f"offset {end}")
-        start = part.start_offset
-        if before_offset <= start:
-            return start
-        part._write_start(before_offset)
-        bases = part._list_bases()
-        for i in range(len(bases) - 1):
-            if bases[i + 1] > before_offset:
-                break
-            _unlink_segment(part, bases[i])
-    return before_offset
-
-
-# -- compaction -------------------------------------------------------------------------------
 def _digest(k):
     return hashlib.blake2b(k, digest_size=32).digest() + b"#"  # 33 bytes: never a raw key
 
@@ -237,7 +67,7 @@ def _read_state(part):
 def _write_state(part, clean_end, tombs):
     atomic_write_json(os.path.join(part.dir, STATE_FILE),
                       {"clean_end": clean_end, "tombstones": {str(k): v for k, v in sorted(tombs.items())}},
-                      fsync=part._topic.config.fsync == "batch")
+                      fsync=part.config.fsync == "batch")
 
 
 def recover(part, bases=None):
@@ -247,42 +77,44 @@ def recover(part, bases=None):
         names = os.listdir(part.dir)
     except FileNotFoundError:
         return
-    bases = part._list_bases() if bases is None else bases
+    bases = part.segment_bases() if bases is None else bases
     alive = set(bases)
     cleaned = {}
     for n in names:
-        if n.endswith(".cleaned") and n[:20].isdigit():
+        if n.endswith(".cleaned") and n[:20].isdigit():  # <base><ext>.cleaned: see _Out
             cleaned.setdefault(int(n[:20]), set()).add(n[20:-8])
     for base, exts in cleaned.items():
         if ".log" in exts or base not in alive:  # not committed (or segment deleted since)
             for ext in exts:
-                _unlink(_path(part, base, ext + ".cleaned"))
+                _unlink(segment_path(part.dir, base, ext + ".cleaned"))
         else:  # the log was renamed into place: finish with its indexes
-            with _AppendLock(part):
+            with part.append_lock():
                 for ext in exts:
                     try:
-                        os.rename(_path(part, base, ext + ".cleaned"), _path(part, base, ext))
+                        os.rename(segment_path(part.dir, base, ext + ".cleaned"), segment_path(part.dir, base, ext))
                     except FileNotFoundError:
                         pass
     if bases:
         for n in names:
-            if len(n) > 20 and n[:20].isdigit() and n[20:] in (".index", ".timeindex") and \
-                    int(n[:20]) < bases[0]:
+            b = segment_base_of(n, ".index")
+            if b is None:
+                b = segment_base_of(n, ".timeindex")
+            if b is not None and b < bases[0]:
                 _unlink(os.path.join(part.dir, n))
 
 
 def compact(part, report, now=None, stop=None):
     """Compact the closed segments of `part` (cleanup_policy containing "compact").
     Callers hold the maintenance lock."""
-    cfg = part._topic.config
+    cfg = part.config
     if "compact" not in cfg.cleanup_policy:
         return
     now = _now_ms() if now is None else now
-    bases = part._list_bases()
+    bases = part.segment_bases()
     recover(part, bases)
     if len(bases) < 2:
         return
-    start = max(bases[0], part._persisted_start())
+    start = max(bases[0], part.stored_start_offset())
     cleanable = []
     for b in bases[:-1]:
         if cfg.min_compaction_lag_ms > 0:
@@ -301,7 +133,7 @@ def compact(part, report, now=None, stop=None):
     clean_end, tombs = _read_state(part)
     tombs = {b: t for b, t in tombs.items() if b in set(bases)}
     clean_end = max(clean_end, start)
-    sizes = [_size(_path(part, b, ".log")) for b in cleanable]
+    sizes = [_size(segment_path(part.dir, b, ".log")) for b in cleanable]
     total = sum(sizes)
     dirty = sum(s for s, e in zip(sizes, ends) if e > clean_end)
     due = {b for b, t in tombs.items() if t + cfg.delete_retention_ms <= now and b in set(cleanable)}
@@ -365,7 +197,7 @@ class _Out:
     def __init__(self, part, base, src_fd, prefix):
         self.part = part
         self.base = base
-        self.path = _path(part, base, ".log.cleaned")
+        self.path = segment_path(part.dir, base, ".log.cleaned")
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self.pos = 0
         self.buf = []
@@ -390,8 +222,9 @@ class _Out:
         if self.run_max is None or max_ts > self.run_max:
             self.run_max = max_ts
         if crosses_interval(pos, length):
-            self.idx.append(_IDX.pack(base_off - self.base, pos))
-            self.tidx.append(_TIDX.pack(self.run_max, base_off - self.base, pos))
+            e, te = index_entries(self.base, base_off, pos, self.run_max)
+            self.idx.append(e)
+            self.tidx.append(te)
 
     def add(self, data, base_off, max_ts):
         self._index(self.pos, len(data), base_off, max_ts)
@@ -416,7 +249,7 @@ class _Out:
         os.close(self.fd)
         self.fd = -1
         for ext, parts in ((".index.cleaned", self.idx), (".timeindex.cleaned", self.tidx)):
-            p = _path(self.part, self.base, ext)
+            p = segment_path(self.part.dir, self.base, ext)
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
                 data = memoryview(b"".join(parts))
@@ -431,13 +264,13 @@ class _Out:
             os.close(self.fd)
             self.fd = -1
         for ext in (".log.cleaned", ".index.cleaned", ".timeindex.cleaned"):
-            _unlink(_path(self.part, self.base, ext))
+            _unlink(segment_path(self.part.dir, self.base, ext))
 
 
 def _clean_segment(part, base, m, now, tombs, report, stop):
     """Rewrite segment `base` without records superseded in `m` (and without tombstones
     whose delete retention expired); swap it in if anything was removed."""
-    cfg = part._topic.config
+    cfg = part.config
     expire = base in tombs and tombs[base] + cfg.delete_retention_ms <= now
     src = Segment(part.dir, base)
     out = None
@@ -534,7 +367,7 @@ def _clean_segment(part, base, m, now, tombs, report, stop):
             return  # nothing removed
         flush_group()
         out.finish()
-        with _AppendLock(part):
+        with part.append_lock():
             try:
                 cur = os.stat(src.path)
             except FileNotFoundError:
@@ -544,7 +377,7 @@ def _clean_segment(part, base, m, now, tombs, report, stop):
                 return
             os.rename(out.path, src.path)  # the commit point
             for ext in (".index", ".timeindex"):
-                os.rename(_path(part, base, ext + ".cleaned"), _path(part, base, ext))
+                os.rename(segment_path(part.dir, base, ext + ".cleaned"), segment_path(part.dir, base, ext))
         fsync_dir(part.dir)
         out = None
         report["records_cleaned"] += removed
@@ -555,74 +388,3 @@ def _clean_segment(part, base, m, now, tombs, report, stop):
         raise
     finally:
         src.close()
-
-
-# -- entry points -------------------------------------------------------------------------------
-def maintain_partition(part, now=None, stop=None):
-    """Retention then compaction of one partition; a report dict (skipped: "busy" when
-    another run holds the partition)."""
-    report = new_report()
-    lk = _try_maint_lock(part)
-    if lk is None:
-        report["skipped"] = "busy"
-        return report
-    try:
-        now = _now_ms() if now is None else now
-        apply_retention(part, report, now)
-        compact(part, report, now, stop)
-        recover(part)
-    finally:
-        try:
-            lk.release()
-        finally:
-            lk.close()
-    return report
-
-
-def on_roll(part):
-    """The writer just rolled `part` (it holds the append lock): apply retention, unless
-    another run is busy with the partition. Never raises into the writer."""
-    try:
-        cfg = part._topic.config
-        if "delete" not in cfg.cleanup_policy or (cfg.retention_ms is None and cfg.retention_bytes is None):
-            return
-        lk = _try_maint_lock(part)
-        if lk is None:
-            return
-        try:
-            apply_retention(part, new_report(), append_locked=True)
-        finally:
-            try:
-                lk.release()
-            finally:
-                lk.close()
-    except Exception:  # noqa: BLE001 - retention is best effort here; maintain() reports errors
-        pass
-
-
-class Maintainer:
-    """The background thread of `eventlog.open(..., background_maintenance=True)`."""
-
-    def __init__(self, log, interval):
-        self.log = log
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.last_error = None  # the last exception a round raised (for diagnosis)
-        self.rounds = 0
-        self.thread = threading.Thread(target=self._run, name="eventlog-maintenance", daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop_event.wait(self.interval):
-            try:
-                self.log.maintain(_stop=self.stop_event)
-                self.rounds += 1
-            except Exception as e:  # noqa: BLE001 - keep running; the next round tries again
-                self.last_error = e
-                if self.log._closed:
-                    return
-
-    def stop(self):
-        self.stop_event.set()
-        if self.thread is not threading.current_thread():
-            self.thread.join(timeout=30)
