@@ -143,6 +143,24 @@ def _code(name):
     return getattr(ck().KafkaError, name, None)
 
 
+_BY_NAME = {
+    "UNKNOWN_TOPIC_OR_PART": UnknownTopicError, "_UNKNOWN_TOPIC": UnknownTopicError,
+    "_UNKNOWN_PARTITION": UnknownPartitionError, "TOPIC_ALREADY_EXISTS": TopicExistsError,
+    "TOPIC_EXCEPTION": InvalidTopicError, "INVALID_TOPIC_EXCEPTION": InvalidTopicError,
+    "MSG_SIZE_TOO_LARGE": RecordTooLargeError, "_MSG_SIZE_TOO_LARGE": RecordTooLargeError,
+    "RECORD_LIST_TOO_LARGE": RecordTooLargeError, "OFFSET_OUT_OF_RANGE": OffsetOutOfRangeError,
+    "_TIMED_OUT": KafkaTimeoutError, "_MSG_TIMED_OUT": KafkaTimeoutError,
+    "REQUEST_TIMED_OUT": KafkaTimeoutError, "REBALANCE_IN_PROGRESS": RebalanceInProgressError,
+    "ILLEGAL_GENERATION": CommitFailedError, "UNKNOWN_MEMBER_ID": CommitFailedError,
+    "FENCED_INSTANCE_ID": CommitFailedError, "NON_EMPTY_GROUP": GroupNotEmptyError,
+    "INVALID_CONFIG": InvalidArgumentError, "INVALID_PARTITIONS": InvalidArgumentError,
+    "INVALID_REQUEST": InvalidArgumentError, "POLICY_VIOLATION": InvalidArgumentError,
+    "INVALID_REPLICATION_FACTOR": InvalidArgumentError, "_INVALID_ARG": InvalidArgumentError,
+    "_STATE": IllegalStateError,
+}
+_table = None
+
+
 def map_error(kerr, context=""):
     """An EventLogError for a confluent_kafka KafkaError (or a KafkaException holding one)."""
     E = ck().KafkaError
@@ -153,31 +171,10 @@ def map_error(kerr, context=""):
     code = kerr.code()
     msg = f"{context}: {kerr.str()} (Kafka error {kerr.name()})" if context else \
         f"{kerr.str()} (Kafka error {kerr.name()})"
-    table = {
-        E.UNKNOWN_TOPIC_OR_PART: UnknownTopicError,
-        E._UNKNOWN_TOPIC: UnknownTopicError,
-        E._UNKNOWN_PARTITION: UnknownPartitionError,
-        E.TOPIC_ALREADY_EXISTS: TopicExistsError,
-        E.INVALID_TOPIC_EXCEPTION: InvalidTopicError,
-        E.MSG_SIZE_TOO_LARGE: RecordTooLargeError,
-        E._MSG_SIZE_TOO_LARGE: RecordTooLargeError,
-        E.RECORD_LIST_TOO_LARGE: RecordTooLargeError,
-        E.OFFSET_OUT_OF_RANGE: OffsetOutOfRangeError,
-        E._TIMED_OUT: KafkaTimeoutError,
-        E._MSG_TIMED_OUT: KafkaTimeoutError,
-        E.REQUEST_TIMED_OUT: KafkaTimeoutError,
-        E.REBALANCE_IN_PROGRESS: RebalanceInProgressError,
-        E.ILLEGAL_GENERATION: CommitFailedError,
-        E.UNKNOWN_MEMBER_ID: CommitFailedError,
-        E.NON_EMPTY_GROUP: GroupNotEmptyError,
-        E.INVALID_CONFIG: InvalidArgumentError,
-        E.INVALID_PARTITIONS: InvalidArgumentError,
-        E.INVALID_REQUEST: InvalidArgumentError,
-        E.POLICY_VIOLATION: InvalidArgumentError,
-        E._INVALID_ARG: InvalidArgumentError,
-        E._STATE: IllegalStateError,
-    }
-    cls = table.get(code, BackendError)
+    global _table
+    if _table is None:
+        _table = {getattr(E, n): cls for n, cls in _BY_NAME.items() if hasattr(E, n)}
+    cls = _table.get(code, BackendError)
     err = cls(msg)
     err.kafka_error = kerr
     return err

@@ -96,8 +96,7 @@ class KafkaLog:
         if self._admin_client is None:
             with self._lock:
                 if self._admin_client is None:
-                    conf = dict(self.config)
-                    self._admin_client = ck().admin.AdminClient(conf)
+                    self._admin_client = ck().admin.AdminClient(self.client_config())
         return self._admin_client
 
     def _wait(self, futures, what, retry=None):
@@ -398,6 +397,9 @@ class KafkaTopic:
                        for k, v in _client.topic_configs(settings).items()]
             res = A.ConfigResource(A.ResourceType.TOPIC, self.name, incremental_configs=entries)
             log._wait(log._admin.incremental_alter_configs([res]), "alter topic")
+            want = _client.topic_configs(settings)
+            log._await(lambda: all(self.kafka_configs().get(k) == v for k, v in want.items()),
+                       f"the new settings of {self.name!r} to apply")
         self._config = None
         return self.config
 

@@ -17,8 +17,7 @@ import time
 from eventlog.backends.kafka._client import UNSUPPORTED_SETTINGS, ck, map_error, unsupported
 from eventlog.clients import partitioners as _partitioners
 from eventlog.errors import (BufferFullError, IllegalStateError, InvalidArgumentError, InvalidTypeError,
-                             KafkaTimeoutError, ProducerClosedError, SerializationError, UnknownPartitionError,
-                             UnknownTopicError, EventLogError)
+                             KafkaTimeoutError, ProducerClosedError, SerializationError, UnknownTopicError, EventLogError)
 from eventlog.record import RecordMetadata
 
 _cv = threading.Condition(threading.Lock())
@@ -215,7 +214,10 @@ class KafkaProducer:
                     return fut._fail(e)
                 except EventLogError as e:
                     return fut._fail(e)
-                p = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
+                try:
+                    p = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
+                except EventLogError as e:
+                    return fut._fail(e)
         else:
             if isinstance(partition, bool) or not isinstance(partition, int):
                 raise InvalidTypeError(f"partition must be an int, got {type(partition).__name__}: {partition!r}")
@@ -225,8 +227,8 @@ class KafkaProducer:
             except EventLogError as e:
                 return fut._fail(e)
             if not 0 <= p < n:
-                return fut._fail(UnknownPartitionError(
-                    f"topic {topic!r} has no partition {p}; it has {n} (0..{n - 1})"))
+                return fut._fail(InvalidArgumentError(
+                    f"partition={p} but topic {topic!r} has {n} partition(s) (0..{n - 1})"))
         if headers:
             headers = _headers(headers)
         else:
