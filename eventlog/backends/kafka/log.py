@@ -34,20 +34,22 @@ NO_GROUP_PREFIX = "eventlog-nogroup-"   # consumers without a group_id (librdkaf
 def records_from(msgs, kdes=None, vdes=None):
     """confluent Messages -> eventlog Records (errors raise, EOF events are skipped)."""
     out = []
+    append = out.append
+    new = tuple.__new__
+    R = Record
     for m in msgs:
-        err = m.error()
-        if err is not None:
+        if m.error() is not None:
+            err = m.error()
             if err.code() == ck().KafkaError._PARTITION_EOF:
                 continue
             raise map_error(err, f"fetch of {m.topic()}[{m.partition()}]")
         h = m.headers()
-        k, v = m.key(), m.value()
-        if kdes is not None and k is not None:
-            k = kdes(k)
-        if vdes is not None and v is not None:
-            v = vdes(v)
-        out.append(Record(m.topic(), m.partition(), m.offset(), m.timestamp()[1], k, v,
-                          tuple(h) if h else ()))
+        append(new(R, (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
+                       tuple(h) if h else ())))
+    if kdes is not None or vdes is not None:
+        out = [r._replace(key=kdes(r.key) if kdes is not None and r.key is not None else r.key,
+                          value=vdes(r.value) if vdes is not None and r.value is not None else r.value)
+               for r in out]
     return out
 
 

@@ -123,19 +123,22 @@ class KafkaRecordFuture:
 class KafkaProducer:
     """Writes records to topics of a KafkaLog. Thread-safe; a context manager.
 
-    Options (the directory Producer's): linger_ms (5), batch_size (16384), partitioner (None:
-    Kafka's default, murmur2 for keys; a name or a callable (key, partition_count) -> int),
-    key_serializer / value_serializer, buffer_memory (32 MiB), max_block_ms (60000).
+    Options (the directory Producer's): linger_ms (5), batch_size (bytes; default librdkafka's
+    batch.size, 1 MB), partitioner (None: Kafka's default, murmur2 for keys; a name or a
+    callable (key, partition_count) -> int), key_serializer / value_serializer, buffer_memory
+    (bytes; default librdkafka's queue.buffering.max.kbytes), max_block_ms (60000).
     Kafka-only: acks ("all"), config (raw librdkafka settings). `fsync=` raises
     UnsupportedOperationError."""
 
-    def __init__(self, log, *, linger_ms=5, batch_size=16384, partitioner=None, key_serializer=None,
-                 value_serializer=None, fsync=None, buffer_memory=32 << 20, max_block_ms=60_000,
+    def __init__(self, log, *, linger_ms=5, batch_size=None, partitioner=None, key_serializer=None,
+                 value_serializer=None, fsync=None, buffer_memory=None, max_block_ms=60_000,
                  acks="all", config=None, _internal=False):
         if fsync is not None:
             raise unsupported(f"producer(fsync={fsync!r})", UNSUPPORTED_SETTINGS["fsync"])
         for name, v, lo in (("linger_ms", linger_ms, 0), ("batch_size", batch_size, 1),
                             ("buffer_memory", buffer_memory, 1), ("max_block_ms", max_block_ms, 0)):
+            if v is None and name in ("batch_size", "buffer_memory"):
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
                 raise InvalidArgumentError(f"{name} must be a number >= {lo}, got {v!r}")
         for name, fn in (("key_serializer", key_serializer), ("value_serializer", value_serializer)):
@@ -148,14 +151,19 @@ class KafkaProducer:
         self._vser = value_serializer
         self.max_block = max_block_ms / 1000.0
         conf = log.client_config(**{
-            "linger.ms": linger_ms, "batch.size": int(batch_size), "acks": acks,
-            "enable.idempotence": acks in ("all", -1, "-1"),
-            "queue.buffering.max.kbytes": max(1, int(buffer_memory) // 1024),
+            "linger.ms": linger_ms, "acks": acks, "enable.idempotence": acks in ("all", -1, "-1"),
             "partitioner": "murmur2_random"})
+        if batch_size is not None:       # None: librdkafka's own default (1 MB), not Java's 16 KiB
+            conf["batch.size"] = int(batch_size)
+        if buffer_memory is not None:
+            conf["queue.buffering.max.kbytes"] = max(1, int(buffer_memory) // 1024)
         if config:
             conf.update(config)
         self._p = ck().Producer(conf)
         self._counts = {}         # topic -> (partition count, when looked up)
+        self._pcache = {}         # topic -> {key: partition} (default partitioner only)
+        self._fast = self._default and key_serializer is None and value_serializer is None
+        self._produce = self._p.produce
         self._closed = False
         self._internal = _internal
         self._thread = threading.Thread(target=self._run, name="eventlog-kafka-producer", daemon=True)
@@ -174,14 +182,24 @@ class KafkaProducer:
 
     def _run(self):
         p = self._p
+        last = time.monotonic()
         while not self._closed:
             p.poll(0.05)
+            if time.monotonic() - last > _META_TTL_S:   # partition counts of the fast path
+                last = time.monotonic()
+                for topic in list(self._pcache):
+                    try:
+                        self._count(topic)
+                    except EventLogError:
+                        self._pcache.pop(topic, None)
 
     def _count(self, topic):
         c = self._counts.get(topic)
         if c is not None and time.monotonic() - c[1] < _META_TTL_S:
             return c[0]
         n = self._log.partition_count(topic)   # UnknownTopicError
+        if c is None or c[0] != n:
+            self._pcache[topic] = {}
         self._counts[topic] = (n, time.monotonic())
         return n
 
@@ -193,6 +211,26 @@ class KafkaProducer:
         """Queue one record for `topic`; return a future of its RecordMetadata at once.
         Argument errors raise here; unknown topic or partition, too large records and broker
         errors resolve the future with an EventLogError."""
+        # The fast path: default partitioner, bytes key and value, nothing else, a topic seen
+        # before: the key's partition comes from a per-topic cache.
+        if headers is None and partition is None and timestamp_ms is None and self._fast \
+                and key.__class__ is bytes and value.__class__ is bytes:
+            pc = self._pcache.get(topic)
+            if pc is not None:
+                p = pc.get(key)
+                if p is None:
+                    if len(pc) >= 100_000:
+                        pc.clear()
+                    p = pc[key] = self._partitioner(key, self._counts[topic][0])
+                fut = KafkaRecordFuture(topic)
+                try:
+                    self._produce(topic, value, key, p, on_delivery=fut._deliver)
+                    return fut
+                except BufferError:
+                    pass
+        return self._send(topic, value, key, headers, partition, timestamp_ms)
+
+    def _send(self, topic, value, key, headers, partition, timestamp_ms):
         if self._closed:
             raise ProducerClosedError("send() after close(): create a new producer with log.producer()")
         if self._kser is not None:
@@ -279,6 +317,7 @@ class KafkaProducer:
         """Flush (bounded by `timeout`) and stop. Idempotent."""
         if self._closed:
             return
+        self._fast = False
         try:
             self.flush(timeout)
         finally:
