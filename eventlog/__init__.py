@@ -26,11 +26,13 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
     """Open the log directory at `path` and return a `Log`.
 
     `path` is a directory: an existing log, or a missing or empty directory, which is made
-    into a new log. Anything else is refused without writing anything: a file or a
-    non-empty directory that is not a log (`NotALogDirectoryError`), an empty path or a URL
-    such as "kafka://host:9092" (`InvalidArgumentError`; only directories are supported
-    today, a Kafka back end is planned). OS refusals (permission, read-only or full file
-    system, too many open files) raise `StorageError` subclasses naming the path.
+    into a new log. Or a Kafka cluster, "kafka://host:port[,host2:port][?client.id=app&...]"
+    (query parameters are librdkafka settings): the same API on the cluster, through
+    confluent-kafka (`pip install 'eventlog[kafka]'`; see docs/kafka.md). Anything else is
+    refused without writing anything: a file or a non-empty directory that is not a log
+    (`NotALogDirectoryError`), an empty path or another URL (`InvalidArgumentError`). OS
+    refusals (permission, read-only or full file system, too many open files) raise
+    `StorageError` subclasses naming the path.
 
     Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
     `max_open_partitions` (descriptor budget), `background_maintenance` (True: every 60 s,
@@ -38,6 +40,9 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
     clock: the time of maintenance schedules and of producers' linger; tests pass a
     `ManualClock`).
     """
+    if isinstance(path, str) and path[:8].lower() == "kafka://":
+        from eventlog.backends.kafka import open_kafka
+        return open_kafka("kafka://" + path[8:], **options)
     return Log(path, **options)
 
 

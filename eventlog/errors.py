@@ -101,6 +101,16 @@ class SerializationError(EventLogError):
     """A key or value serializer (or deserializer) failed; the cause is chained."""
 
 
+class UnsupportedOperationError(EventLogError):
+    """The call or option has no meaning on this back end (for example `fsync=` or
+    `log.maintain()` on a Kafka cluster); the message names the setting that replaces it."""
+
+
+class BackendError(EventLogError):
+    """A back end (a Kafka cluster) reported an error no closer eventlog class matches; the
+    message carries the back end's error name (and `kafka_error` the original)."""
+
+
 class NotALogDirectoryError(EventLogError):
     """`eventlog.open` was given a path that is not an eventlog directory and cannot become
     one: a file, or a directory that is not empty and has no `eventlog.json` (only a missing

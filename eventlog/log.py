@@ -51,8 +51,8 @@ def check_location(path):
     m = _URL.match(text)
     if m:
         raise InvalidArgumentError(
-            f"cannot open {text!r}: it is a URL ({m.group(1)}://), and eventlog supports only "
-            f"{SUPPORTED_LOCATIONS}; a kafka:// back end is planned but not available yet (for a "
+            f"cannot open {text!r}: it is a URL ({m.group(1)}://), and a log is either "
+            f"{SUPPORTED_LOCATIONS} or a Kafka cluster, eventlog.open('kafka://host:port') (for a "
             f"directory really named like that, write './{text}')")
     return text
 

@@ -9,6 +9,7 @@ The layers, bottom to top (docs/architecture.md says what each owns):
     offsets      eventlog.offsets           committed-offset stores
     clients      eventlog.clients.*         producer, consumer, partitioners, serde
     groups       eventlog.groups.*          consumer groups through file locks
+    backends     eventlog.backends.*        the same API on a Kafka cluster (confluent-kafka)
     api          eventlog, eventlog.log     the Log users open, and the package's exports
     cli          eventlog.cli.*
     compat       eventlog.compat.*          kafka-python and confluent-kafka facades
@@ -34,6 +35,7 @@ LAYERS = [
     ("offsets", ("eventlog.offsets",)),
     ("clients", ("eventlog.clients",)),
     ("groups", ("eventlog.groups",)),
+    ("backends", ("eventlog.backends",)),
     ("api", ("eventlog.log",)),
     ("cli", ("eventlog.cli", "eventlog.__main__")),
     ("compat", ("eventlog.compat",)),

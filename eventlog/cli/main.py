@@ -381,6 +381,8 @@ def build_parser():
     p.add_argument("--max-poll-records", type=u.positive_int_arg, default=500, help="per poll (default 500)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="give up when no record arrives for this long (default 10)")
+    from eventlog.cli import mirror as _cli_mirror
+    _cli_mirror.add_parser(sub, cmd)
     return parser
 
 

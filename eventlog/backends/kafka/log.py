@@ -1,0 +1,529 @@
+"""KafkaLog: `eventlog.open("kafka://...")`, the directory Log's public API on a Kafka cluster.
+
+Owns the cluster connection of one opened log: an AdminClient (topics, groups, configs,
+delete_records), one internal producer (for `Partition.append`) and one internal metadata
+consumer (watermarks, `offset_for_time`, `Partition.read`), all made on first use and closed by
+`close()`. Topic, Partition and group handles are thin views that ask the cluster on each call.
+
+Rules it keeps:
+- Same objects, types and errors as a directory: `Record`, `TopicPartition`, `RecordMetadata`,
+  `TopicConfig`, `MemberDescription`, EventLogError subclasses (Kafka errors mapped in _client).
+- Topics exist only when created (no auto-creation); `create_topic` returns once the broker
+  serves every partition, `delete_topic` once the metadata no longer lists it.
+- What has no meaning on a cluster (`fsync=`, `maintain()`, `verify()`, `path`) raises
+  `UnsupportedOperationError` naming the Kafka setting that replaces it.
+- An AdminClient is kept referenced until its futures resolve (they fail with _DESTROY
+  otherwise), and "coordinator load in progress" right after a broker starts is retried.
+"""
+import threading
+import time
+import uuid
+
+from eventlog.backends.kafka import _client
+from eventlog.backends.kafka._client import ck, map_error, unsupported
+from eventlog.errors import (InvalidArgumentError, InvalidTypeError, LogClosedError, OffsetOutOfRangeError,
+                             TopicExistsError, UnknownPartitionError, UnknownTopicError, KafkaTimeoutError)
+from eventlog.record import Record, TopicPartition
+from eventlog.storage.names import is_valid_topic_name
+from eventlog.storage.topic import TopicConfig, validate_topic_name
+
+TIMEOUT_S = 30.0
+NO_GROUP_PREFIX = "eventlog-nogroup-"   # consumers without a group_id (librdkafka needs a group.id)
+
+
+def records_from(msgs, kdes=None, vdes=None):
+    """confluent Messages -> eventlog Records (errors raise, EOF events are skipped)."""
+    out = []
+    append = out.append
+    new = tuple.__new__
+    R = Record
+    for m in msgs:
+        if m.error() is not None:
+            err = m.error()
+            if err.code() == ck().KafkaError._PARTITION_EOF:
+                continue
+            raise map_error(err, f"fetch of {m.topic()}[{m.partition()}]")
+        h = m.headers()
+        append(new(R, (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
+                       tuple(h) if h else ())))
+    if kdes is not None or vdes is not None:
+        out = [r._replace(key=kdes(r.key) if kdes is not None and r.key is not None else r.key,
+                          value=vdes(r.value) if vdes is not None and r.value is not None else r.value)
+               for r in out]
+    return out
+
+
+class KafkaLog:
+    """A Kafka cluster behind eventlog's Log API. Create with `eventlog.open("kafka://...")`;
+    a context manager. `url` is the location it was opened with, `config` the librdkafka
+    settings every client made from it starts from."""
+
+    def __init__(self, url, *, fsync=None, max_open_partitions=None, background_maintenance=False,
+                 timeout_s=TIMEOUT_S):
+        if fsync is not None:
+            raise unsupported(f"eventlog.open(..., fsync={fsync!r})", _client.UNSUPPORTED_SETTINGS["fsync"])
+        if background_maintenance:
+            raise unsupported("background_maintenance", "the broker applies retention and compaction "
+                              "itself (log.retention.check.interval.ms, log.cleaner.enable)")
+        if max_open_partitions is not None:
+            raise unsupported("max_open_partitions", "the broker manages its own file handles "
+                              "(the broker's ulimit -n)")
+        self.url = url
+        self.config = _client.parse_url(url)
+        ck()  # ImportError naming the extra, before anything else
+        self.timeout = float(timeout_s)
+        self._lock = threading.RLock()
+        self._closed = False
+        self._admin_client = None
+        self._writer = None
+        self._reader = None
+        self._reader_lock = threading.Lock()
+        self._clients = []      # producers and consumers made from this log, closed with it
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def client_config(self, **extra):
+        """A copy of the URL's librdkafka settings plus `extra` (allow.auto.create.topics off)."""
+        conf = dict(self.config)
+        conf.setdefault("allow.auto.create.topics", "false")
+        conf.update(extra)
+        return conf
+
+    def _check(self):
+        if self._closed:
+            raise LogClosedError(f"the log at {self.url} is closed")
+
+    @property
+    def _admin(self):
+        self._check()
+        if self._admin_client is None:
+            with self._lock:
+                if self._admin_client is None:
+                    self._admin_client = ck().admin.AdminClient(self.client_config())
+        return self._admin_client
+
+    def _wait(self, futures, what, retry=None):
+        """{key: result} of a dict of admin futures; the first error raises (mapped)."""
+        out = {}
+        for k, f in futures.items():
+            try:
+                out[k] = f.result(timeout=self.timeout)
+            except ck().KafkaException as e:
+                raise map_error(e, f"{what} {k}") from e
+            except TimeoutError:
+                raise KafkaTimeoutError(f"{what} {k}: no answer from {self.config['bootstrap.servers']} "
+                                        f"within {self.timeout} s") from None
+        return out
+
+    def _retrying(self, fn, what):
+        """Run fn(), retrying a few seconds on 'coordinator load in progress' / not available."""
+        E = ck().KafkaError
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return fn()
+            except ck().KafkaException as e:
+                err = e.args[0] if e.args else None
+                code = err.code() if isinstance(err, E) else None
+                if code in (E.COORDINATOR_LOAD_IN_PROGRESS, E.COORDINATOR_NOT_AVAILABLE,
+                            E.NOT_COORDINATOR) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise map_error(e, what) from e
+
+    def _metadata(self, topic=None):
+        try:
+            return self._admin.list_topics(topic=topic, timeout=self.timeout)
+        except ck().KafkaException as e:
+            raise map_error(e, "metadata request") from e
+
+    def _topic_meta(self, name):
+        validate_topic_name(name)
+        md = self._metadata(name).topics.get(name)
+        if md is None or md.error is not None and md.error.code() == ck().KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise UnknownTopicError(f"unknown topic {name!r} on {self.url}; create it with "
+                                    f"log.create_topic({name!r}, partitions=...)")
+        if md.error is not None:
+            raise map_error(md.error, f"metadata of topic {name!r}")
+        return md
+
+    def partition_count(self, name):
+        return len(self._topic_meta(name).partitions)
+
+    def _write(self):
+        """The internal producer of Partition.append (acks=all, no linger)."""
+        self._check()
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    from eventlog.backends.kafka.producer import KafkaProducer
+                    self._writer = KafkaProducer(self, linger_ms=0, _internal=True)
+        return self._writer
+
+    def _read(self):
+        """The internal consumer of reads and offset look-ups (no group, EOF events on)."""
+        self._check()
+        if self._reader is None:
+            with self._lock:
+                if self._reader is None:
+                    self._reader = ck().Consumer(self.client_config(**{
+                        "group.id": NO_GROUP_PREFIX + uuid.uuid4().hex, "enable.auto.commit": False,
+                        "enable.auto.offset.store": False, "enable.partition.eof": True}))
+        return self._reader
+
+    def watermarks(self, tp):
+        """(start offset, end offset) of `tp`, from the partition leader now."""
+        try:
+            return self._read().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
+                                                      timeout=self.timeout, cached=False)
+        except ck().KafkaException as e:
+            raise map_error(e, f"offsets of {tp.topic}[{tp.partition}]") from e
+
+    def offsets_for_times(self, timestamps):
+        """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}, one request (each
+        partition once: librdkafka answers -1 for a partition listed twice)."""
+        req = [ck().TopicPartition(tp.topic, tp.partition, ts) for tp, ts in timestamps.items()]
+        if not req:
+            return {}
+        try:
+            res = self._read().offsets_for_times(req, timeout=self.timeout)
+        except ck().KafkaException as e:
+            raise map_error(e, "offsets_for_times") from e
+        out = {}
+        for r in res:
+            if r.error is not None:
+                raise map_error(r.error, f"offsets_for_times of {r.topic}[{r.partition}]")
+            out[TopicPartition(r.topic, r.partition)] = r.offset if r.offset >= 0 else None
+        return out
+
+    # -- the Log API ---------------------------------------------------------------------------
+    def __repr__(self):
+        return f"<eventlog.KafkaLog {self.url!r}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def path(self):
+        raise unsupported("log.path (a local directory)", f"the cluster is {self.config['bootstrap.servers']}; "
+                          "use log.url")
+
+    def close(self):
+        """Flush and close every producer and consumer made from this log, then the internal clients."""
+        if self._closed:
+            return
+        for c in list(self._clients):
+            try:
+                c.close()
+            except Exception:
+                pass
+        for c in (self._writer,):
+            if c is not None:
+                c.close()
+        if self._reader is not None:
+            self._reader.close()
+        with self._lock:
+            self._closed = True
+            self._admin_client = None
+
+    def topics(self):
+        """Names of all topics, sorted (Kafka's internal topics, named "__...", left out)."""
+        self._check()
+        return sorted(n for n in self._metadata().topics if not n.startswith("__") and is_valid_topic_name(n))
+
+    def create_topic(self, name, partitions=1, *, replication_factor=-1, config=None, **settings):
+        """Create a topic and return it. Settings are the directory log's (Kafka's names with
+        underscores, see `eventlog.Log.create_topic`), mapped to Kafka topic configs;
+        `replication_factor` (-1: the broker's default) and `config` (raw Kafka topic configs,
+        e.g. {"min.insync.replicas": "2"}) are Kafka-only. `fsync` and `cleaner_buffer_bytes`
+        raise UnsupportedOperationError. TopicExistsError if it exists."""
+        self._check()
+        validate_topic_name(name)
+        for k in settings:
+            if k in _client.UNSUPPORTED_SETTINGS:
+                raise unsupported(f"the topic setting {k}=", _client.UNSUPPORTED_SETTINGS[k])
+        TopicConfig.make(partitions=partitions, **settings)   # the same validation as a directory
+        configs = _client.topic_configs(settings)
+        if config:
+            configs.update({str(k): str(v) for k, v in config.items()})
+        nt = ck().admin.NewTopic(name, partitions, replication_factor=replication_factor, config=configs)
+        admin = self._admin
+        self._wait(admin.create_topics([nt], operation_timeout=self.timeout), "create_topic")
+        self._await(lambda: self._served(name, partitions), f"topic {name!r} to be served")
+        return self.topic(name)
+
+    def _served(self, name, partitions):
+        md = self._metadata(name).topics.get(name)
+        return (md is not None and md.error is None and len(md.partitions) >= partitions
+                and all(p.leader >= 0 for p in md.partitions.values()))
+
+    def _await(self, cond, what):
+        deadline = time.monotonic() + self.timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"waited {self.timeout} s for {what} on {self.url}")
+            time.sleep(0.05)
+
+    def topic(self, name):
+        """The topic `name`; UnknownTopicError if it does not exist."""
+        self._check()
+        md = self._topic_meta(name)
+        return KafkaTopic(self, name, len(md.partitions))
+
+    def delete_topic(self, name):
+        """Delete a topic and its data (the cluster also drops the groups' offsets of it).
+        UnknownTopicError if absent."""
+        self._check()
+        self._topic_meta(name)
+        self._wait(self._admin.delete_topics([name], operation_timeout=self.timeout), "delete_topic")
+        self._await(lambda: name not in self._metadata().topics, f"topic {name!r} to disappear")
+
+    def producer(self, **options):
+        """A new Producer (see `eventlog.backends.kafka.producer.KafkaProducer` for options)."""
+        self._check()
+        from eventlog.backends.kafka.producer import KafkaProducer
+        return KafkaProducer(self, **options)
+
+    def consumer(self, **options):
+        """A new Consumer (see `eventlog.backends.kafka.consumer.KafkaConsumer` for options)."""
+        self._check()
+        from eventlog.backends.kafka.consumer import KafkaConsumer
+        return KafkaConsumer(self, **options)
+
+    def group(self, group_id):
+        """The consumer group `group_id` (members, committed, lag, reset_offsets, delete)."""
+        self._check()
+        from eventlog.backends.kafka.group import KafkaGroup
+        return KafkaGroup(self, group_id)
+
+    def groups(self):
+        """Ids of the cluster's consumer groups, sorted."""
+        self._check()
+        res = self._retrying(lambda: self._admin.list_consumer_groups(request_timeout=self.timeout)
+                             .result(timeout=self.timeout), "list groups")
+        return sorted(g.group_id for g in res.valid if not g.group_id.startswith(NO_GROUP_PREFIX))
+
+    def maintain(self, topics=None):
+        raise unsupported("log.maintain()", "the broker applies retention (retention.ms, retention.bytes, "
+                          "checked every log.retention.check.interval.ms) and compaction "
+                          "(cleanup.policy=compact, log.cleaner.enable) continuously by itself")
+
+    def verify(self, topics=None, *, deep=False):
+        raise unsupported("log.verify()", "the broker checks its segments itself on start "
+                          "(log recovery); kafka-dump-log.sh --deep-iteration reads a segment file")
+
+
+class KafkaTopic:
+    """A topic of a KafkaLog: `name`, `config` (a TopicConfig read from the cluster),
+    `partitions`, `partition(n)`, `alter(...)`, `add_partitions(n)`."""
+
+    def __init__(self, log, name, count):
+        self._log = log
+        self.name = name
+        self._count = count
+        self._config = None
+
+    def __repr__(self):
+        return f"<KafkaTopic {self.name!r} partitions={self._count}>"
+
+    @property
+    def config(self):
+        """The topic's settings as a TopicConfig (from describe_configs)."""
+        if self._config is None:
+            self._config = self._read_config()
+        return self._config
+
+    def kafka_configs(self):
+        """{Kafka topic config name: value} as the cluster reports them."""
+        res = ck().admin.ConfigResource(ck().admin.ResourceType.TOPIC, self.name)
+        got = self._log._wait(self._log._admin.describe_configs([res], request_timeout=self._log.timeout),
+                              "describe topic")
+        entries = next(iter(got.values()))
+        return {k: e.value for k, e in entries.items()}
+
+    def _read_config(self):
+        s = _client.settings_from_configs(self.kafka_configs())
+        try:
+            return TopicConfig.make(partitions=self._count, **s)
+        except InvalidArgumentError:   # a broker value outside eventlog's bounds: keep what fits
+            ok = {}
+            for k, v in s.items():
+                try:
+                    TopicConfig.make(partitions=self._count, **ok, **{k: v})
+                    ok[k] = v
+                except InvalidArgumentError:
+                    pass
+            return TopicConfig.make(partitions=self._count, **ok)
+
+    @property
+    def partition_count(self):
+        return self._count
+
+    @property
+    def partitions(self):
+        return [KafkaPartition(self._log, self.name, i) for i in range(self._count)]
+
+    def partition(self, number):
+        """Partition `number`; UnknownPartitionError if there is none."""
+        if type(number) is not int:
+            raise InvalidTypeError(f"partition number must be an int, got {type(number).__name__}: {number!r}")
+        if not 0 <= number < self._count:
+            raise UnknownPartitionError(
+                f"topic {self.name!r} has no partition {number}; it has {self._count} (0..{self._count - 1})")
+        return KafkaPartition(self._log, self.name, number)
+
+    def alter(self, **settings):
+        """Change settings (incremental_alter_configs); `partitions` may only grow
+        (create_partitions). Returns the new TopicConfig."""
+        log = self._log
+        partitions = settings.pop("partitions", None)
+        for k in settings:
+            if k in _client.UNSUPPORTED_SETTINGS:
+                raise unsupported(f"the topic setting {k}=", _client.UNSUPPORTED_SETTINGS[k])
+        import attrs
+        attrs.evolve(self.config, **settings)   # names and values checked as for a directory
+        TopicConfig.make(**{**attrs.asdict(self.config), **settings})
+        if partitions is not None and partitions != self._count:
+            if type(partitions) is not int or partitions < self._count:
+                raise InvalidArgumentError(
+                    f"partitions can only grow (topic {self.name!r} has {self._count}, asked {partitions!r})")
+            log._wait(log._admin.create_partitions([ck().admin.NewPartitions(self.name, partitions)],
+                                                   operation_timeout=log.timeout), "add partitions")
+            log._await(lambda: log._served(self.name, partitions), f"{self.name!r} to have {partitions} partitions")
+            self._count = partitions
+        if settings:
+            A = ck().admin
+            entries = [A.ConfigEntry(k, v, incremental_operation=A.AlterConfigOpType.SET)
+                       for k, v in _client.topic_configs(settings).items()]
+            res = A.ConfigResource(A.ResourceType.TOPIC, self.name, incremental_configs=entries)
+            log._wait(log._admin.incremental_alter_configs([res]), "alter topic")
+            want = _client.topic_configs(settings)
+            log._await(lambda: all(self.kafka_configs().get(k) == v for k, v in want.items()),
+                       f"the new settings of {self.name!r} to apply")
+        self._config = None
+        return self.config
+
+    def add_partitions(self, total):
+        """Grow the topic to `total` partitions (Kafka's CreatePartitions)."""
+        return self.alter(partitions=total)
+
+    def close(self):
+        pass
+
+
+class KafkaPartition:
+    """One partition of a topic on a cluster: offsets, reads, appends, delete_records."""
+
+    def __init__(self, log, topic, number):
+        self._log = log
+        self.topic = topic
+        self.partition = number
+        self.tp = TopicPartition(topic, number)
+
+    def __repr__(self):
+        return f"<KafkaPartition {self.topic}[{self.partition}]>"
+
+    @property
+    def start_offset(self):
+        """The log start offset (Kafka's low watermark)."""
+        return self._log.watermarks(self.tp)[0]
+
+    @property
+    def end_offset(self):
+        """The log end offset (Kafka's high watermark: the next offset consumers will see)."""
+        return self._log.watermarks(self.tp)[1]
+
+    def append(self, value, key=None, headers=(), timestamp_ms=None):
+        """Append one record (acks=all); return its offset."""
+        f = self._log._write().send(self.topic, value=value, key=key, headers=headers or None,
+                                    partition=self.partition, timestamp_ms=timestamp_ms)
+        self._log._write().flush()
+        return f.result().offset
+
+    def append_batch(self, records, timestamp_ms=None):
+        """Append `(key, value[, headers[, timestamp_ms]])` records in order; return the range
+        of their offsets. On a cluster the records are not one atomic batch: another writer's
+        records may interleave (then the range spans them too)."""
+        if not isinstance(records, (list, tuple)):
+            records = list(records)
+        if not records:
+            end = self.end_offset
+            return range(end, end)
+        p = self._log._write()
+        futs = []
+        for r in records:
+            if not isinstance(r, (tuple, list)) or not 2 <= len(r) <= 4:
+                raise InvalidArgumentError("each record must be (key, value), (key, value, headers) or "
+                                           f"(key, value, headers, timestamp_ms), got {r!r:.80}")
+            k, v = r[0], r[1]
+            h = r[2] if len(r) > 2 else None
+            ts = r[3] if len(r) > 3 else timestamp_ms
+            futs.append(p.send(self.topic, value=v, key=k, headers=h or None, partition=self.partition,
+                               timestamp_ms=ts))
+        p.flush()
+        offs = [f.result().offset for f in futs]
+        return range(min(offs), max(offs) + 1)
+
+    def read(self, offset, max_records=500):
+        """Records from `offset` on (at most `max_records`); [] at the end of the log.
+        OffsetOutOfRangeError below the start offset or past the end."""
+        if type(offset) is not int or offset < 0:
+            raise InvalidArgumentError(f"offset must be an int >= 0, got {offset!r}")
+        if type(max_records) is not int or max_records < 1:
+            raise InvalidArgumentError(f"max_records must be an int >= 1, got {max_records!r}")
+        lo, hi = self._log.watermarks(self.tp)
+        if offset < lo or offset > hi:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} is out of range for {self.topic}[{self.partition}]: valid offsets are {lo}..{hi}")
+        if offset == hi:
+            return []
+        log = self._log
+        with log._reader_lock:
+            c = log._read()
+            c.assign([ck().TopicPartition(self.topic, self.partition, offset)])
+            out = []
+            deadline = time.monotonic() + log.timeout
+            try:
+                while len(out) < max_records:
+                    msgs = c.consume(max_records - len(out), 0)
+                    if not msgs:
+                        m = c.poll(0.2)
+                        msgs = [m] if m is not None else []
+                    eof = any(m.error() is not None and m.error().code() == ck().KafkaError._PARTITION_EOF
+                              for m in msgs)
+                    out.extend(r for r in records_from(msgs) if r.offset >= offset)
+                    if eof or (out and out[-1].offset >= hi - 1):
+                        break
+                    if time.monotonic() > deadline:
+                        raise KafkaTimeoutError(f"read of {self.topic}[{self.partition}] from {offset}: "
+                                                f"no records within {log.timeout} s")
+            finally:
+                c.unassign()
+        return out[:max_records]
+
+    def offset_for_time(self, timestamp_ms):
+        """The first offset whose timestamp is >= `timestamp_ms`, or None."""
+        if type(timestamp_ms) is not int:
+            raise InvalidArgumentError(f"timestamp_ms must be an int (ms since the epoch), got {timestamp_ms!r}")
+        return self._log.offsets_for_times({self.tp: timestamp_ms})[self.tp]
+
+    def delete_records(self, before_offset):
+        """Move the log start offset to `before_offset` (Kafka's DeleteRecords); return the new
+        start offset. OffsetOutOfRangeError past the end offset."""
+        if type(before_offset) is not int or before_offset < 0:
+            raise InvalidArgumentError(f"before_offset must be an int >= 0, got {before_offset!r}")
+        lo, hi = self._log.watermarks(self.tp)
+        if before_offset > hi:
+            raise OffsetOutOfRangeError(
+                f"delete_records({before_offset}) on {self.topic}[{self.partition}]: past the end offset {hi}")
+        if before_offset <= lo:
+            return lo
+        log = self._log
+        req = ck().TopicPartition(self.topic, self.partition, before_offset)
+        res = log._wait(log._admin.delete_records([req], operation_timeout=log.timeout), "delete_records")
+        return next(iter(res.values())).low_watermark
+
+    def check(self, deep=False):
+        raise unsupported("Partition.check()", "the broker checks its segments itself (log recovery)")
