@@ -200,8 +200,8 @@ def test_group_mode_commits_what_it_printed(d):
 
 
 def test_backend_and_usage_errors(d, tmp_path):
-    _, err = kcat("-b", "kafka://localhost:9092", "-L", rc=1)
-    assert b"Kafka back end (kafka:// URLs) is not available yet" in err
+    _, err = kcat("-b", "ftp://localhost:9092", "-L", rc=2)
+    assert b"unknown scheme 'ftp'" in err and b"kafka://host:port" in err
     _, err = kcat("-b", "localhost:9092", "-C", "-t", "demo", rc=2)
     assert b"looks like a Kafka broker address" in err
     _, err = kcat("-C", "-t", "demo", rc=2)
@@ -260,3 +260,20 @@ def test_same_output_as_real_kcat(request, d):
         got, got_err = kcat("-b", d, *c)
         assert got == want, c
         assert got_err.splitlines()[-1:] == want_err.splitlines()[-1:], c
+
+
+@pytest.mark.kafka
+def test_kafka_url_selects_the_kafka_back_end(kafka_bootstrap):
+    """`-b kafka://host:port` produces to and consumes from a real broker, and the native
+    commands take `--dir kafka://...` the same way."""
+    import uuid
+    topic = f"kcat-{uuid.uuid4().hex[:8]}"
+    url = f"kafka://{kafka_bootstrap}"
+    env_cli = [sys.executable, "-m", "eventlog", "--dir", url]
+    p = subprocess.run(env_cli + ["topics", "create", topic, "--partitions", "1"], capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(env_cli + ["topics"], capture_output=True, timeout=120)
+    assert p.returncode == 0 and topic.encode() in p.stdout, p
+    kcat("-b", url, "-P", "-t", topic, "-K:", input=b"k1:one\nk2:two\n")
+    out, _ = kcat("-b", url, "-C", "-t", topic, "-e", "-q", "-f", "%o %k %s\n")
+    assert out == b"0 k1 one\n1 k2 two\n"

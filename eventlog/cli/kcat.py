@@ -13,9 +13,9 @@ Rules kept here:
   default output `%s\n` (`%k<delim>%s\n` with `-K`), the `-J` envelope field names, `-L`'s
   layout, and kcat's "% ..." notes on stderr (silenced by `-q`). Where a log directory has
   no equivalent (broker ids, replicas) the output says broker 0.
-- `-b` is interpreted in one place (`resolve_backend`): a log directory today; a `kafka://`
-  URL is refused with a clear error until the Kafka back end exists, and `host:port`
-  (a broker address typed from habit) is named as such instead of becoming a path.
+- `-b` is interpreted in one place (`resolve_backend`): a log directory, or a `kafka://` URL
+  for the Kafka back end; a bare `host:port` (a broker address typed from habit) is named as
+  such instead of becoming a path.
 - Flags kcat has but this mode does not implement are refused by name, never ignored
   silently; flags that only tune librdkafka (-X, -z, -m, -E, -u, -d) are accepted and have
   no effect, with a note when they would change behaviour (-X, -z).
@@ -58,7 +58,7 @@ Modes:
   -L                 Metadata list
 General:
   -b <dir>           The log directory (default: --dir or $EVENTLOG_DIR).
-                     kafka:// URLs will select the Kafka back end once it exists.
+                     kafka://host:port selects the Kafka back end.
   -t <topic>         Topic to consume from, produce to, or list
   -p <partition>     Partition (-P: -1 = a random partition per message)
   -D <delim>         Message delimiter (default \\n); escapes \\n \\t \\r \\xNN
@@ -316,8 +316,8 @@ _HOSTPORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9_.\-\[\]:]+:\
 
 
 def resolve_backend(ctx, broker):
-    """Point `ctx` at what -b names. Today that is a log directory; a `kafka://` URL is
-    where the Kafka back end will plug in. Raises a CliError that says what was given."""
+    """Point `ctx` at what -b names: a log directory, or a `kafka://` URL for the Kafka back
+    end. Raises a UsageError that says what was given."""
     if broker is None:
         if not ctx.dir:
             raise u.UsageError("kcat: -b <log directory> missing (or pass --dir / set EVENTLOG_DIR)")
@@ -325,14 +325,13 @@ def resolve_backend(ctx, broker):
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*)://", broker)
     if scheme:
         if scheme.group(1).lower() == "kafka":
-            raise u.CliError(f"-b {broker}: the Kafka back end (kafka:// URLs) is not available yet; "
-                             "give a log directory, e.g. -b ./data")
+            ctx.dir = broker   # the Kafka back end (pip install 'eventlog[kafka]')
+            return ctx
         raise u.UsageError(f"-b {broker}: unknown scheme {scheme.group(1)!r}; give a log directory "
-                           "(or, once the Kafka back end exists, a kafka:// URL)")
+                           "or a kafka://host:port URL")
     if _HOSTPORT.match(broker) and not os.path.exists(broker):
         raise u.UsageError(f"-b {broker}: that looks like a Kafka broker address; 'eventlog kcat' "
-                           f"takes a log directory (kafka://{broker} will select the Kafka back "
-                           "end once it exists)")
+                           f"takes a log directory, or write -b kafka://{broker} for the Kafka back end")
     ctx.dir = broker
     return ctx
 

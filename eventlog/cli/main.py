@@ -70,9 +70,15 @@ class Context:
         self.json = bool(getattr(args, "json", False))
         self._log = None
 
+    def is_kafka(self):
+        """--dir names a Kafka cluster (kafka://host:port,...), not a directory."""
+        return bool(self.dir) and str(self.dir).lower().startswith("kafka://")
+
     def require_dir(self):
         if not self.dir:
             raise u.UsageError(f"no log directory: pass --dir DIR or set {ENV_DIR}")
+        if self.is_kafka():
+            return self.dir
         from eventlog.log import check_location
         try:
             return os.path.abspath(check_location(self.dir))  # a URL is refused, not made a path
@@ -85,6 +91,10 @@ class Context:
         if self._log is not None:
             return self._log
         path = self.require_dir()
+        if self.is_kafka():
+            import eventlog
+            self._log = eventlog.open(path)
+            return self._log
         if not create:
             if os.path.lexists(path) and not os.path.isdir(path):
                 raise u.CliError(f"no eventlog directory at {path}: it is a file, not a directory "

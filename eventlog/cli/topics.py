@@ -116,8 +116,9 @@ def _config_value(key, name, value):
 
 def partition_stats(p):
     """Offsets, segments, bytes and last write time of a partition, from its directory."""
+    pdir = getattr(p, "dir", None)   # a Kafka back end's partition has no directory here
     try:
-        names = os.listdir(p.dir)
+        names = os.listdir(pdir) if pdir else []
     except FileNotFoundError:
         names = []
     logs = [n for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit()]
@@ -125,7 +126,7 @@ def partition_stats(p):
     last = None
     for n in logs:
         try:
-            st = os.stat(os.path.join(p.dir, n))
+            st = os.stat(os.path.join(pdir, n))
         except FileNotFoundError:
             continue
         size += st.st_size
