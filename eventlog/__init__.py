@@ -14,7 +14,8 @@ from eventlog.storage.topic import Topic, TopicConfig
 from eventlog.errors import *  # noqa: F401,F403
 from eventlog.errors import EventLogError
 from eventlog.offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
-from eventlog.groups.membership import ConsumerGroup, ConsumerRebalanceListener
+from eventlog.groups.admin import ConsumerGroup
+from eventlog.groups.rebalance import ConsumerRebalanceListener
 from eventlog.clients.producer import Producer, RecordFuture
 from eventlog.clients.consumer import Consumer
 from eventlog.record import Record, RecordMetadata, TopicPartition
@@ -33,7 +34,8 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
     system, too many open files) raise `StorageError` subclasses naming the path.
 
     Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
-    `max_open_partitions` (descriptor budget), `background_maintenance`.
+    `max_open_partitions` (descriptor budget), `background_maintenance`, `clock` (an
+    `eventlog._os.clock.Clock` for the group timing logic; default the system clock).
     """
     return Log(path, **options)
 

@@ -17,6 +17,8 @@ import secrets
 import shutil
 import threading
 
+from eventlog._os.clock import SYSTEM_CLOCK
+from eventlog.offsets import FileOffsetStore
 from eventlog._os.fs import atomic_write_json, fork_generation, fsync_dir, read_json, wrap_public_methods
 from eventlog.storage.names import is_valid_topic_name
 from eventlog.storage.topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
@@ -57,13 +59,19 @@ def check_location(path):
 class Log:
     """A log directory. Create with `eventlog.open(path)`; a context manager."""
 
-    def __init__(self, path, *, fsync=None, max_open_partitions=256, background_maintenance=False):
+    def __init__(self, path, *, fsync=None, max_open_partitions=256, background_maintenance=False,
+                 clock=None):
         if fsync not in (None, "never", "batch"):
             raise InvalidArgumentError(f"fsync must be 'never' or 'batch' (or None: each topic's setting), got {fsync!r}")
         if type(max_open_partitions) is not int or max_open_partitions < 1:
             raise InvalidArgumentError(f"max_open_partitions must be an int >= 1, got {max_open_partitions!r}")
         self.path = os.path.abspath(check_location(path))
         self.fsync = fsync
+        #: the clock of the timing logic (group max_poll_interval_ms and session timeouts)
+        self.clock = SYSTEM_CLOCK if clock is None else clock
+        #: the one store of committed offsets every consumer, group and admin call uses,
+        #: with one fsync policy: fsynced commits when the log is opened with fsync="batch"
+        self.offset_store = FileOffsetStore(self.path, fsync=(fsync == "batch"))
         self._lock = threading.RLock()
         self._topics = {}
         self._open = collections.OrderedDict()
@@ -268,8 +276,7 @@ class Log:
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
         # Its committed offsets go first, while no newer incarnation of the name can exist
         # (a commit racing with this keeps the deleted topic id, so it is never read).
-        from eventlog.offsets import FileOffsetStore
-        FileOffsetStore(self.path, fsync=self.fsync == "batch").forget_topic(name)
+        self.offset_store.forget_topic(name)
         grave = os.path.join(self.path, "topics", f"~deleted~{name[:200]}~{secrets.token_hex(6)}")
         try:
             os.rename(final, grave)
@@ -292,20 +299,22 @@ class Log:
         """A new Consumer reading this log (see `eventlog.clients.consumer.Consumer` for options)."""
         self._check()
         from eventlog.clients.consumer import Consumer
-        return Consumer(self, **options)
+        from eventlog.groups.membership import coordinator_factory
+        return Consumer(self, _coordinator_factory=coordinator_factory(self.offset_store, self.clock),
+                        **options)
 
     def group(self, group_id):
         """The consumer group `group_id` (a `ConsumerGroup`: members, assignment, committed
         offsets, lag, reset_offsets, delete); it need not exist yet."""
         self._check()
-        from eventlog.groups.membership import ConsumerGroup
-        return ConsumerGroup(self, group_id)
+        from eventlog.groups.admin import ConsumerGroup
+        return ConsumerGroup(self, group_id, self.offset_store)
 
     def groups(self):
         """Ids of the consumer groups with committed offsets or members, sorted."""
         self._check()
-        from eventlog.groups.membership import list_groups
-        return list_groups(self)
+        from eventlog.groups.admin import list_groups
+        return list_groups(self.path, self.offset_store)
 
     # -- descriptor budget -----------------------------------------------------------------
     def _touch(self, partition):

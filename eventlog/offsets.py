@@ -8,9 +8,12 @@ creates, reads or deletes anything else there.
 On disk (`FileOffsetStore`)::
 
     groups/<encoded group>/group.json                 {"group_id": <the real id>, "format": 1}
-    groups/<encoded group>/offsets/<topic>/<p>.json   {"offset": int, "metadata": str,
+    groups/<encoded group>/offsets/<topic>/<p>.json   {"offset": int,
+                                                       "metadata": str | null,
                                                        "commit_time_ms": int,
-                                                       "topic_id": str}
+                                                       "topic_id": str,
+                                                       "committer": {"member_id": str,
+                                                                     "generation": int}}
 
 Invariants
 - Every committed offset records the incarnation of its topic it was committed against (the
@@ -25,6 +28,10 @@ Invariants
   `forget_topic` (called when a topic is deleted) removes the topic's offsets from every
   group; a commit racing with it can leave one behind, carrying the deleted id, so it is
   never read: `check_committed_offsets` reports it and admin operations clean it up.
+- The application's metadata is stored as given: a str, or null (`None`, distinct from
+  `""`; Kafka's clients tell them apart). A commit that names no metadata for a partition
+  stores `""`. A group member's fenced commit also records who committed (`committer`:
+  member id and generation) in its own field, beside the application's metadata.
 - A committed offset is the offset of the next record to read (Kafka's meaning): an `int` in
   [0, 2**63 - 1]; `bool` is refused. Keys are `TopicPartition`s (plain `(topic, partition)`
   tuples are converted); topic names are checked against Kafka's rule before they reach
@@ -94,6 +101,7 @@ from eventlog.record import TopicPartition
 __all__ = [
     "OffsetStore",
     "OffsetAndMetadata",
+    "Committer",
     "MemoryOffsetStore",
     "FileOffsetStore",
     "encode_group_id",
@@ -126,15 +134,25 @@ _WRITE_ATTEMPTS = 8
 
 
 @attrs.frozen
+class Committer:
+    """Who made a fenced group commit: the member id and the group generation."""
+
+    member_id: str
+    generation: int
+
+
+@attrs.frozen
 class OffsetAndMetadata:
-    """One partition's committed position: the next offset to read, with the committer's
-    metadata string and the commit time (ms since the epoch)."""
+    """One partition's committed position: the next offset to read, with the application's
+    metadata (a str, or None for null metadata) and the commit time (ms since the epoch)."""
 
     offset: int
-    metadata: str = ""
+    metadata: str | None = ""
     commit_time_ms: int = 0
     #: the incarnation of the topic the offset was committed against (`Topic.topic_id`)
     topic_id: str = NO_TOPIC_ID
+    #: the group member that made the commit (fenced commits only), else None
+    committer: Committer | None = None
 
 
 @runtime_checkable
@@ -227,9 +245,9 @@ def _check_offset(offset, tp) -> int:
     return int(offset)
 
 
-def _check_metadata(metadata, tp) -> str:
+def _check_metadata(metadata, tp) -> str | None:
     if metadata is None:
-        return ""
+        return None
     if not isinstance(metadata, str):
         raise InvalidTypeError(
             f"commit metadata for {tp} must be a str or None, got "
@@ -250,13 +268,19 @@ def _check_tps(tps) -> list[TopicPartition]:
     return [_check_tp(tp) for tp in items]
 
 
-def _normalize_commit(offsets, metadata) -> list[tuple[TopicPartition, int, str]]:
+def _check_committer(committer) -> Committer | None:
+    if committer is None or isinstance(committer, Committer):
+        return committer
+    raise InvalidTypeError(f"committer must be a Committer or None, got {_short_repr(committer)}")
+
+
+def _normalize_commit(offsets, metadata) -> list[tuple[TopicPartition, int, str | None]]:
     """Validate a whole commit before any of it is written."""
     if not isinstance(offsets, Mapping):
         raise InvalidTypeError(
             f"offsets must be a mapping of TopicPartition -> offset, got "
             f"{type(offsets).__name__}: {_short_repr(offsets)}")
-    extra: dict[TopicPartition, str] = {}
+    extra: dict[TopicPartition, str | None] = {}
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise InvalidTypeError(
@@ -414,14 +438,17 @@ class MemoryOffsetStore:
                 stored[tp] = OffsetAndMetadata(offset, text, now, ids.get(tp.topic, NO_TOPIC_ID))
 
     def commit_partition(self, group: str, tp: TopicPartition, offset: int,
-                         metadata: str = "", *, topic_id: str | None = None) -> None:
-        """Commit one partition (the building block a group layer fences)."""
+                         metadata: str | None = "", *, topic_id: str | None = None,
+                         committer: Committer | None = None) -> None:
+        """Commit one partition (the building block a group layer fences); `committer`
+        records the fencing member beside the application's metadata."""
         self._check_open()
         group = _check_group(group)
         tp = _check_tp(tp)
         ids = _check_topic_ids(None if topic_id is None else {tp.topic: topic_id})
         entry = OffsetAndMetadata(_check_offset(offset, tp), _check_metadata(metadata, tp),
-                                  _now_ms(self._clock), ids.get(tp.topic, NO_TOPIC_ID))
+                                  _now_ms(self._clock), ids.get(tp.topic, NO_TOPIC_ID),
+                                  _check_committer(committer))
         with self._lock:
             self._groups.setdefault(group, {})[tp] = entry
 
@@ -567,10 +594,12 @@ class FileOffsetStore:
             self.commit_partition(group, tp, offset, text, topic_id=ids.get(tp.topic))
 
     def commit_partition(self, group: str, tp: TopicPartition, offset: int,
-                         metadata: str = "", *, topic_id: str | None = None) -> None:
+                         metadata: str | None = "", *, topic_id: str | None = None,
+                         committer: Committer | None = None) -> None:
         """Commit one partition atomically: afterwards every reader in every process sees
         the new offset; a crash at any instant leaves the old or the new one. `topic_id` is
-        the incarnation of the topic the offset belongs to (default: the live one).
+        the incarnation of the topic the offset belongs to (default: the live one);
+        `committer` (a fenced group commit) is stored beside the application's `metadata`.
 
         This is the building block a group layer fences: it holds the partition's ownership
         flock around this call so that only the partition's owner can commit it."""
@@ -588,6 +617,10 @@ class FileOffsetStore:
         }
         if topic_id != NO_TOPIC_ID:   # files without an id stay readable by eventlog 0.1
             record["topic_id"] = topic_id
+        committer = _check_committer(committer)
+        if committer is not None:
+            record["committer"] = {"member_id": committer.member_id,
+                                   "generation": committer.generation}
         payload = json.dumps(record, separators=(",", ":")).encode("ascii")
         gdir = self.group_dir(group)
         topic_dir = os.path.join(gdir, _OFFSETS_DIR, tp.topic)
@@ -955,8 +988,13 @@ def _read_entry(path: str) -> OffsetAndMetadata | None:
         metadata = record.get("metadata", "")
         commit_time_ms = record.get("commit_time_ms", 0)
         topic_id = record.get("topic_id", NO_TOPIC_ID)    # none: written by eventlog 0.1
+        committer = record.get("committer")
+        if committer is not None:
+            committer = Committer(committer["member_id"], committer["generation"])
         valid = (isinstance(offset, int) and not isinstance(offset, bool)
-                 and 0 <= offset <= MAX_OFFSET and isinstance(metadata, str)
+                 and 0 <= offset <= MAX_OFFSET and (metadata is None or isinstance(metadata, str))
+                 and (committer is None or (isinstance(committer.member_id, str)
+                                            and type(committer.generation) is int))
                  and isinstance(commit_time_ms, int) and not isinstance(commit_time_ms, bool)
                  and isinstance(topic_id, str) and topic_id != "")
     except (ValueError, TypeError, KeyError, AttributeError):
@@ -966,7 +1004,7 @@ def _read_entry(path: str) -> OffsetAndMetadata | None:
             f"committed offset file {path} is damaged ({_short_repr(data[:80])}); it is never "
             f"written in place, so the disk or another program changed it. Delete the file to "
             f"fall back to auto_offset_reset, or write the right offset with commit()")
-    return OffsetAndMetadata(offset, metadata, commit_time_ms, topic_id)
+    return OffsetAndMetadata(offset, metadata, commit_time_ms, topic_id, committer)
 
 
 def _remove_abandoned_temp(path: str) -> bool:
@@ -1030,14 +1068,14 @@ def check_committed_offsets(log, groups: Iterable[str] | None = None) -> list[Of
       consumer then resumes from `auto_offset_reset`). Reported so that a test can assert
       that it does not happen where retention cannot explain it.
 
-    `log` is an open `eventlog.Log` (only `log.path` and `log.topic(name)` are used). Run
+    `log` is an open `eventlog.Log` (only `log.offset_store` and `log.topic(name)` are used). Run
     it while no process commits or deletes topics, or a commit racing with it may be
     reported (for example one that lands between reading an offset and the end offset).
     Used by `Log.verify()` and after every multi-process test.
     """
     from eventlog.errors import UnknownPartitionError, UnknownTopicError
 
-    store = FileOffsetStore(log.path, fsync=False)
+    store = log.offset_store
     names = store.groups() if groups is None else [_check_group(g) for g in groups]
     problems = []
     topics = {}
