@@ -7,7 +7,8 @@ only while holding `mu`.
 
 Invariants (`check()` asserts them; the group tests call it after every step):
 - `owned` and `trying` are disjoint: a partition's lock is either held or being tried.
-- `consumer_tps` (the partitions in the consumer's assignment) is a subset of `owned`: the
+- While the member is joined, `consumer_tps` (the partitions in the consumer's assignment)
+  is a subset of `owned`: the
   consumer reads a partition only while its member holds the partition's ownership lock,
   so at no instant do two live members consume one partition.
 """
@@ -36,10 +37,14 @@ class Ownership:
         self.consumer_gen = None         # generation the consumer thread last applied
         self.pending = False             # rebalance work waits for the consumer thread
 
-    def check(self):
-        """Assert the invariants (caller holds `mu`, or no other thread runs)."""
+    def check(self, joined=True):
+        """Assert the invariants (caller holds `mu`, or no other thread runs). `joined`:
+        False while the member is out of its group (its locks were released on the
+        background thread; the consumer's thread has yet to report the partitions lost)."""
         both = set(self.owned) & set(self.trying)
         assert not both, f"partitions both owned and being tried: {sorted(both)}"
+        if not joined:
+            return
         extra = self.consumer_tps - set(self.owned)
         assert not extra, f"consumer reads partitions its member does not own: {sorted(extra)}"
 
