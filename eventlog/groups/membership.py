@@ -31,61 +31,8 @@ assignment file was applied (`_applied_key`), so the current one is applied agai
 the consumer's thread is signalled apart from the state (`Ownership.pending`, plus a byte
 in the wake file), since both JOINED and LEFT produce it.
 
-How it works
-- Liveness: a member holds LOCK_EX on `members/<stem>.lock` for its lifetime. The kernel
-  drops a dead process's flocks at once, and closing a descriptor opened for writing is an
-  inotify IN_CLOSE_WRITE event, so the leader (which watches `members/`) learns of a death
-  within milliseconds, then proves it with LOCK_NB before acting. No heartbeats.
-- Leadership: every member keeps `leader.lock` open and tries LOCK_NB whenever the group
-  directory changes (the leader's death is an IN_CLOSE_WRITE there) and at least every
-  0.25 s; the first to get it leads until it leaves or dies. Only the leader writes
-  `assignment.json`, and only while holding the lock, so there is one writer at a time.
-- Assignment: the leader scans members and topic metadata (on changes in `members/`,
-  `topics/`, the subscribed topics' directories, and every 0.25 s), and publishes a new
-  generation when the members, a member's (resolved) subscription, a subscribed topic's
-  partition count, or the chosen assignor changed. The assignor is the first of the
-  leader's `partition_assignment_strategy` list that every member lists (else the leader's
-  first); its protocol ("eager" | "cooperative") is recorded with the generation.
-- Ownership: a member consumes a partition only while it holds `owners/<t>/<p>.lock`.
-  A member's background thread acquires the locks of its assigned partitions with LOCK_NB
-  (retrying on inotify events in `owners/<t>/` and on a short backoff), and hands them to
-  the consumer thread, which takes them into the consumer's assignment inside `poll`. A
-  partition leaves the consumer's assignment (after `on_partitions_revoked`, and after an
-  auto-commit when enabled) before its lock is released: at no instant do two live members
-  consume it. Eager protocol: at every new generation the consumer revokes all its
-  partitions, then takes its new ones. Cooperative (KIP-429): only partitions that move
-  away are revoked; the rest are consumed straight through the rebalance. The new owner
-  does not wait for a second rebalance: it waits for the old owner's lock.
-- Fencing: `commit` writes each partition's offset while holding its ownership lock (under
-  the membership's mutex, so the background thread cannot release it meanwhile), with the
-  member id and generation in the offset metadata. A member that does not hold the lock
-  gets `CommitFailedError` and nothing is written. Nobody takes a lock from a live holder
-  (flock cannot be stolen), so a stale member can never move a committed offset.
-- Stuck members: a member whose consumer has not called `poll` for `max_poll_interval_ms`
-  leaves the group on its own (its background thread releases every lock and, for a
-  dynamic member, deletes its files). Its commits then fail; its next `poll` calls
-  `on_partitions_lost` and joins again (as a new member, or the same static one).
-- Static membership: the member id is the `group_instance_id`; its files survive `close`
-  and death. The leader keeps a departed static member in the group, with its partitions
-  unassigned to anyone else, for its `session_timeout_ms` (counted from when this leader
-  first saw it gone); if it comes back within that time it takes its partitions back with
-  no new generation, so the others see nothing. Two live members with one instance id are
-  refused (`IllegalStateError` at `subscribe`): a flock cannot fence the older one.
-- Waking the consumer: the background thread sets a flag and writes a byte to
-  `wake/<stem>/w`, a directory the consumer's own DirWatcher watches, so a `poll` that
-  sleeps for records wakes at once to take its new partitions or revoke old ones.
-- Callbacks (`on_partitions_revoked/assigned/lost`) run inside `poll` (or `close`) on the
-  thread calling it, as Kafka's ConsumerRebalanceListener. `on_partitions_assigned` gets
-  partitions as their locks are acquired (so possibly in several calls per generation,
-  never with an empty list). A listener without `on_partitions_lost` gets
-  `on_partitions_revoked` instead (as Kafka's default). An exception from a callback is
-  raised from `poll` after the rebalance step it belongs to is complete.
-
-Limits (stated, not hidden): a process that is alive but frozen (SIGSTOP, a debugger) keeps
-its locks, so its partitions do not move and, if it leads, no rebalance happens, until it
-runs again or dies; `max_poll_interval_ms` is enforced by the member's own thread, so it needs
-the process to run. `session_timeout_ms` matters only for static members. Processes must
-share one kernel (one machine, a local file system).
+How the group layer works (liveness, leadership, assignment, ownership, fencing, stuck
+and static members, callbacks, limits): see the package docstring, `eventlog.groups`.
 """
 from __future__ import annotations
 
@@ -94,22 +41,20 @@ import inspect
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
-import uuid
 
 from eventlog._os.clock import SYSTEM_CLOCK
 from eventlog._os.fs import fork_generation, release_in_forked_child
-from eventlog.errors import (CommitFailedError, ForkedProcessError, IllegalStateError,
-                             InvalidTypeError, KafkaTimeoutError)
+from eventlog.errors import CommitFailedError, ForkedProcessError, IllegalStateError, InvalidTypeError
 from eventlog.groups import files as gf
 from eventlog.groups.assignors import (COOPERATIVE, EAGER, assignor_name, assignor_protocol,
                                        resolve_assignors)
 from eventlog.groups.leader import TICK_S, Leader
 from eventlog.groups.ownership import Ownership
 from eventlog.groups.rebalance import Rebalance
+from eventlog.groups.seat import Seat
 from eventlog.groups.subscription import Subscription, TopicMeta, tps_from
 from eventlog._os.wakeup import DirWatcher
 from eventlog.offsets import Committer
@@ -141,8 +86,6 @@ _NOT_APPLIED = object()     # `_applied_key` after entering JOINED: apply the as
 _ACQUIRE_MIN_S = 0.005      # retry backoff for an ownership lock someone still holds
 _ACQUIRE_MAX_S = 0.1
 _TOUCH_S = 1.0              # how often a polling member refreshes its last-poll time
-_STATIC_RETRY_S = 1.0       # a restarting static member waits this long for a reaper/prober
-_GROUP_LOCK_WAIT_S = 30.0   # a joiner waits this long for an admin reset/delete to finish
 
 
 def coordinator_factory(store, clock=SYSTEM_CLOCK):
@@ -190,13 +133,10 @@ class Membership:
         self._poll_timed_out = False      # LEFT because max_poll_interval_ms was exceeded
         self._max_poll_exceeded = 0       # how many times that happened
 
+        self._seat = Seat(self._paths, self._group, group_store)   # member files and locks
         self._key = None                  # member id
         self._stem = None
-        self._member_fd = -1
-        self._group_fd = -1
-        self._leader_fd = -1
         self._leader = None               # a Leader while this member holds leader.lock
-        self._wake_fd = -1
         self._wake_dir = None
         self._last_poll = clock.monotonic()
         self._last_touch = float("-inf")
@@ -316,7 +256,7 @@ class Membership:
             self._sub = sub
             self._rebalance.set_listener(listener)
             self._applied_key = _NOT_APPLIED    # re-filter the target by the new subscription
-            gf.write_json(self._paths.member_json(self._stem), self._member_doc())
+            self._seat.write_doc(self._member_doc())
 
     def commit(self, offsets, topic_ids=None, metadata=None):
         """Write `offsets` ({tp: next offset}) while holding each partition's ownership lock;
@@ -418,11 +358,7 @@ class Membership:
         """In a forked child (see `_os.fs`): close the child's copies of every lock descriptor,
         so that the parent's death releases its member, ownership and leader locks at once.
         Takes no lock (the background thread may have held the mutex at the fork)."""
-        fds = self._own.drop_in_forked_child()
-        for name in ("_leader_fd", "_wake_fd", "_member_fd", "_group_fd"):
-            fd = getattr(self, name)
-            setattr(self, name, -1)
-            fds.append(fd)
+        fds = self._own.drop_in_forked_child() + self._seat.forget_fds()
         self._leader = None
         self._state = S.CLOSED   # nothing of it is this process's: close() does nothing more
         for fd in fds:
@@ -443,116 +379,24 @@ class Membership:
         }
 
     def _join(self):
-        """Become a member: group.lock (shared), member lock, wake dir, member file."""
-        p = self._paths
-        self._group_fd = self._lock_group_shared()
-        # after the lock: a delete() that ran just before may have removed the directory
-        self._fstore.ensure_group_dir(self._group)
-        for d in (p.members, p.owners, p.wake):
-            os.makedirs(d, exist_ok=True)
-        if self._instance_id is not None:
-            key = self._instance_id
-            stem = gf.member_stem(key)
-            fd = self._lock_static(p.member_lock(stem), key)
-        else:
-            while True:
-                key = f"{self._client_id}-{uuid.uuid4().hex}"
-                stem = gf.member_stem(key)
-                try:
-                    fd = gf.open_rw(p.member_lock(stem), exclusive=True)
-                except FileExistsError:
-                    continue
-                # a reaper may take a lock file with no .json for a dead member's and delete
-                # it between our create and our lock: then start again with a new id
-                if gf.try_lock(fd) and gf.lock_fresh(fd, p.member_lock(stem)):
-                    break
-                os.close(fd)
-        self._key, self._stem, self._member_fd = key, stem, fd
-        wake_dir = p.wake_dir(stem)
-        os.makedirs(wake_dir, exist_ok=True)
-        self._wake_fd = gf.open_rw(os.path.join(wake_dir, "w"))
-        self._wake_dir = wake_dir
-        self._control.watch_wakeups(wake_dir)
+        """Become a member (see `Seat.take`), write the member file, watch the group."""
+        self._key = self._seat.take(self._instance_id, self._client_id)
+        self._stem = self._seat.stem
+        self._wake_dir = self._seat.wake_dir
+        self._control.watch_wakeups(self._wake_dir)
         self._joined_ms = self._clock.now_ms()
-        gf.write_json(p.member_json(stem), self._member_doc())
+        self._seat.write_doc(self._member_doc())
         self._last_poll = self._clock.monotonic()
-        for d in (p.dir, p.members):
+        for d in (self._paths.dir, self._paths.members):
             self._bgw.watch(d)
-        if self._leader_fd < 0:
-            self._leader_fd = gf.open_rw(p.leader_lock)
-
-    def _lock_group_shared(self):
-        path = self._paths.group_lock
-        deadline = self._clock.monotonic() + _GROUP_LOCK_WAIT_S
-        delay = 0.001
-        while True:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except FileNotFoundError:       # no group directory (yet, or deleted just now)
-                self._fstore.ensure_group_dir(self._group)
-                continue
-            if gf.try_lock(fd, shared=True):
-                if gf.lock_fresh(fd, path):
-                    return fd
-            os.close(fd)
-            if self._clock.monotonic() > deadline:
-                raise KafkaTimeoutError(
-                    f"could not join group {self._group!r}: an admin operation (reset_offsets or "
-                    f"delete) has held {path} for {_GROUP_LOCK_WAIT_S:.0f} s")
-            self._clock.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-    def _lock_static(self, path, key):
-        deadline = self._clock.monotonic() + _STATIC_RETRY_S
-        while True:
-            fd = gf.open_rw(path)
-            if gf.try_lock(fd):
-                if gf.lock_fresh(fd, path):
-                    return fd
-            os.close(fd)
-            if self._clock.monotonic() > deadline:
-                doc = gf.read_member(self._paths, gf.member_stem(key)) or {}
-                raise IllegalStateError(
-                    f"group_instance_id {key!r} is in use by a live member of group "
-                    f"{self._group!r} (pid {doc.get('pid')} on {doc.get('host')}): instance ids "
-                    f"must be unique among running consumers; stop that one first")
-            self._clock.sleep(0.005)
 
     def _release_all(self, delete_files):
         """Give up every lock (caller holds the mutex, or the object is not yet shared)."""
         self._own.release_all()
         if self._leader is not None:
             self._leader.unwatch()
-        if self._leader_fd >= 0:
-            if self._leader is not None:
-                try:
-                    os.ftruncate(self._leader_fd, 0)
-                except OSError:
-                    pass
-            os.close(self._leader_fd)
-            self._leader_fd = -1
         self._leader = None
-        if self._wake_fd >= 0:
-            os.close(self._wake_fd)
-            self._wake_fd = -1
-        if self._member_fd >= 0:
-            p = self._paths
-            if delete_files:
-                # .json first, .lock last and while still holding it (see groups.files)
-                try:
-                    os.unlink(p.member_json(self._stem))
-                except FileNotFoundError:
-                    pass
-                shutil.rmtree(p.wake_dir(self._stem), ignore_errors=True)
-                try:
-                    os.unlink(p.member_lock(self._stem))
-                except FileNotFoundError:
-                    pass
-            os.close(self._member_fd)
-            self._member_fd = -1
-        if self._group_fd >= 0:
-            os.close(self._group_fd)
-            self._group_fd = -1
+        self._seat.release(delete_files)
 
     def _leave(self, reason):
         """The background thread leaves the group (poll timeout). Caller holds the mutex."""
@@ -585,23 +429,13 @@ class Membership:
             own.pending = True
 
     def _wake_consumer(self):
-        """Write to the consumer's wake file (the caller set `pending` under the mutex)."""
-        fd = self._wake_fd
-        if fd >= 0:
-            try:
-                os.pwrite(fd, b"w", 0)
-            except OSError:
-                pass
+        """Wake the consumer's poll (the caller set `pending` under the mutex)."""
+        self._seat.wake()
 
     def _touch(self, now):
         """Record the poll time in the member lock file's mtime (IN_ATTRIB wakes nobody)."""
         self._last_touch = now
-        fd = self._member_fd
-        if fd >= 0:
-            try:
-                os.utime(fd)
-            except OSError:
-                pass
+        self._seat.touch()
 
     # -- the background thread -----------------------------------------------------------------
 
@@ -648,9 +482,7 @@ class Membership:
         if wake:
             self._wake_consumer()
             return TICK_S
-        if self._leader is None and self._leader_fd >= 0 and gf.try_lock(self._leader_fd):
-            gf.set_content(self._leader_fd, json.dumps({"member_id": self._key,
-                                                        "pid": os.getpid()}).encode())
+        if self._leader is None and self._seat.try_lead():
             self._leader = Leader(group=self._group, member_id=self._key, paths=self._paths,
                                   meta=self._meta, assignors=self._assignors, watcher=self._bgw,
                                   clock=self._clock)
