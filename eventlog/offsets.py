@@ -328,6 +328,16 @@ def accepts_topic_ids(store) -> bool:
     return True
 
 
+def accepts_committer(store) -> bool:
+    """Whether `store.commit_partition` exists and takes the `committer` keyword (a group
+    layer fencing commits on a store without it keeps the fencing data in the metadata)."""
+    try:
+        params = inspect.signature(store.commit_partition).parameters.values()
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return any(p.name == "committer" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _short_repr(value, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -37,7 +37,6 @@ and static members, callbacks, limits): see the package docstring, `eventlog.gro
 from __future__ import annotations
 
 import enum
-import inspect
 import json
 import logging
 import os
@@ -57,7 +56,7 @@ from eventlog.groups.rebalance import Rebalance
 from eventlog.groups.seat import Seat
 from eventlog.groups.subscription import Subscription, TopicMeta, tps_from
 from eventlog._os.wakeup import DirWatcher
-from eventlog.offsets import Committer
+from eventlog.offsets import Committer, accepts_committer
 
 __all__ = ["Membership", "MemberState", "TRANSITIONS", "coordinator_factory"]
 
@@ -286,10 +285,8 @@ class Membership:
     def _write_commit(self, offsets, ids, metadata):
         store = self._store
         committer = Committer(self._key, self._own.generation)
-        one = getattr(store, "commit_partition", None)
+        one = store.commit_partition if accepts_committer(store) else None
         with_ids = self._control.store_accepts_topic_ids
-        if one is not None and not _takes(one, "committer"):
-            one = None
         fence = json.dumps({"member_id": self._key, "generation": self._own.generation},
                            separators=(",", ":"))
         for tp, off in offsets.items():
@@ -571,11 +568,3 @@ def _check_listener(listener):
         raise InvalidTypeError(
             f"listener must have on_partitions_revoked / on_partitions_assigned / "
             f"on_partitions_lost methods (a ConsumerRebalanceListener), got {listener!r}")
-
-
-def _takes(fn, name):
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
