@@ -414,7 +414,7 @@ def test_temp_files_ignored_and_cleaned(tmp_path):
 def test_commit_survives_its_temp_file_being_cleaned(tmp_path, monkeypatch):
     """A cleaner may take a temp file in the instant before its writer locks it: the writer
     then retries and its commit still lands."""
-    import eventlog.offsets as offsets_module
+    import eventlog.offsets.file_store as offsets_module
 
     s = FileOffsetStore(tmp_path)
     s.commit("g", {TP("t", 0): 1})
