@@ -713,3 +713,18 @@ def test_max_poll_interval_exceeded_is_reported_first_then_lost(clock_log):
     assert not a.max_poll_exceeded and a._group.max_poll_exceeded_count == 1
     pump([a], lambda: len(a.assignment()) == 1)
     a.close()
+
+
+def test_a_listener_may_commit_while_close_revokes(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    for p in (0, 1):
+        t.partition(p).append(b"x")
+
+    class CommitOnRevoke:
+        def on_partitions_revoked(self, tps):
+            a.commit({tp: 1 for tp in tps})
+
+    a = consumers(listener=CommitOnRevoke())
+    pump([a], lambda: len(a.assignment()) == 2)
+    a.close()
+    assert log.group("g").committed() == {TP("t", 0): 1, TP("t", 1): 1}

@@ -26,7 +26,8 @@ States (the one table of them; `_to` refuses any transition not listed here)
     any       the process forked (in the child)              CLOSED    the child closes its copies
                                                                        of the lock descriptors
 
-Only JOINED members acquire locks, lead, and commit. Entering JOINED forgets which
+Only JOINED members acquire locks and lead; JOINED and STOPPING members commit (close()
+calls on_partitions_revoked while the locks are still held, and a listener commits there). Entering JOINED forgets which
 assignment file was applied (`_applied_key`), so the current one is applied again. Work for
 the consumer's thread is signalled apart from the state (`Ownership.pending`, plus a byte
 in the wake file), since both JOINED and LEFT produce it.
@@ -266,7 +267,8 @@ class Membership:
         self._check_fork()
         own = self._own
         with own.mu:
-            if self._state in (S.STOPPING, S.CLOSED):
+            # STOPPING still holds its locks: close() runs on_partitions_revoked, which may commit
+            if self._state is S.CLOSED:
                 raise CommitFailedError(f"commit refused: this consumer left group {self._group!r} (closed)")
             if self._left is not None:
                 raise CommitFailedError(
