@@ -14,7 +14,8 @@ from eventlog.storage.topic import Topic, TopicConfig
 from eventlog.errors import *  # noqa: F401,F403
 from eventlog.errors import EventLogError
 from eventlog.offsets import FileOffsetStore, MemoryOffsetStore, OffsetStore
-from eventlog.groups.membership import ConsumerGroup, ConsumerRebalanceListener
+from eventlog.groups.admin import ConsumerGroup
+from eventlog.groups.rebalance import ConsumerRebalanceListener
 from eventlog.clients.producer import Producer, RecordFuture
 from eventlog.clients.consumer import Consumer
 from eventlog.record import Record, RecordMetadata, TopicPartition
@@ -37,7 +38,7 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
     Options: `fsync` ("never" | "batch" | None: each topic's own setting, default "never"),
     `max_open_partitions` (descriptor budget), `background_maintenance` (True: every 60 s,
     or a number of seconds), `clock` (an `eventlog._os.clock.Clock`, default the system
-    clock: the time of maintenance schedules and of producers' linger; tests pass a
+    clock: the time of maintenance schedules, producers' linger and group timing; tests pass a
     `ManualClock`).
     """
     if isinstance(path, str) and path[:8].lower() == "kafka://":

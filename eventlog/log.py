@@ -22,6 +22,7 @@ import weakref
 from eventlog._os.clock import check_clock
 from eventlog._os.fs import atomic_write_json, check_usable, fork_generation, fsync_dir, read_json, wrap_public_methods
 from eventlog.maintenance import schedule as _schedule
+from eventlog.offsets import FileOffsetStore
 from eventlog.storage.names import is_valid_topic_name
 from eventlog.storage.topic import Topic, TopicConfig, new_topic_id, topic_document, topic_id_of, validate_topic_name
 from eventlog.errors import (EventLogError, ForkedProcessError, InvalidArgumentError, LogClosedError,
@@ -68,6 +69,9 @@ class Log:
             raise InvalidArgumentError(f"max_open_partitions must be an int >= 1, got {max_open_partitions!r}")
         self.path = os.path.abspath(check_location(path))
         self.fsync = fsync
+        #: the one store of committed offsets every consumer, group and admin call uses,
+        #: with one fsync policy: fsynced commits when the log is opened with fsync="batch"
+        self.offset_store = FileOffsetStore(self.path, fsync=(fsync == "batch"))
         self._lock = threading.RLock()
         self._topics = {}
         self._open = collections.OrderedDict()
@@ -277,8 +281,7 @@ class Log:
             raise UnknownTopicError(f"unknown topic {name!r} in {self.path}")
         # Its committed offsets go first, while no newer incarnation of the name can exist
         # (a commit racing with this keeps the deleted topic id, so it is never read).
-        from eventlog.offsets import FileOffsetStore
-        FileOffsetStore(self.path, fsync=self.fsync == "batch").forget_topic(name)
+        self.offset_store.forget_topic(name)
         grave = os.path.join(self.path, "topics", f"~deleted~{name[:200]}~{secrets.token_hex(6)}")
         try:
             os.rename(final, grave)
@@ -312,20 +315,22 @@ class Log:
         """A new Consumer reading this log (see `eventlog.clients.consumer.Consumer` for options)."""
         self._check()
         from eventlog.clients.consumer import Consumer
-        return Consumer(self, **options)
+        from eventlog.groups.membership import coordinator_factory
+        return Consumer(self, _coordinator_factory=coordinator_factory(self.offset_store, self.clock),
+                        **options)
 
     def group(self, group_id):
         """The consumer group `group_id` (a `ConsumerGroup`: members, assignment, committed
         offsets, lag, reset_offsets, delete); it need not exist yet."""
         self._check()
-        from eventlog.groups.membership import ConsumerGroup
-        return ConsumerGroup(self, group_id)
+        from eventlog.groups.admin import ConsumerGroup
+        return ConsumerGroup(self, group_id, self.offset_store)
 
     def groups(self):
         """Ids of the consumer groups with committed offsets or members, sorted."""
         self._check()
-        from eventlog.groups.membership import list_groups
-        return list_groups(self)
+        from eventlog.groups.admin import list_groups
+        return list_groups(self.path, self.offset_store)
 
     # -- descriptor budget -----------------------------------------------------------------
     def _touch(self, partition):

@@ -12,7 +12,8 @@ import eventlog
 from eventlog import TopicPartition as TP
 from eventlog.errors import (CommitFailedError, ForkedProcessError, GroupNotEmptyError,
                              IllegalStateError, InvalidArgumentError, InvalidTypeError)
-from eventlog.groups.membership import ConsumerGroup, ConsumerPartitionAssignor
+from eventlog.groups.admin import ConsumerGroup
+from eventlog.groups.assignors import ConsumerPartitionAssignor
 
 
 @pytest.fixture
@@ -61,6 +62,8 @@ def pump(cs, cond, timeout=10.0, records=None):
     while True:
         for c in cs:
             got = c.poll(timeout=0.005)
+            if c._group is not None:
+                c._group.check()    # the membership invariants after every step
             if records is not None:
                 records.extend(got)
         if cond():
@@ -124,7 +127,9 @@ def test_commit_is_fenced_by_ownership(log, consumers):
         a.commit({mine: 1, theirs: 1})
     assert log.group("g").committed() == {mine: 1}     # all or nothing
     md = a._store.committed_metadata("g", [mine])[mine]
-    assert '"generation"' in md.metadata and a._group.member_id in md.metadata
+    # the fencing data (member id, generation) is kept beside the application's metadata
+    assert md.committer.member_id == a._group.member_id and md.committer.generation == a._group.generation
+    assert md.metadata == ""
     a.close()
     with pytest.raises(Exception):
         a.commit({mine: 1})
@@ -185,7 +190,8 @@ def test_listener_exception_surfaces_from_poll(log, consumers):
     assert a.assignment() == {TP("t", 0)}   # the rebalance step completed anyway
 
 
-def test_lost_falls_back_to_revoked(log, consumers):
+def test_lost_falls_back_to_revoked(clock_log):
+    log, clock = clock_log
     log.create_topic("t", partitions=1)
     calls = []
 
@@ -193,11 +199,14 @@ def test_lost_falls_back_to_revoked(log, consumers):
         def on_partitions_revoked(self, tps):
             calls.append(tps)
 
-    a = consumers(listener=OnlyRevoked(), max_poll_interval_ms=200)
+    a = log.consumer(group_id="g", auto_offset_reset="earliest", max_poll_interval_ms=200)
+    a.subscribe(["t"], listener=OnlyRevoked())
     pump([a], lambda: len(a.assignment()) == 1)
-    time.sleep(0.6)
+    clock.advance(0.6)                    # no poll for 600 ms of the log's clock
+    wait_until(lambda: a.max_poll_exceeded)
     a.poll(timeout=0)
     assert calls == [[TP("t", 0)]]
+    a.close()
 
 
 def test_static_instance_id_in_use_is_refused(log, consumers):
@@ -388,7 +397,7 @@ def test_waiting_inside_poll_is_not_stalling(log, consumers):
     a = consumers(listener=calls, max_poll_interval_ms=150)
     pump([a], lambda: len(a.assignment()) == 1)
     assert a.poll(timeout=0.8) == []
-    assert a._group._left is None and calls.calls == [("assigned", [TP("t", 0)])]
+    assert not a.max_poll_exceeded and calls.calls == [("assigned", [TP("t", 0)])]
     a.commit({TP("t", 0): 0})
 
 
@@ -585,3 +594,137 @@ def test_inherited_producer_and_consumer_refuse_at_once_in_a_forked_child(log, c
     prod.flush()                              # the parent is unaffected
     assert [r.value for r in log.topic("t").partition(0).read(0)] == [b"before", b"warm"]
     a.commit({TP("t", 0): 0})
+
+
+# -- the group seam, the clock, and what the compat facades need (issues 12, 13) ---------------
+
+def wait_until(cond, timeout=10.0):
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"not reached within {timeout} s")
+        time.sleep(0.002)
+
+
+@pytest.fixture
+def clock_log(tmp_path):
+    from eventlog._os.clock import ManualClock
+    clock = ManualClock()
+    lg = eventlog.open(str(tmp_path / "clog"), clock=clock)
+    yield lg, clock
+    lg.close()
+
+
+def test_a_consumer_made_without_the_log_cannot_subscribe(log):
+    log.create_topic("t", partitions=1)
+    c = eventlog.Consumer(log, group_id="g")
+    with pytest.raises(IllegalStateError, match="log.consumer"):
+        c.subscribe(["t"])
+    c.assign([TP("t", 0)])          # assign needs no coordinator
+    assert c.assignment() == {TP("t", 0)}
+    c.close()
+
+
+def test_resubscribe_in_a_cooperative_group_assigns_only_the_new_partitions(log, consumers):
+    log.create_topic("t1", partitions=2)
+    log.create_topic("t2", partitions=2)
+    calls = Recorder()
+    a = consumers(topics=["t1"], listener=calls)
+    pump([a], lambda: len(a.assignment()) == 2)
+    me, gen = a._group.member_id, log.group("g").generation
+    del calls.calls[:]
+    a.subscribe(["t1", "t2"], listener=calls)
+    pump([a], lambda: len(a.assignment()) == 4)
+    assert calls.calls == [("assigned", [TP("t2", 0), TP("t2", 1)])]   # nothing revoked
+    assert a._group.member_id == me and log.group("g").generation > gen
+    assert a.subscription() == {"t1", "t2"}
+    del calls.calls[:]
+    a.subscribe(["t2"], listener=calls)
+    pump([a], lambda: a.assignment() == {TP("t2", 0), TP("t2", 1)})
+    assert calls.calls == [("revoked", [TP("t1", 0), TP("t1", 1)])]    # only what moved away
+    assert a._group.member_id == me
+
+
+def test_resubscribe_in_an_eager_group_rejoins(log, consumers):
+    log.create_topic("t1", partitions=1)
+    log.create_topic("t2", partitions=1)
+    calls = Recorder()
+    a = consumers(topics=["t1"], listener=calls, partition_assignment_strategy="range")
+    pump([a], lambda: len(a.assignment()) == 1)
+    me = a._group.member_id
+    a.subscribe(["t1", "t2"], listener=calls)
+    pump([a], lambda: len(a.assignment()) == 2)
+    assert a._group.member_id != me and ("revoked", [TP("t1", 0)]) in calls.calls
+
+
+def test_group_commit_keeps_the_applications_metadata(log, consumers):
+    from eventlog.offsets import OffsetAndMetadata
+    t = log.create_topic("t", partitions=2)
+    t.partition(0).append(b"x")
+    a = consumers()
+    pump([a], lambda: len(a.assignment()) == 2)
+    a.commit({TP("t", 0): 1}, metadata={TP("t", 0): "app text"})
+    a.commit({TP("t", 1): OffsetAndMetadata(0, None)})      # null metadata, from the value
+    md = log.offset_store.committed_metadata("g", [TP("t", 0), TP("t", 1)])
+    assert md[TP("t", 0)].metadata == "app text" and md[TP("t", 1)].metadata is None
+    for m in md.values():   # the fencing data, beside it
+        assert m.committer.member_id == a._group.member_id and m.committer.generation == a._group.generation
+    with pytest.raises(InvalidArgumentError, match="not being committed"):
+        a.commit({TP("t", 0): 1}, metadata={TP("t", 1): "x"})
+
+
+def test_the_log_owns_one_offset_store(log, consumers):
+    log.create_topic("t", partitions=1)
+    a = consumers()
+    plain = log.consumer(group_id="h")
+    assert a._store is log.offset_store and plain._store is log.offset_store
+    assert log.group("g")._store is log.offset_store
+    plain.close()
+
+
+def test_max_poll_interval_exceeded_is_reported_first_then_lost(clock_log):
+    """A public flag and listener event for "left because max_poll_interval_ms was exceeded";
+    the clock is the log's, so the test moves time instead of sleeping."""
+    log, clock = clock_log
+    log.create_topic("t", partitions=1)
+    calls = []
+
+    class L(eventlog.ConsumerRebalanceListener):
+        def on_partitions_assigned(self, tps):
+            calls.append(("assigned", tps))
+
+        def on_partitions_lost(self, tps):
+            calls.append(("lost", tps))
+
+        def on_max_poll_interval_exceeded(self, reason):
+            calls.append(("max_poll", reason))
+
+    a = log.consumer(group_id="g", auto_offset_reset="earliest", max_poll_interval_ms=60_000)
+    a.subscribe(["t"], listener=L())
+    pump([a], lambda: len(a.assignment()) == 1)
+    assert not a.max_poll_exceeded
+    clock.advance(61.0)
+    wait_until(lambda: a.max_poll_exceeded)
+    with pytest.raises(CommitFailedError, match="max_poll_interval_ms=60000"):
+        a.commit({TP("t", 0): 0})
+    a.poll(timeout=0)
+    assert [c[0] for c in calls][:3] == ["assigned", "max_poll", "lost"]   # then rejoined
+    assert "max_poll_interval_ms=60000" in calls[1][1] and calls[2][1] == [TP("t", 0)]
+    assert not a.max_poll_exceeded and a._group.max_poll_exceeded_count == 1
+    pump([a], lambda: len(a.assignment()) == 1)
+    a.close()
+
+
+def test_a_listener_may_commit_while_close_revokes(log, consumers):
+    t = log.create_topic("t", partitions=2)
+    for p in (0, 1):
+        t.partition(p).append(b"x")
+
+    class CommitOnRevoke:
+        def on_partitions_revoked(self, tps):
+            a.commit({tp: 1 for tp in tps})
+
+    a = consumers(listener=CommitOnRevoke())
+    pump([a], lambda: len(a.assignment()) == 2)
+    a.close()
+    assert log.group("g").committed() == {TP("t", 0): 1, TP("t", 1): 1}

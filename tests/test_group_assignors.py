@@ -210,3 +210,83 @@ def test_check_assignment_refuses_bad_results():
         check_assignment({"a": [TP("t", 0), TP("t", 1), TP("t", 2)]}, members, ppt)
     with pytest.raises(InvalidArgumentError, match="not subscribed"):
         check_assignment({"a": [TP("t", 0), TP("t", 1)]}, {"a": ["u"], "b": ["t"]}, {"t": 2, "u": 0})
+
+
+# -- a stateful model: members join, leave and change subscriptions; topics grow ----------------
+# After every step each assignor's output is checked (`check_assignment`: every subscribed
+# partition exactly once, to a subscriber) and, for the sticky ones, stickiness: a member keeps
+# what balance allows of what it held, and never swaps a partition it had for another.
+
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
+
+STATEFUL_TOPICS = ["a", "b", "c"]
+
+
+class AssignorMachine(RuleBasedStateMachine):
+    assignor = None          # set by the subclasses below
+
+    def __init__(self):
+        super().__init__()
+        self.members = {}                     # member id -> sorted topics
+        self.ppt = {"a": 3, "b": 2, "c": 5}
+        self.current = {}                     # the last generation's assignment
+        self.n = 0
+
+    def _rebalance(self):
+        if not self.members:
+            self.current = {}
+            return
+        before = {m: list(v) for m, v in self.current.items()}
+        out = check_assignment(self.assignor.assign(
+            {m: list(t) for m, t in self.members.items()}, dict(self.ppt), before),
+            self.members, self.ppt)
+        if self.assignor.name in ("sticky", "cooperative-sticky") and \
+                len({tuple(t) for t in self.members.values()}) == 1:
+            n = len(subscribed_partitions(self.members, self.ppt))
+            floor = n // len(self.members)
+            for m, held in valid_previous(self.members, self.ppt, before).items():
+                kept = len(held & set(out[m]))
+                assert kept >= min(len(held), floor), (m, held, out[m])
+                if len(out[m]) >= len(held):
+                    assert held <= set(out[m]), (m, held, out[m])
+        self.current = out
+
+    @rule(topics=st.lists(st.sampled_from(STATEFUL_TOPICS), min_size=1, unique=True))
+    def join(self, topics):
+        self.n += 1
+        self.members[f"m{self.n}"] = sorted(topics)
+        self._rebalance()
+
+    @precondition(lambda self: self.members)
+    @rule(data=st.data())
+    def leave(self, data):
+        m = data.draw(st.sampled_from(sorted(self.members)))
+        del self.members[m]
+        self._rebalance()
+
+    @precondition(lambda self: self.members)
+    @rule(data=st.data(), topics=st.lists(st.sampled_from(STATEFUL_TOPICS), min_size=1, unique=True))
+    def change_subscription(self, data, topics):
+        m = data.draw(st.sampled_from(sorted(self.members)))
+        self.members[m] = sorted(topics)
+        self._rebalance()
+
+    @rule(topic=st.sampled_from(STATEFUL_TOPICS), more=st.integers(1, 3))
+    def add_partitions(self, topic, more):
+        self.ppt[topic] += more
+        self._rebalance()
+
+    @invariant()
+    def every_partition_exactly_once(self):
+        if not self.members:
+            return
+        seen = [tp for tps in self.current.values() for tp in tps]
+        assert len(seen) == len(set(seen)) and set(seen) == set(subscribed_partitions(self.members, self.ppt))
+
+
+for _a in ALL:
+    _cls = type(f"AssignorMachine_{_a.name.replace('-', '_')}", (AssignorMachine,), {"assignor": _a})
+    _cls.TestCase.settings = settings(max_examples=int(os.environ.get("EVENTLOG_HYPOTHESIS_EXAMPLES", 30)),
+                                      stateful_step_count=25, deadline=None,
+                                      suppress_health_check=[HealthCheck.too_slow])
+    globals()[f"TestAssignorMachine_{_a.name.replace('-', '_')}"] = _cls.TestCase

@@ -59,6 +59,11 @@ def worker(path, group, name, outdir, stop, opts):
     parent = os.getppid()
     while not stop.is_set() and os.getppid() == parent:   # never outlive a killed test run
         recs = c.poll(timeout=0.05)
+        try:
+            c._group.check()    # the membership invariants after every step
+        except AssertionError as e:
+            emit("invariant", error=str(e))
+            raise
         if fork_helper and c.assignment():
             fork_helper = None
             pid = os.fork()          # a long-lived helper, as a worker pool might start
@@ -139,6 +144,8 @@ class Pool:
                 p.kill()
                 p.join()
         self.procs.clear()
+        broken = [e for e in self.events() if e["k"] == "invariant"]
+        assert not broken, f"membership invariant broken: {broken}"
 
     def events(self, name=None):
         out = []

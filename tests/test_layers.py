@@ -114,7 +114,6 @@ def graph():
 # Known upward imports, one entry per importing module: the helper who removes a violation
 # removes its entry (each is its own strict xfail, so a fixed one fails until it is removed).
 KNOWN_UPWARD = {
-    "eventlog.clients.consumer": "issue 12 in progress: consumer imports groups",
 }
 
 

@@ -112,7 +112,12 @@ def test_metadata_and_commit_time(tmp_path):
         assert s.committed_metadata("g", [TP("t", 1)]) == {
             TP("t", 1): OffsetAndMetadata(9, "x", 2000000)}
         s.commit("g", {TP("t", 1): 10}, metadata={TP("t", 1): None})
+        # null metadata is stored as null, distinct from "" (issue 13: Kafka clients tell them apart)
+        assert s.committed_metadata("g", [TP("t", 1)])[TP("t", 1)].metadata is None
+        s.commit("g", {TP("t", 1): 11}, metadata={TP("t", 1): ""})
         assert s.committed_metadata("g", [TP("t", 1)])[TP("t", 1)].metadata == ""
+        s.commit_partition("g", TP("t", 1), 12, None)
+        assert s.committed_metadata("g", [TP("t", 1)])[TP("t", 1)].metadata is None
         s.delete_group("g")
 
 
@@ -409,7 +414,7 @@ def test_temp_files_ignored_and_cleaned(tmp_path):
 def test_commit_survives_its_temp_file_being_cleaned(tmp_path, monkeypatch):
     """A cleaner may take a temp file in the instant before its writer locks it: the writer
     then retries and its commit still lands."""
-    import eventlog.offsets as offsets_module
+    import eventlog.offsets.file_store as offsets_module
 
     s = FileOffsetStore(tmp_path)
     s.commit("g", {TP("t", 0): 1})

@@ -16,6 +16,12 @@ Invariants:
   iteration is under way, `position` and `commit()` stop at the first record not yet yielded,
   and anything that changes positions (poll, seek, pause, assign, ...) first moves the
   positions back to the records not yet yielded (and ends that iteration's buffer).
+
+The group seam: this module never imports the group layer. `subscribe` calls the coordinator
+factory the Log passed in (`_coordinator_factory`) with an `AssignmentControl`, the narrow
+interface through which a group coordinator drives this consumer (sets its assignment,
+reads positions, commits, watches its wake-up directory). A Consumer made without a
+factory cannot subscribe (it can `assign`).
 """
 import gc
 import itertools
@@ -23,7 +29,7 @@ import os
 import threading
 import time
 
-from eventlog import offsets as _offsets
+from eventlog.offsets import accepts_topic_ids
 from eventlog._os.fs import check_usable, fork_generation
 from eventlog._os.fs import wrap_public_methods
 from eventlog._os.wakeup import DirWatcher
@@ -50,6 +56,44 @@ def _as_tps(partitions, what):
     return out
 
 
+class AssignmentControl:
+    """What a group coordinator may do with the consumer that subscribed (its only way in).
+
+    Public, documented, and not exported at the top level: the group layer (above this
+    module) is its user. Made by `Consumer.subscribe` and given to the coordinator factory.
+
+    Attributes: `group_id`, `enable_auto_commit`, `log_path` (the log's directory),
+    `offset_store` (the consumer's store), `store_accepts_topic_ids`.
+    Methods (on the consumer's thread, except as noted):
+    - `assign(tps)`: replace the assignment with `tps` (positions of partitions that stay are
+      kept), leaving out partitions whose topic no longer exists;
+    - `assignment()`: the set of assigned partitions;
+    - `positions(tps)`: {tp: position} of those of `tps` whose position is known;
+    - `commit(offsets)`: `Consumer.commit(offsets)`;
+    - `watch_wakeups(directory)` / `unwatch_wakeups(directory)`: a write in `directory`
+      wakes a `poll` that sleeps (any thread may write there).
+    """
+
+    __slots__ = ("group_id", "enable_auto_commit", "log_path", "offset_store",
+                 "store_accepts_topic_ids", "assign", "assignment", "positions", "commit",
+                 "watch_wakeups", "unwatch_wakeups")
+
+    def __init__(self, *, group_id, enable_auto_commit, log_path, offset_store,
+                 store_accepts_topic_ids, assign, assignment, positions, commit,
+                 watch_wakeups, unwatch_wakeups):
+        self.group_id = group_id
+        self.enable_auto_commit = enable_auto_commit
+        self.log_path = log_path
+        self.offset_store = offset_store
+        self.store_accepts_topic_ids = store_accepts_topic_ids
+        self.assign = assign
+        self.assignment = assignment
+        self.positions = positions
+        self.commit = commit
+        self.watch_wakeups = watch_wakeups
+        self.unwatch_wakeups = unwatch_wakeups
+
+
 class _Assigned:
     __slots__ = ("tp", "part", "state", "paused", "topic_id")
 
@@ -72,13 +116,18 @@ class Consumer:
     (default: the log's file-backed store), max_poll_records (500), fetch_max_bytes
     (50 MiB); the group options (partition_assignment_strategy, max_poll_interval_ms,
     group_instance_id, session_timeout_ms) are used by `subscribe`.
+
+    `_coordinator_factory` is the Log's: `factory(control, topics=, pattern=, listener=,
+    **group options)` returns the group membership `subscribe` joins (see
+    `AssignmentControl`). Without one, `subscribe` is refused.
     """
 
     def __init__(self, log, *, group_id=None, auto_offset_reset="latest", enable_auto_commit=None,
                  auto_commit_interval_ms=5000, key_deserializer=None, value_deserializer=None,
                  offset_store=None, max_poll_records=500, fetch_max_bytes=50 << 20,
                  partition_assignment_strategy="cooperative-sticky", max_poll_interval_ms=300_000,
-                 group_instance_id=None, session_timeout_ms=45_000, client_id=None):
+                 group_instance_id=None, session_timeout_ms=45_000, client_id=None,
+                 _coordinator_factory=None):
         if group_id is not None and not isinstance(group_id, str):
             raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
         if enable_auto_commit is not None and not isinstance(enable_auto_commit, bool):
@@ -110,10 +159,11 @@ class Consumer:
         self._kdes = key_deserializer
         self._vdes = value_deserializer
         if offset_store is None and group_id is not None:
-            offset_store = _offsets.FileOffsetStore(log.path, fsync=(log.fsync == "batch"))
+            offset_store = log.offset_store    # the Log's one store (one fsync policy)
         self._store = offset_store
+        self._coordinator_factory = _coordinator_factory
         # whether commits and lookups can name the topic incarnation (stores made for 0.1 cannot)
-        self._store_ids = offset_store is not None and _offsets.accepts_topic_ids(offset_store)
+        self._store_ids = offset_store is not None and accepts_topic_ids(offset_store)
         self.max_poll_records = max_poll_records
         self.fetch_max_bytes = fetch_max_bytes
         self.group_options = dict(partition_assignment_strategy=partition_assignment_strategy,
@@ -190,6 +240,52 @@ class Consumer:
         tps = _as_tps(partitions, "assign")
         self._set_assignment(tps)
 
+    def _assign_existing(self, tps):
+        """Set the assignment to `tps`, leaving out partitions whose topic vanished."""
+        tps = sorted(tps)
+        try:
+            self._set_assignment(tps)
+        except UnknownTopicError:
+            ok = []
+            for tp in tps:
+                try:
+                    self._log.topic(tp.topic).partition(tp.partition)
+                except UnknownTopicError:
+                    continue
+                ok.append(tp)
+            self._set_assignment(ok)
+
+    def _known_positions(self, tps):
+        out = {}
+        for tp in tps:
+            a = self._assigned.get(tp)
+            if a is not None and a.state is not None:
+                out[tp] = a.state.offset
+        return out
+
+    def _watch_wakeups(self, directory):
+        w = self._watcher
+        if w is None:
+            w = self._watcher = DirWatcher()
+        w.watch(directory)
+
+    def _unwatch_wakeups(self, directory):
+        w = self._watcher
+        if w is not None and directory is not None:
+            try:
+                w.unwatch(directory)
+            except Exception:
+                pass
+
+    def _assignment_control(self):
+        return AssignmentControl(
+            group_id=self.group_id, enable_auto_commit=self.enable_auto_commit,
+            log_path=self._log.path, offset_store=self._store,
+            store_accepts_topic_ids=self._store_ids, assign=self._assign_existing,
+            assignment=lambda: set(self._assigned), positions=self._known_positions,
+            commit=self.commit, watch_wakeups=self._watch_wakeups,
+            unwatch_wakeups=self._unwatch_wakeups)
+
     def _set_assignment(self, tps):
         """Replace the assignment, keeping positions of partitions that stay."""
         parts = {}
@@ -230,16 +326,35 @@ class Consumer:
 
     def subscribe(self, topics=None, pattern=None, listener=None):
         """Join the consumer group `group_id` and consume the partitions it assigns to this
-        member (see docs/groups.md)."""
+        member (see docs/groups.md).
+
+        Subscribing again while a member of a cooperative group updates the subscription in
+        place (KIP-429): only partitions of topics no longer subscribed are revoked, and only
+        the new ones are assigned. With the eager protocol the member leaves and joins anew."""
         self._check()
         if self.group_id is None:
             raise IllegalStateError("subscribe() needs a group_id; use assign() without a group")
-        from eventlog.groups import membership as _group
+        if self._coordinator_factory is None:
+            raise IllegalStateError(
+                "subscribe() needs a group coordinator, which the Log provides: create the "
+                "consumer with log.consumer(group_id=...), not Consumer(log, ...) directly "
+                "(or use assign())")
         if self._group is not None:
+            if self._group.can_update_subscription():
+                self._group.update_subscription(topics=topics, pattern=pattern, listener=listener)
+                return
             self._group.close()
             self._group = None  # if joining anew fails, no closed membership is left behind
-        self._group = _group.Membership(self, topics=topics, pattern=pattern, listener=listener,
-                                        **self.group_options)
+        self._group = self._coordinator_factory(
+            self._assignment_control(), topics=topics, pattern=pattern, listener=listener,
+            **self.group_options)
+
+    @property
+    def max_poll_exceeded(self):
+        """True while this consumer is out of its group because `poll` was not called for
+        max_poll_interval_ms (the next `poll` reports its partitions lost and joins again;
+        a listener's `on_max_poll_interval_exceeded` is called first)."""
+        return self._group is not None and self._group.poll_timed_out
 
     def unsubscribe(self):
         self._check()
@@ -374,9 +489,11 @@ class Consumer:
         return self._log.topics()
 
     # -- commits ---------------------------------------------------------------------------
-    def commit(self, offsets=None):
+    def commit(self, offsets=None, metadata=None):
         """Commit `offsets` ({tp: next offset to read}), or the current positions of all
-        assigned partitions. Needs a group_id."""
+        assigned partitions. Needs a group_id. `metadata` ({tp: str or None}, for partitions
+        among `offsets`) is stored with the offsets (None: null metadata); values of
+        `offsets` with `.offset` and `.metadata` (an OffsetAndMetadata) give both."""
         self._check()
         if self.group_id is None:
             raise IllegalStateError("commit() needs a group_id: create the consumer with group_id=...")
@@ -389,15 +506,27 @@ class Consumer:
         else:
             if not hasattr(offsets, "items"):
                 raise InvalidTypeError(f"commit(offsets) takes a dict {{TopicPartition: offset}}, got {offsets!r}")
-            offsets = {TopicPartition(*tp): getattr(o, "offset", o) for tp, o in offsets.items()}
+            given = offsets
+            offsets = {TopicPartition(*tp): getattr(o, "offset", o) for tp, o in given.items()}
+            if metadata is None and any(hasattr(o, "metadata") for o in given.values()):
+                metadata = {TopicPartition(*tp): o.metadata for tp, o in given.items()
+                            if hasattr(o, "metadata")}
+        if metadata is not None:
+            if not hasattr(metadata, "items"):
+                raise InvalidTypeError(f"commit(metadata=...) takes a dict {{TopicPartition: str or None}}, "
+                                       f"got {metadata!r}")
+            metadata = {TopicPartition(*tp): m for tp, m in metadata.items()}
+            extra = sorted(set(metadata) - set(offsets))
+            if extra:
+                raise InvalidArgumentError(f"commit: metadata given for {extra}, which are not being committed")
         if not offsets:
             return
         if self._group is not None:
-            self._group.commit(offsets, self._topic_ids(offsets))
+            self._group.commit(offsets, self._topic_ids(offsets), metadata)
         elif self._store_ids:
-            self._store.commit(self.group_id, offsets, topic_ids=self._topic_ids(offsets))
+            self._store.commit(self.group_id, offsets, metadata, topic_ids=self._topic_ids(offsets))
         else:
-            self._store.commit(self.group_id, offsets)
+            self._store.commit(self.group_id, offsets, metadata)
         self._last_commit = time.monotonic()
 
     def _topic_ids(self, offsets):

@@ -15,6 +15,7 @@ Rules it keeps:
 import re
 import urllib.parse
 
+from eventlog.record import Record
 from eventlog.errors import (BackendError, CommitFailedError, GroupNotEmptyError, InvalidArgumentError,
                              KafkaTimeoutError, OffsetOutOfRangeError, RebalanceInProgressError,
                              RecordTooLargeError, TopicExistsError, UnknownPartitionError, UnknownTopicError,
@@ -183,3 +184,28 @@ def map_error(kerr, context=""):
 def raise_mapped(exc, context=""):
     """Raise the EventLogError for a confluent KafkaException `exc` (chained)."""
     raise map_error(exc, context) from exc
+
+
+NO_GROUP_PREFIX = "eventlog-nogroup-"   # consumers without a group_id (librdkafka needs a group.id)
+
+
+def records_from(msgs, kdes=None, vdes=None):
+    """confluent Messages -> eventlog Records (errors raise, EOF events are skipped)."""
+    out = []
+    append = out.append
+    new = tuple.__new__
+    R = Record
+    for m in msgs:
+        if m.error() is not None:
+            err = m.error()
+            if err.code() == ck().KafkaError._PARTITION_EOF:
+                continue
+            raise map_error(err, f"fetch of {m.topic()}[{m.partition()}]")
+        h = m.headers()
+        append(new(R, (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
+                       tuple(h) if h else ())))
+    if kdes is not None or vdes is not None:
+        out = [r._replace(key=kdes(r.key) if kdes is not None and r.key is not None else r.key,
+                          value=vdes(r.value) if vdes is not None and r.value is not None else r.value)
+               for r in out]
+    return out

@@ -20,7 +20,7 @@ import time
 import uuid
 
 from eventlog.backends.kafka._client import ck, map_error, unsupported
-from eventlog.backends.kafka.log import NO_GROUP_PREFIX, records_from
+from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
                              InvalidTypeError, NoOffsetForPartitionError, UnknownPartitionError)
 from eventlog.record import TopicPartition

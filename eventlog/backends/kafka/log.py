@@ -20,6 +20,7 @@ import time
 import uuid
 
 from eventlog.backends.kafka import _client
+from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.errors import (InvalidArgumentError, InvalidTypeError, LogClosedError, OffsetOutOfRangeError,
                              TopicExistsError, UnknownPartitionError, UnknownTopicError, KafkaTimeoutError)
@@ -28,31 +29,6 @@ from eventlog.storage.names import is_valid_topic_name
 from eventlog.storage.topic import TopicConfig, validate_topic_name
 
 TIMEOUT_S = 30.0
-NO_GROUP_PREFIX = "eventlog-nogroup-"   # consumers without a group_id (librdkafka needs a group.id)
-
-
-def records_from(msgs, kdes=None, vdes=None):
-    """confluent Messages -> eventlog Records (errors raise, EOF events are skipped)."""
-    out = []
-    append = out.append
-    new = tuple.__new__
-    R = Record
-    for m in msgs:
-        if m.error() is not None:
-            err = m.error()
-            if err.code() == ck().KafkaError._PARTITION_EOF:
-                continue
-            raise map_error(err, f"fetch of {m.topic()}[{m.partition()}]")
-        h = m.headers()
-        append(new(R, (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
-                       tuple(h) if h else ())))
-    if kdes is not None or vdes is not None:
-        out = [r._replace(key=kdes(r.key) if kdes is not None and r.key is not None else r.key,
-                          value=vdes(r.value) if vdes is not None and r.value is not None else r.value)
-               for r in out]
-    return out
-
-
 class KafkaLog:
     """A Kafka cluster behind eventlog's Log API. Create with `eventlog.open("kafka://...")`;
     a context manager. `url` is the location it was opened with, `config` the librdkafka
