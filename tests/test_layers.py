@@ -7,6 +7,7 @@ The layers, bottom to top (docs/architecture.md says what each owns):
     storage      eventlog.storage.*         codec, segments, partitions, topics, checks
     maintenance  eventlog.maintenance.*     retention and compaction
     offsets      eventlog.offsets           committed-offset stores
+    transactions eventlog.transactions.*    transaction coordinator, read_committed views
     clients      eventlog.clients.*         producer, consumer, partitioners, serde
     groups       eventlog.groups.*          consumer groups through file locks
     api          eventlog, eventlog.log     the Log users open, and the package's exports
@@ -32,6 +33,7 @@ LAYERS = [
     ("storage", ("eventlog.storage",)),
     ("maintenance", ("eventlog.maintenance",)),
     ("offsets", ("eventlog.offsets",)),
+    ("transactions", ("eventlog.transactions",)),
     ("clients", ("eventlog.clients",)),
     ("groups", ("eventlog.groups",)),
     ("api", ("eventlog.log",)),
