@@ -527,13 +527,10 @@ class Consumer:
                 if st is None:
                     self._resolve(a)
                     st = a.state
-                if self._committed_reader is not None:
-                    recs = self._committed_reader.fetch(a.tp, a.part, st, need, budget)
-                else:
-                    recs = a.part.fetch(st, need, budget)
+                recs = self._fetch_part(a, st, need, budget)
                 if st.seg is None and not recs:
                     self._out_of_range(a)
-                    recs = a.part.fetch(a.state, need, budget)
+                    recs = self._fetch_part(a, a.state, need, budget)
             except (OffsetOutOfRangeError, CorruptLogError):
                 if out:
                     break  # return what other partitions gave (their positions moved); raise next time
@@ -545,6 +542,11 @@ class Consumer:
                 if need <= 0:
                     break
         return out
+
+    def _fetch_part(self, a, st, need, budget):
+        if self._committed_reader is not None:  # read_committed
+            return self._committed_reader.fetch(a.tp, a.part, st, need, budget)
+        return a.part.fetch(st, need, budget)
 
     def _rewind(self, recs, chunks, j):
         """Move positions back to recs[j:] (not returned after all); `chunks` are the

@@ -93,11 +93,13 @@ class _Writer:
 
 class FetchState:
     """A reader's place in a partition: the next offset to return and where it is on disk.
-    `pending` holds records already decoded from a batch but not yet returned. With `batches`
+    `pending` holds records already decoded from a batch but not yet returned. `fetch` stops
+    before a batch whose base offset is `limit` or more (read_committed readers set it to the
+    last stable offset, which is always a batch's base offset). With `batches`
     a list, `fetch` decodes nothing: it appends the header (`BatchInfo`) of each valid batch
     it passes to the list and returns [] (the transactions layer's scan ahead for markers)."""
 
-    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino", "batches")
+    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino", "batches", "limit")
 
     def __init__(self, offset):
         self.offset = offset
@@ -107,6 +109,7 @@ class FetchState:
         self.pending = None
         self.ino = None  # inode `pos` refers to (None: pos is 0, valid in any version of the file)
         self.batches = None
+        self.limit = _HUGE
 
     def reset(self, offset):
         self.offset = offset
@@ -767,6 +770,9 @@ class Partition:
                         if info.length > n:
                             break
                     b = info.base_offset
+                    if b >= st.limit:
+                        need = 0
+                        break
                     if not _codec.continues(info, st.expect) \
                             or not _codec.check(buf, p, info):
                         break

@@ -15,8 +15,8 @@ Invariants:
 - Whether a transactional batch is visible depends only on the first marker of its producer
   id after it, so a view started at any offset is exact for every offset from there on: no
   index of the past is needed.
-- A reader never returns a record at or past the LSO; its position is moved back to the LSO
-  when a fetch read past it, so it returns those records once their transaction ends.
+- A reader never returns a record at or past the LSO: it sets `FetchState.limit` to the LSO
+  (a batch's base offset), so the partition stops before the first batch at or past it.
 - Per batch work only: records are filtered only when a fetched run overlaps an aborted range.
 """
 import bisect
@@ -142,22 +142,22 @@ class CommittedReader:
         """Like `part.fetch(st, ...)`, returning only committed records below the LSO."""
         v = self.view(tp, part, st.offset)
         while True:
-            lso = v.refresh()
+            lso = st.limit = v.refresh()
             if st.offset >= lso and v.scan.seg is not None:
                 self._maybe_expire(v)
                 v.pos = st.offset
                 return []
             recs = part.fetch(st, max_records, max_bytes)
+            if st.pending is None and st.seg is not None and st.expect > st.offset:
+                st.offset = st.expect  # past markers and aborted batches, as Kafka's position
+            v.pos = st.offset
             if not recs:
-                v.pos = st.offset
+                if v.open:
+                    self._maybe_expire(v)
                 return recs
-            if _offset(recs[-1]) >= lso:  # read past the LSO: give those back
-                recs = recs[:bisect.bisect_left(recs, lso, key=_offset)]
-                st.reset(lso)
             if v.aborted:
                 recs = v.filter(recs)
-            v.pos = st.offset
-            if recs or st.offset >= lso:
+            if recs:
                 return recs
             # a whole run of aborted records: read on rather than make poll() wait
 
