@@ -10,8 +10,10 @@
 - `worker DIR INDEX WORKERS`: one worker of the exactly-once pipeline (see test_transactions).
 """
 import os
+import random
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -79,6 +81,8 @@ def worker(d, index, workers, partitions=12):
             p.send("output", key=r.value, value=b"r:" + r.value)
             nxt[TopicPartition(r.topic, r.partition)] = r.offset + 1
         p.send_offsets_to_transaction(nxt, c.group_metadata())
+        p.flush()  # output written, not yet committed: the window a kill -9 should hit
+        time.sleep(random.uniform(0, 0.02))  # "processing time"
         p.commit_transaction()
 
 
