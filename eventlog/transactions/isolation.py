@@ -103,16 +103,18 @@ class PartitionView:
             ab.pop(0)
         if not ab or ab[0][0] > _offset(recs[-1]):
             return recs
+        # aborted ranges are whole batches: cut slices, no per-record work
+        hi = _offset(recs[-1])
         out = []
-        i = 0
-        n = len(ab)
-        for r in recs:
-            o = r[2]
-            while i < n and ab[i][1] < o:
-                i += 1
-            if i < n and ab[i][0] <= o:
-                continue
-            out.append(r)
+        start = 0
+        for a, b in ab:
+            if a > hi:
+                break
+            i = bisect.bisect_left(recs, a, start, key=_offset)
+            j = bisect.bisect_right(recs, b, i, key=_offset)
+            out += recs[start:i]
+            start = j
+        out += recs[start:]
         return out
 
 
