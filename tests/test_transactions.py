@@ -409,3 +409,25 @@ def test_exactly_once_pipeline_stress(tmp_path):
     vals, dup, kills, n_unc = _run_pipeline(tmp_path, n, max_kills=300, seconds=900, seed=int(time.time()))
     _check_pipeline(vals, dup, n)
     print(f"kills={kills} read_uncommitted={n_unc} read_committed={len(vals)}")
+
+
+def test_cli_lists_and_aborts_open_transactions(log):
+    p = log.producer(transactional_id="stuck-1")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", value=b"x", partition=1)
+    p.flush()
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "eventlog", "--dir", log.path, *a],
+                              capture_output=True, text=True, timeout=60)
+    r = run("transactions")
+    assert r.returncode == 0 and "stuck-1" in r.stdout and "ONGOING" in r.stdout and "out[1]" in r.stdout
+    r = run("transactions", "abort", "stuck-1")
+    assert r.returncode == 0 and "COMPLETE_ABORT" in r.stdout
+    assert "no open transactions" in run("transactions").stderr + run("transactions").stdout
+    r = run("transactions", "abort", "nope")
+    assert r.returncode == 1 and "unknown transactional id 'nope'" in r.stderr
+    with pytest.raises(ProducerFencedError):
+        p.commit_transaction()
+    p.close()
