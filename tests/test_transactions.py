@@ -431,3 +431,25 @@ def test_cli_lists_and_aborts_open_transactions(log):
     with pytest.raises(ProducerFencedError):
         p.commit_transaction()
     p.close()
+
+
+def test_verify_shows_open_transactions(log):
+    p = log.producer(transactional_id="open-one")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", value=b"x", partition=2)
+    p.flush()
+    r = subprocess.run([sys.executable, "-m", "eventlog", "--dir", log.path, "verify"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "1 open transaction: open-one (ONGOING)" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "eventlog", "--dir", log.path, "verify", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    import json
+    doc = json.loads(r.stdout)
+    assert [t["transactional_id"] for t in doc["open_transactions"]] == ["open-one"]
+    p.abort_transaction()
+    r = subprocess.run([sys.executable, "-m", "eventlog", "--dir", log.path, "verify"],
+                       capture_output=True, text=True, timeout=60)
+    assert "open transaction" not in r.stdout
+    p.close()
