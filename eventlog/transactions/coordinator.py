@@ -141,12 +141,11 @@ class TransactionCoordinator:
 
     # -- the state machine ----------------------------------------------------------------
     class _Held:
-        def __init__(self, coord, txn_id, blocking=True):
-            self.coord, self.txn_id, self.blocking = coord, txn_id, blocking
+        def __init__(self, lk, blocking=True):
+            self.lk, self.blocking = lk, blocking
             self.got = False
 
         def __enter__(self):
-            self.lk = self.coord._lock(self.txn_id)
             self.got = self.lk.acquire(self.blocking)
             return self.got
 
@@ -156,7 +155,7 @@ class TransactionCoordinator:
 
     def held(self, txn_id, blocking=True):
         """Context manager holding the flock of `txn_id` (yields False if not blocking and busy)."""
-        return self._Held(self, txn_id, blocking)
+        return self._Held(self._lock(txn_id), blocking)
 
     def _fenced(self, st, txn_id, pid, epoch):
         if st is None or st["producer_id"] != pid or st["producer_epoch"] != epoch:

@@ -37,7 +37,7 @@ _offset = itemgetter(2)  # Record.offset
 class PartitionView:
     """The transactions of one partition as seen from offset `start` on."""
 
-    __slots__ = ("part", "scan", "open", "aborted", "pos", "_next_expire")
+    __slots__ = ("part", "scan", "open", "aborted", "pos", "next_expire")
 
     def __init__(self, part, start):
         self.part = part
@@ -46,7 +46,7 @@ class PartitionView:
         self.open = {}      # producer id -> [[first, last], ...] of its batches not yet ended
         self.aborted = []   # sorted [first, last] ranges of aborted transactional batches
         self.pos = start    # the reader's position after the last fetch through this view
-        self._next_expire = 0.0
+        self.next_expire = 0.0  # monotonic time of the next look for a stuck transaction
 
     def refresh(self):
         """Scan the headers written since the last call; return the LSO."""
@@ -167,8 +167,8 @@ class CommittedReader:
         if self._expire is None or not v.open:
             return
         now = time.monotonic()
-        if now < v._next_expire:
+        if now < v.next_expire:
             return
-        v._next_expire = now + _EXPIRE_EVERY
+        v.next_expire = now + _EXPIRE_EVERY
         first = min(v.open, key=lambda pid: v.open[pid][0][0])
         self._expire(first)
