@@ -326,8 +326,10 @@ def test_kill9_at_each_step_of_the_commit_protocol(tmp_path, step, recover):
 
 def _run_pipeline(tmp_path, n_input, max_kills, seconds, seed):
     """3 workers over 12 input partitions (tests/txn_procs.py worker); one at random is
-    killed -9 and restarted every 0.6-1.5 s until `max_kills`; then wait (up to `seconds`)
-    until read_committed shows every result. Returns (values, duplicates, kills, number of
+    killed -9 and restarted each time the output read_committed crosses one of `max_kills`
+    random points between 5% and 90% of the input (so the kills land while the pipeline
+    runs, however fast the machine is); then wait (up to `seconds`) until read_committed
+    shows every result. Returns (values, duplicates, kills, number of
     records read_uncommitted sees)."""
     d = str(tmp_path / "log")
     workers = 3
@@ -340,28 +342,32 @@ def _run_pipeline(tmp_path, n_input, max_kills, seconds, seed):
     rng = random.Random(seed)
     procs = {}
 
+    started = {}
+
     def start(i):
         procs[i] = subprocess.Popen([sys.executable, PROCS, "worker", d, str(i), str(workers)])
+        started[i] = time.monotonic()
 
     for i in range(workers):
         start(i)
     kills = 0
     deadline = time.monotonic() + seconds
-    next_kill = time.monotonic() + rng.uniform(0.6, 1.5)
+    points = sorted(rng.sample(range(n_input // 20, n_input * 9 // 10), max_kills))
     try:
         with eventlog.open(d) as lg:
             c = lg.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
             c.assign([TP("output", p) for p in range(4)])
             seen = []
-            while time.monotonic() < deadline and len(seen) < n_input:
+            while time.monotonic() < deadline and (len(seen) < n_input or kills < max_kills):
                 seen += c.poll(0.1)
-                if kills < max_kills and time.monotonic() >= next_kill:
-                    i = rng.randrange(workers)
+                # a worker up for a while (one just started is likely still importing)
+                up = [i for i in range(workers) if time.monotonic() - started[i] > 0.7]
+                if kills < max_kills and len(seen) >= points[kills] and up:
+                    i = rng.choice(up)
                     procs[i].kill()  # SIGKILL
                     procs[i].wait()
                     kills += 1
                     start(i)
-                    next_kill = time.monotonic() + rng.uniform(0.6, 1.5)
             for i in range(workers):
                 procs[i].kill()
                 procs[i].wait()
@@ -395,10 +401,10 @@ def _check_pipeline(vals, dup, n_input, complete=True):
 
 
 def test_exactly_once_pipeline_with_workers_killed(tmp_path):
-    n = 3000
+    n = 4000
     vals, dup, kills, n_unc = _run_pipeline(tmp_path, n, max_kills=12, seconds=120, seed=15)
     _check_pipeline(vals, dup, n)
-    assert kills >= 3
+    assert kills == 12
     print(f"kills={kills} read_uncommitted={n_unc} read_committed={len(vals)}")
 
 
