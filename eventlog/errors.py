@@ -144,3 +144,14 @@ class DiskFullError(StorageError):
 
 class TooManyOpenFilesError(StorageError):
     """The process (EMFILE) or the system (ENFILE) has run out of file descriptors."""
+
+
+class ProducerFencedError(EventLogError):
+    """A newer producer with the same `transactional_id` called `init_transactions` (or the
+    transaction timed out and was aborted, which fences too): this producer can no longer
+    send or commit. Fatal for the producer, as in Kafka: close it and make a new one."""
+
+
+class TransactionAbortedError(EventLogError):
+    """The transaction a record was sent in was aborted, so the record was never written
+    (the future of a record buffered when `abort_transaction` was called)."""

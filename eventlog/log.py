@@ -305,6 +305,10 @@ class Log:
     def producer(self, **options):
         """A new Producer writing to this log (see `eventlog.clients.producer.Producer` for options)."""
         self._check()
+        if options.get("transactional_id") is not None:
+            from eventlog.clients.transactional import TransactionalProducer
+            return TransactionalProducer(self, self.transaction_coordinator(), **options)
+        options.pop("transactional_id", None)
         from eventlog.clients.producer import Producer
         options.setdefault("clock", self.clock)
         p = Producer(self, **options)
@@ -316,8 +320,20 @@ class Log:
         self._check()
         from eventlog.clients.consumer import Consumer
         from eventlog.groups.membership import coordinator_factory
+        if options.get("isolation_level") == "read_committed":
+            options.setdefault("transaction_coordinator", self.transaction_coordinator())
         return Consumer(self, _coordinator_factory=coordinator_factory(self.offset_store, self.clock),
                         **options)
+
+    def transaction_coordinator(self, *, clock=None, fault=None):
+        """The transaction coordinator of this log (`eventlog.transactions.coordinator`):
+        `list()` / `open_transactions()` show the state of every transactional id, `abort(id)`
+        aborts a stuck transaction. `clock` (ms) and `fault` are for tests."""
+        self._check()
+        from eventlog.transactions.coordinator import TransactionCoordinator
+        kw = {} if clock is None else {"clock": clock}
+        return TransactionCoordinator(self.path, lambda t, p: self.topic(t).partition(p),
+                                      self.offset_store, fault=fault, **kw)
 
     def group(self, group_id):
         """The consumer group `group_id` (a `ConsumerGroup`: members, assignment, committed

@@ -7,6 +7,7 @@ The layers, bottom to top (docs/architecture.md says what each owns):
     storage      eventlog.storage.*         codec, segments, partitions, topics, checks
     maintenance  eventlog.maintenance.*     retention and compaction
     offsets      eventlog.offsets           committed-offset stores
+    transactions eventlog.transactions.*    transaction coordinator, read_committed views
     clients      eventlog.clients.*         producer, consumer, partitioners, serde
     groups       eventlog.groups.*          consumer groups through file locks
     backends     eventlog.backends.*        the same API on a Kafka cluster (confluent-kafka)
@@ -33,6 +34,7 @@ LAYERS = [
     ("storage", ("eventlog.storage",)),
     ("maintenance", ("eventlog.maintenance",)),
     ("offsets", ("eventlog.offsets",)),
+    ("transactions", ("eventlog.transactions",)),
     ("clients", ("eventlog.clients",)),
     ("groups", ("eventlog.groups",)),
     ("backends", ("eventlog.backends",)),

@@ -121,10 +121,27 @@ def cmd_verify(ctx, args):
                       "quarantine_files": report.quarantine_files,
                       "quarantined_bytes": report.quarantined_bytes,
                       "seconds": round(elapsed, 3), "partitions": stats,
-                      "problems": [p.json() for p in problems], "repairs": repairs})
+                      "problems": [p.json() for p in problems], "repairs": repairs,
+                      "open_transactions": _open_transactions(ctx)})
     else:
         _print_verify(ctx, stats, problems, targets, elapsed)
+        _print_open_transactions(ctx)
     return 1 if failed else 0
+
+
+def _open_transactions(ctx):
+    """[{transactional_id, state, partitions, started_ms}] of transactions not yet complete
+    (information: an open transaction holds read_committed readers at its first offset)."""
+    return [{"transactional_id": t["transactional_id"], "state": t["state"], "started_ms": t["started_ms"],
+             "partitions": t["partitions"]} for t in ctx.log().transaction_coordinator().open_transactions()]
+
+
+def _print_open_transactions(ctx):
+    txns = _open_transactions(ctx)
+    if txns:
+        ids = ", ".join(f"{t['transactional_id']} ({t['state']})" for t in txns[:10])
+        ctx.out.write(f"{u.plural(len(txns), 'open transaction')}: {ids}{', ...' if len(txns) > 10 else ''} "
+                      "(read_committed readers wait at their first offset; see `eventlog transactions`)\n")
 
 
 def _print_verify(ctx, stats, problems, targets, elapsed):
@@ -157,7 +174,8 @@ def _print_verify(ctx, stats, problems, targets, elapsed):
 # -- dump --------------------------------------------------------------------------------------
 
 _FLAGS = ((_codec.NO_KEYS, "no-keys"), (_codec.UNIFORM_TS, "uniform-ts"), (_codec.HAS_HEADERS, "headers"),
-          (_codec.OFFSET_DELTAS, "offset-deltas"), (_codec.HAS_NULLS, "nulls"), (_codec.COMPACTED, "compacted"))
+          (_codec.OFFSET_DELTAS, "offset-deltas"), (_codec.HAS_NULLS, "nulls"), (_codec.COMPACTED, "compacted"),
+          (_codec.TRANSACTIONAL, "transactional"), (_codec.CONTROL, "control"), (_codec.COMMIT, "commit"))
 
 
 def _flags(attrs):

@@ -166,6 +166,7 @@ def build_parser():
     from eventlog.cli import io as _cli_io
     from eventlog.cli import perf as _cli_perf
     from eventlog.cli import topics as _cli_topics
+    from eventlog.cli import transactions as _cli_txn
 
     common = _common()
     common_json = _common(json=True)
@@ -283,6 +284,20 @@ def build_parser():
     p.add_argument("--format", "-F", metavar="FMT", help="how to print each record (default '%%v')")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --group and no --follow: how long to wait to be assigned partitions (default 10)")
+
+    # transactions ---------------------------------------------------------------------------
+    xp = cmd(sub, "transactions", "list open transactions, abort a stuck one", _cli_txn.cmd_list,
+             description="Transactions (docs/transactions.md). Without a subcommand: the open ones.",
+             epilog="examples:\n  eventlog --dir data transactions\n  eventlog --dir data transactions list --all\n"
+                    "  eventlog --dir data transactions abort enricher-1")
+    xp.set_defaults(all=False)
+    xsub = xp.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    p = cmd(xsub, "list", "table of open transactions: id, state, producer id/epoch, age, partitions",
+            _cli_txn.cmd_list)
+    p.add_argument("--all", action="store_true", help="every transactional id, also those with none open")
+    p = cmd(xsub, "abort", "abort the open transaction of an id (fences its producer)", _cli_txn.cmd_abort,
+            json=False)
+    p.add_argument("transactional_id")
 
     # groups ---------------------------------------------------------------------------------
     gp = cmd(sub, "groups", "list, describe, reset and delete consumer groups", _cli_groups.cmd_list,

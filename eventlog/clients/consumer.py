@@ -34,6 +34,7 @@ from eventlog._os.fs import check_usable, fork_generation
 from eventlog._os.fs import wrap_public_methods
 from eventlog._os.wakeup import DirWatcher
 from eventlog.storage.partition import FetchState
+from eventlog.transactions import isolation as _isolation
 from eventlog.errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
                      IllegalStateError, InvalidArgumentError, InvalidTypeError, LogClosedError,
                      NoOffsetForPartitionError, OffsetOutOfRangeError,
@@ -115,7 +116,9 @@ class Consumer:
     auto_commit_interval_ms (5000), key_deserializer / value_deserializer, offset_store
     (default: the log's file-backed store), max_poll_records (500), fetch_max_bytes
     (50 MiB); the group options (partition_assignment_strategy, max_poll_interval_ms,
-    group_instance_id, session_timeout_ms) are used by `subscribe`.
+    group_instance_id, session_timeout_ms) are used by `subscribe`; isolation_level
+    ("read_uncommitted", Kafka's default: every record; "read_committed": only records of
+    committed transactions, up to the last stable offset; docs/transactions.md).
 
     `_coordinator_factory` is the Log's: `factory(control, topics=, pattern=, listener=,
     **group options)` returns the group membership `subscribe` joins (see
@@ -127,6 +130,7 @@ class Consumer:
                  offset_store=None, max_poll_records=500, fetch_max_bytes=50 << 20,
                  partition_assignment_strategy="cooperative-sticky", max_poll_interval_ms=300_000,
                  group_instance_id=None, session_timeout_ms=45_000, client_id=None,
+                 isolation_level="read_uncommitted", transaction_coordinator=None,
                  _coordinator_factory=None):
         if group_id is not None and not isinstance(group_id, str):
             raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
@@ -153,6 +157,15 @@ class Consumer:
                 raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
         self._log = log
         self.group_id = group_id
+        # transactions (docs/transactions.md): read_committed reads through a CommittedReader
+        if isolation_level not in _isolation.ISOLATION_LEVELS:
+            raise InvalidArgumentError(f"isolation_level must be one of {', '.join(map(repr, _isolation.ISOLATION_LEVELS))}; "
+                                       f"got {isolation_level!r}")
+        self.isolation_level = isolation_level
+        self._committed_reader = None
+        if isolation_level == _isolation.READ_COMMITTED:
+            expire = None if transaction_coordinator is None else transaction_coordinator.expire
+            self._committed_reader = _isolation.CommittedReader(expire)
         self.auto_offset_reset = auto_offset_reset
         self.enable_auto_commit = group_id is not None and enable_auto_commit is not False
         self.auto_commit_interval = auto_commit_interval_ms / 1000.0
@@ -489,6 +502,13 @@ class Consumer:
         return self._log.topics()
 
     # -- commits ---------------------------------------------------------------------------
+    def group_metadata(self):
+        """This consumer's group, for `send_offsets_to_transaction` (needs a group_id)."""
+        if self.group_id is None:
+            raise IllegalStateError("group_metadata() needs a group_id: create the consumer with group_id=...")
+        from eventlog.clients.transactional import GroupMetadata
+        return GroupMetadata(self.group_id)
+
     def commit(self, offsets=None, metadata=None):
         """Commit `offsets` ({tp: next offset to read}), or the current positions of all
         assigned partitions. Needs a group_id. `metadata` ({tp: str or None}, for partitions
@@ -640,10 +660,10 @@ class Consumer:
                 if st is None:
                     self._resolve(a)
                     st = a.state
-                recs = a.part.fetch(st, need, budget)
+                recs = self._fetch_part(a, st, need, budget)
                 if st.seg is None and not recs:
                     self._out_of_range(a)
-                    recs = a.part.fetch(a.state, need, budget)
+                    recs = self._fetch_part(a, a.state, need, budget)
             except (OffsetOutOfRangeError, CorruptLogError):
                 if out:
                     break  # return what other partitions gave (their positions moved); raise next time
@@ -655,6 +675,11 @@ class Consumer:
                 if need <= 0:
                     break
         return out
+
+    def _fetch_part(self, a, st, need, budget):
+        if self._committed_reader is not None:  # read_committed
+            return self._committed_reader.fetch(a.tp, a.part, st, need, budget)
+        return a.part.fetch(st, need, budget)
 
     def _rewind(self, recs, chunks, j):
         """Move positions back to recs[j:] (not returned after all); `chunks` are the

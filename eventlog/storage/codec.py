@@ -9,14 +9,14 @@ documented byte by byte in docs/format.md):
     4  I   length: the whole batch in bytes, header included
     8  I   crc: zlib.crc32 of bytes [12, length): everything after it, base offset included
     12 H   attributes (codec in bits 0-1, flags below)
-    14 H   reserved (0)
+    14 H   producer epoch (transactional batches; 0 otherwise)
     16 Q   base offset
     24 I   last offset delta (offset of the last record - base offset)
     28 I   record count
     32 q   first timestamp (ms)
     40 q   max timestamp (ms)
     48 I   section length: bytes of the record section once decompressed
-    52 I   reserved (0)
+    52 I   producer id (transactional batches; 0 otherwise)
     56     record section (zstd-compressed when the codec says so)
 
 The record section is column-wise so encoding and decoding are a few C-level bulk
@@ -61,7 +61,18 @@ HAS_HEADERS = 1 << 4
 OFFSET_DELTAS = 1 << 5
 HAS_NULLS = 1 << 6
 COMPACTED = 1 << 7  # written by the cleaner: base offsets may skip ahead (gaps)
-_KNOWN_ATTRS = CODEC_MASK | NO_KEYS | UNIFORM_TS | HAS_HEADERS | OFFSET_DELTAS | HAS_NULLS | COMPACTED
+# Transactions (KIP-98's model, docs/transactions.md): a batch written inside a transaction
+# carries TRANSACTIONAL and its producer's id and epoch in the header; a transaction marker
+# (control batch) is a record-less batch taking one offset, with CONTROL, TRANSACTIONAL and,
+# for a commit, COMMIT (without COMMIT it is an abort marker).
+TRANSACTIONAL = 1 << 8
+CONTROL = 1 << 9
+COMMIT = 1 << 10
+_KNOWN_ATTRS = (CODEC_MASK | NO_KEYS | UNIFORM_TS | HAS_HEADERS | OFFSET_DELTAS | HAS_NULLS | COMPACTED
+                | TRANSACTIONAL | CONTROL | COMMIT)
+_CONTROL_ATTRS = CONTROL | TRANSACTIONAL | OFFSET_DELTAS | NO_KEYS | UNIFORM_TS
+MAX_PRODUCER_ID = 0xFFFFFFFF
+MAX_PRODUCER_EPOCH = 0xFFFF
 
 MAX_SECTION_BYTES = 1 << 30
 MAX_RECORDS = 1 << 24
@@ -135,10 +146,10 @@ class BatchInfo:
     """The header fields of a batch, as read without decoding its records."""
 
     __slots__ = ("length", "attributes", "base_offset", "last_offset_delta", "count",
-                 "first_timestamp", "max_timestamp", "section_len")
+                 "first_timestamp", "max_timestamp", "section_len", "producer_id", "producer_epoch")
 
     def __init__(self, length, attributes, base_offset, last_offset_delta, count,
-                 first_timestamp, max_timestamp, section_len):
+                 first_timestamp, max_timestamp, section_len, producer_id=0, producer_epoch=0):
         self.length = length
         self.attributes = attributes
         self.base_offset = base_offset
@@ -147,6 +158,8 @@ class BatchInfo:
         self.first_timestamp = first_timestamp
         self.max_timestamp = max_timestamp
         self.section_len = section_len
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
 
     @property
     def last_offset(self):
@@ -230,9 +243,10 @@ class Prepared:
     """A batch encoded except for its base offset (which is assigned under the append lock)."""
 
     __slots__ = ("attributes", "count", "last_delta", "first_ts", "max_ts", "section_len", "payload",
-                 "max_record")
+                 "max_record", "producer_id", "producer_epoch")
 
-    def __init__(self, attributes, count, last_delta, first_ts, max_ts, section_len, payload, max_record):
+    def __init__(self, attributes, count, last_delta, first_ts, max_ts, section_len, payload, max_record,
+                 producer_id=0, producer_epoch=0):
         self.attributes = attributes
         self.count = count
         self.last_delta = last_delta
@@ -241,10 +255,26 @@ class Prepared:
         self.section_len = section_len
         self.payload = payload
         self.max_record = max_record
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
 
     @property
     def length(self):
         return HEADER_SIZE + len(self.payload)
+
+    def mark_transactional(self, producer_id, producer_epoch):
+        """Make this a batch of a transaction of producer `producer_id` at `producer_epoch`."""
+        _check_producer(producer_id, producer_epoch)
+        self.attributes |= TRANSACTIONAL
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+
+
+def _check_producer(producer_id, producer_epoch):
+    if type(producer_id) is not int or not 0 < producer_id <= MAX_PRODUCER_ID:
+        raise ValueError(f"producer_id must be an int in [1, 2**32), got {producer_id!r}")
+    if type(producer_epoch) is not int or not 0 <= producer_epoch <= MAX_PRODUCER_EPOCH:
+        raise ValueError(f"producer_epoch must be an int in [0, 2**16), got {producer_epoch!r}")
 
 
 def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
@@ -347,6 +377,14 @@ def prepare_empty(last_delta, timestamp_ms):
                     0, b"", 0)
 
 
+def prepare_control(commit, producer_id, producer_epoch, timestamp_ms):
+    """A transaction marker: a batch of no records taking one offset, ending the transaction
+    of `producer_id` at `producer_epoch` in one partition (a commit marker if `commit`)."""
+    _check_producer(producer_id, producer_epoch)
+    return Prepared(_CONTROL_ATTRS | (COMMIT if commit else 0), 0, 0, timestamp_ms, timestamp_ms, 0, b"", 0,
+                    producer_id, producer_epoch)
+
+
 def record_sizes(keys, values, headers=None):
     """Each record's key + value + encoded headers size in bytes (as bounded by
     `Prepared.max_record`); for error messages, so a per-record loop is fine."""
@@ -360,8 +398,9 @@ def record_sizes(keys, values, headers=None):
 def seal(prep, base_offset):
     """The header of a prepared batch at `base_offset`; the batch is header + prep.payload."""
     length = HEADER_SIZE + len(prep.payload)
-    head = HEADER.pack(MAGIC, VERSION, 0, length, 0, prep.attributes, 0, base_offset, prep.last_delta,
-                       prep.count, prep.first_ts, prep.max_ts, prep.section_len, 0)
+    head = HEADER.pack(MAGIC, VERSION, 0, length, 0, prep.attributes, prep.producer_epoch, base_offset,
+                       prep.last_delta, prep.count, prep.first_ts, prep.max_ts, prep.section_len,
+                       prep.producer_id)
     crc = zlib.crc32(prep.payload, zlib.crc32(memoryview(head)[12:]))
     return head[:8] + crc.to_bytes(4, "little") + head[12:]
 
@@ -380,8 +419,8 @@ def peek(buf, pos=0):
     """
     if len(buf) - pos < HEADER_SIZE:
         return None
-    (magic, version, _r, length, _crc, attrs, _r2, base, last_delta, count, first_ts, max_ts,
-     section_len, _r3) = HEADER.unpack_from(buf, pos)
+    (magic, version, _r, length, _crc, attrs, epoch, base, last_delta, count, first_ts, max_ts,
+     section_len, pid) = HEADER.unpack_from(buf, pos)
     if magic != MAGIC or version != VERSION or _r:  # byte 3 is outside the CRC: must be 0
         raise CorruptBatchError(f"bad magic/version {magic!r}/{version}/{_r} at position {pos}")
     # the length is outside the CRC: it must agree with the section length (exactly when
@@ -396,7 +435,9 @@ def peek(buf, pos=0):
             (length != HEADER_SIZE + section_len if codec == CODEC_NONE
              else length > HEADER_SIZE + section_len + (section_len >> 7) + 1024):
         raise CorruptBatchError(f"implausible batch header at position {pos}")
-    return BatchInfo(length, attrs, base, last_delta, count, first_ts, max_ts, section_len)
+    if attrs & (CONTROL | COMMIT) and (attrs & ~COMMIT != _CONTROL_ATTRS or count or last_delta or not pid):
+        raise CorruptBatchError(f"implausible transaction marker at position {pos}")
+    return BatchInfo(length, attrs, base, last_delta, count, first_ts, max_ts, section_len, pid, epoch)
 
 
 def continues(info, expect):

@@ -107,9 +107,13 @@ def _ignore(_partition):
 
 class FetchState:
     """A reader's place in a partition: the next offset to return and where it is on disk.
-    `pending` holds records already decoded from a batch but not yet returned."""
+    `pending` holds records already decoded from a batch but not yet returned. `fetch` stops
+    before a batch whose base offset is `limit` or more (read_committed readers set it to the
+    last stable offset, which is always a batch's base offset). With `batches`
+    a list, `fetch` decodes nothing: it appends the header (`BatchInfo`) of each valid batch
+    it passes to the list and returns [] (the transactions layer's scan ahead for markers)."""
 
-    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino")
+    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino", "batches", "limit")
 
     def __init__(self, offset):
         self.offset = offset
@@ -118,6 +122,8 @@ class FetchState:
         self.expect = 0
         self.pending = None
         self.ino = None  # inode `pos` refers to (None: pos is 0, valid in any version of the file)
+        self.batches = None
+        self.limit = _HUGE
 
     def reset(self, offset):
         self.offset = offset
@@ -297,7 +303,7 @@ class Partition:
             hs = None
         return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
 
-    def append_batch(self, records, timestamp_ms=None, *, _headers=None):
+    def append_batch(self, records, timestamp_ms=None, *, _headers=None, _producer=None):
         """Append records as one batch, all or nothing; return the `range` of their offsets.
 
         `records` is a sequence of `(key, value)`, `(key, value, headers)` or
@@ -346,6 +352,8 @@ class Partition:
                     raise InvalidArgumentError(
                         f"record {i}: timestamp_ms must be an int in [0, 2**63), got {t!r}")
         prep = self.prepare_batch(keys, values, timestamp_ms, timestamps, headers, cfg)
+        if _producer is not None:  # append_transactional
+            prep.mark_transactional(*_producer)
         return self.append_prepared(prep)
 
     # -- the writer API (Producer): prepare outside the locks, then append ------------------
@@ -806,9 +814,19 @@ class Partition:
                         if info.length > n:
                             break
                     b = info.base_offset
+                    if b >= st.limit:
+                        need = 0
+                        break
                     if not _codec.continues(info, st.expect) \
                             or not _codec.check(buf, p, info):
                         break
+                    if st.batches is not None:  # headers only: no decoding
+                        st.batches.append(info)
+                        p += info.length
+                        st.pos += info.length
+                        st.offset = st.expect = info.next_offset
+                        got_bytes += info.length
+                        continue
                     try:
                         offs, tss, keys, vals, hdrs = _codec.decode_columns(buf, p, info)
                     except CorruptBatchError as e:
@@ -1026,3 +1044,25 @@ class Partition:
     def _write_start(self, offset):
         atomic_write_json(os.path.join(self.dir, START_FILE), {"log_start_offset": offset},
                           fsync=self._topic.config.fsync == "batch")
+
+    # -- transactions (driven by eventlog.transactions; docs/transactions.md) ----------------
+    def append_transactional(self, records, producer_id, producer_epoch, timestamp_ms=None):
+        """`append_batch` for a transaction: the batch carries the TRANSACTIONAL flag and the
+        producer's id and epoch, so read_committed readers show it only once a commit marker
+        for that producer follows it. Refused on compacted topics (the cleaner rewrites
+        batches and would drop the flag and the markers)."""
+        self._check_usable()
+        if "compact" in self._topic.config.cleanup_policy:
+            raise InvalidArgumentError(
+                f"topic {self.topic!r} is compacted (cleanup_policy={self._topic.config.cleanup_policy!r}): "
+                "transactions are supported on cleanup_policy='delete' topics only")
+        return self.append_batch(records, timestamp_ms, _producer=(producer_id, producer_epoch))
+
+    def append_control(self, commit, producer_id, producer_epoch):
+        """Append a transaction marker (a record-less batch taking one offset) ending the
+        transaction of `producer_id` in this partition, fsynced whatever the topic's fsync
+        setting (the coordinator records COMPLETE only after every marker is durable).
+        Returns the marker's offset."""
+        self._check_usable()
+        prep = _codec.prepare_control(bool(commit), producer_id, producer_epoch, _now_ms())
+        return self.append_prepared(prep, fsync="batch").start

@@ -1,0 +1,174 @@
+"""read_committed reading: only records of committed transactions (and non-transactional
+ones), and nothing at or past the last stable offset (LSO).
+
+Owns: the per-partition view of transactions a reader builds from batch headers, and the
+filtering of fetched records by it. Nothing is stored: the view is derived from the log.
+
+How it works (docs/transactions.md): a second cursor scans batch *headers* ahead of the
+reader (`FetchState.batches`: the partition checks each batch's CRC but decodes nothing) up
+to the end of the log. For each producer id it keeps the offset ranges of its transactional
+batches not yet ended by a marker. A commit marker forgets them; an abort marker moves them
+to the aborted ranges. The LSO is the first offset of the oldest still-open transaction (the
+scanned end when none is open).
+
+Invariants:
+- Whether a transactional batch is visible depends only on the first marker of its producer
+  id after it, so a view started at any offset is exact for every offset from there on: no
+  index of the past is needed.
+- A reader never returns a record at or past the LSO: it sets `FetchState.limit` to the LSO
+  (a batch's base offset), so the partition stops before the first batch at or past it.
+- Per batch work only: records are filtered only when a fetched run overlaps an aborted range.
+"""
+import bisect
+import time
+from operator import itemgetter
+
+from eventlog.storage.codec import COMMIT, CONTROL, TRANSACTIONAL
+from eventlog.storage.partition import FetchState
+
+READ_COMMITTED = "read_committed"
+READ_UNCOMMITTED = "read_uncommitted"
+ISOLATION_LEVELS = (READ_UNCOMMITTED, READ_COMMITTED)
+_SCAN_BYTES = 8 << 20
+_EXPIRE_EVERY = 1.0  # seconds between looks at the coordinator for a stuck transaction
+_offset = itemgetter(2)  # Record.offset
+
+
+class PartitionView:
+    """The transactions of one partition as seen from offset `start` on."""
+
+    __slots__ = ("part", "scan", "open", "aborted", "pos", "next_expire")
+
+    def __init__(self, part, start):
+        self.part = part
+        self.scan = FetchState(start)
+        self.scan.batches = []
+        self.open = {}      # producer id -> [[first, last], ...] of its batches not yet ended
+        self.aborted = []   # sorted [first, last] ranges of aborted transactional batches
+        self.pos = start    # the reader's position after the last fetch through this view
+        self.next_expire = 0.0  # monotonic time of the next look for a stuck transaction
+
+    def refresh(self):
+        """Scan the headers written since the last call; return the LSO."""
+        scan = self.scan
+        part = self.part
+        while True:
+            batches = scan.batches
+            part.fetch(scan, 1, _SCAN_BYTES)
+            if not batches:
+                if scan.seg is None and scan.offset < part.start_offset:
+                    scan.reset(part.start_offset)  # below the start (retention): on from there
+                    continue
+                break
+            self._apply(batches)
+            batches.clear()
+        return self.lso
+
+    def _apply(self, batches):
+        opened = self.open
+        for info in batches:
+            a = info.attributes
+            if not a & TRANSACTIONAL:
+                continue
+            pid = info.producer_id
+            if a & CONTROL:
+                ranges = opened.pop(pid, None)
+                if ranges and not a & COMMIT:
+                    for r in ranges:
+                        bisect.insort(self.aborted, r)
+                continue
+            first, last = info.base_offset, info.base_offset + info.last_offset_delta
+            rs = opened.get(pid)
+            if rs is None:
+                opened[pid] = [[first, last]]
+            elif rs[-1][1] + 1 == first:
+                rs[-1][1] = last
+            else:
+                rs.append([first, last])
+
+    @property
+    def lso(self):
+        """The last stable offset: the first offset of the oldest open transaction, or the
+        end of what was scanned."""
+        if self.open:
+            return min(rs[0][0] for rs in self.open.values())
+        return self.scan.expect if self.scan.seg is not None else self.scan.offset
+
+    def filter(self, recs):
+        """`recs` (a run of one partition's records, in offset order) without those in
+        aborted ranges."""
+        ab = self.aborted
+        lo = _offset(recs[0])
+        while ab and ab[0][1] < lo:
+            ab.pop(0)
+        if not ab or ab[0][0] > _offset(recs[-1]):
+            return recs
+        # aborted ranges are whole batches: cut slices, no per-record work
+        hi = _offset(recs[-1])
+        out = []
+        start = 0
+        for a, b in ab:
+            if a > hi:
+                break
+            i = bisect.bisect_left(recs, a, start, key=_offset)
+            j = bisect.bisect_right(recs, b, i, key=_offset)
+            out += recs[start:i]
+            start = j
+        out += recs[start:]
+        return out
+
+
+class CommittedReader:
+    """Fetches for a read_committed consumer: one `PartitionView` per partition. `expire`,
+    if given, is called with a producer id whose open transaction holds the LSO back (at
+    most once a second per partition): the coordinator aborts it if it is past its timeout
+    or rolls forward its decision if its producer died while committing."""
+
+    def __init__(self, expire=None):
+        self._views = {}
+        self._expire = expire
+
+    def forget(self, tp):
+        self._views.pop(tp, None)
+
+    def view(self, tp, part, offset):
+        v = self._views.get(tp)
+        if v is None or v.pos != offset or v.part is not part:  # new, or the reader seeked
+            v = self._views[tp] = PartitionView(part, offset)
+        return v
+
+    def last_stable_offset(self, tp, part, offset):
+        return self.view(tp, part, offset).refresh()
+
+    def fetch(self, tp, part, st, max_records, max_bytes=1 << 62):
+        """Like `part.fetch(st, ...)`, returning only committed records below the LSO."""
+        v = self.view(tp, part, st.offset)
+        while True:
+            lso = st.limit = v.refresh()
+            if st.offset >= lso and v.scan.seg is not None:
+                self._maybe_expire(v)
+                v.pos = st.offset
+                return []
+            recs = part.fetch(st, max_records, max_bytes)
+            if st.pending is None and st.seg is not None and st.expect > st.offset:
+                st.offset = st.expect  # past markers and aborted batches, as Kafka's position
+            v.pos = st.offset
+            if not recs:
+                if v.open:
+                    self._maybe_expire(v)
+                return recs
+            if v.aborted:
+                recs = v.filter(recs)
+            if recs:
+                return recs
+            # a whole run of aborted records: read on rather than make poll() wait
+
+    def _maybe_expire(self, v):
+        if self._expire is None or not v.open:
+            return
+        now = time.monotonic()
+        if now < v.next_expire:
+            return
+        v.next_expire = now + _EXPIRE_EVERY
+        first = min(v.open, key=lambda pid: v.open[pid][0][0])
+        self._expire(first)
