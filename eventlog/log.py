@@ -392,10 +392,13 @@ class Log:
         invariants (see `Partition.check`) and return a `VerifyReport`: `.ok` (no error),
         `.problems` (every `Problem` found), `.partitions` (a `PartitionReport` each) and
         totals (`segments`, `records`, `bytes`, `quarantine_files`, `quarantined_bytes`).
+        Committed offsets are checked too (`eventlog.offsets.check_committed_offsets`): one
+        of another topic incarnation, of a missing partition or past the end offset is an
+        error; one before the start offset is "info" (normal after retention).
         `eventlog verify` prints the same report."""
         self._check()
         from eventlog.storage import check as _check
-        return _check.verify_log(self, topics, deep=deep)
+        return _check.verify_log(self, topics, deep=deep, sources=VERIFY_SOURCES)
 
     def _start_maintenance(self, interval):
         """`background_maintenance=True` (every 60 s) or a number of seconds (of `self.clock`)."""
@@ -407,3 +410,23 @@ class Log:
         self._maintenance = _schedule.Maintainer(
             lambda stop: self.maintain(_stop=stop), float(interval), is_closed=lambda: self._closed,
             clock=self.clock)
+
+
+# -- checks the api layer adds to `verify` (storage must not import the layers above it) -------
+
+_OFFSET_SEVERITY = {"before-start": "info"}  # normal after retention; every other kind: error
+
+
+def committed_offset_problems(log, topic_names=None):
+    """`eventlog.offsets.check_committed_offsets` as storage `Problem`s (a `verify` source):
+    of the topics named (None: every committed offset, also of topics that no longer exist)."""
+    from eventlog.offsets import check_committed_offsets
+    from eventlog.storage.check import Problem
+    wanted = None if topic_names is None else set(topic_names)
+    return [Problem(_OFFSET_SEVERITY.get(p.kind, "error"), p.tp.topic, p.tp.partition,
+                    f"{p.message} ({p.kind})", offsets=(p.offset, p.offset))
+            for p in check_committed_offsets(log) if wanted is None or p.tp.topic in wanted]
+
+
+#: The checks `Log.verify` and `eventlog verify` run beside the storage checker.
+VERIFY_SOURCES = (committed_offset_problems,)

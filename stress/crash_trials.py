@@ -37,9 +37,18 @@ Every trial then does, on a fresh ``eventlog.open``:
   2. a full read from ``start_offset`` to ``end_offset`` with ``Partition.read``;
   3. read/end_offset agreement: for every ``o`` in ``[start_offset, end_offset)``,
      ``read(o, 1)`` must return the record at ``o``;
-  4. a new append, which must get offset ``end_offset`` and be readable;
-  5. the log closed and opened again, and steps 1-3 repeated on the repaired state, where the
-     checker must report no error and no read may raise.
+  4. a new append, which must get offset ``end_offset`` and be readable -- or, when the
+     writer resynchronised over damage (valid batches after it), an offset past the damaged
+     state's ``end_offset``: then every offset between must be readable in step 5 or lie in
+     an *accounted gap* (see `accounted_gaps`: a batch of no records at the position named
+     by a quarantine file, read independently of eventlog);
+  5. for damage in a closed segment (no writer touches one), ``eventlog verify --repair
+     --yes t``; then the log closed and opened again, and steps 1-3 repeated on the repaired
+     state, where the checker must report no error and no read may raise (also after damage
+     in a closed segment: repair must make it readable).
+
+A read may skip offsets only where they are in an accounted gap (it then returns the next
+record, as after compaction); any other skip is a disagreement.
 
 Payloads are self-checking: trial tag, writer id, sequence number, the first sequence number
 and size of the batch the record was written in, filler, and an 8-byte BLAKE2b of all that.
@@ -64,8 +73,7 @@ Read/end_offset disagreements (must be 0): ``read(o)`` for ``start <= o < end`` 
 stalls before ``end_offset`` or returns records at or past it; an append that does not get
 ``end_offset``. ``CorruptLogError`` from a read on the damaged state (before the repairing
 append) is counted apart as a *loud refusal*, allowed for damage kinds; on the repaired state
-it is allowed only for damage in a closed segment (no writer repairs those; ``eventlog verify
---repair`` is the user's decision); for kill/power trials any exception is a failure. A record
+it is a failure; for kill/power trials any exception is a failure. A record
 counts as returned if the full read or its own ``read(o, 1)`` returned it (so records after a
 loudly refused range are not counted lost).
 
@@ -74,6 +82,8 @@ is *loud* if eventlog logged a warning, raised ``CorruptLogError`` or left a qua
 and *silent* otherwise. Issue 11 allows a torn tail (bytes past the last valid batch that
 form no valid batch) to be cut quietly, so silence is a failure only for ``mid`` trials whose
 damage is followed by a valid batch (a range overwritten into the last batch is a torn tail).
+The table's ``silent`` column counts every quiet removal (torn tails included); the failures
+are ``silent_fail`` (must be 0).
 
 Each trial is a pure function of (kind, trial seed) except for the kill/power timing, which
 the seed only steers. A failing trial prints its replay command. `run` is the API the tests
@@ -95,6 +105,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zlib
 
 import eventlog
 from eventlog.errors import CorruptLogError, EventLogError, OffsetOutOfRangeError
@@ -149,6 +160,46 @@ def batch_spans(data):
         out.append((pos, length, base, base + delta + 1))
         pos += length
     return out
+
+
+_COUNT = struct.Struct("<I")  # record count (at byte 28)
+_QSUFFIX = ".quarantine"
+
+
+def accounted_gaps(pdir):
+    """Offsets that an explicit gap accounts for, read independently of eventlog: for each
+    quarantine file ``<base>.<pos>.quarantine[.k]``, the batch at ``pos`` of segment ``base``
+    must be a CRC-valid batch of no records (the gap written over the damaged bytes it holds,
+    or the empty batch written where a damaged end was cut); its offsets are accounted for.
+    Anything else accounts for nothing."""
+    out = set()
+    for name in extra_files(pdir):
+        head = name.split(_QSUFFIX)[0] if _QSUFFIX in name else None
+        parts = head.split(".") if head else []
+        if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit():
+            continue
+        try:
+            with open(os.path.join(pdir, parts[0] + ".log"), "rb") as f:
+                f.seek(int(parts[1]))
+                hdr = f.read(56)
+                if len(hdr) < 56 or hdr[:2] != b"EL":
+                    continue
+                length = _LEN.unpack_from(hdr, 4)[0]
+                body = hdr[12:] + f.read(length - 56)
+        except (FileNotFoundError, ValueError, OverflowError):
+            continue
+        if len(body) != length - 12 or zlib.crc32(body) != _LEN.unpack_from(hdr, 8)[0]:
+            continue
+        if _COUNT.unpack_from(hdr, 28)[0] != 0:
+            continue
+        base, delta = _BASE.unpack_from(hdr, 16)
+        out.update(range(base, base + delta + 1))
+    return out
+
+
+def _skips_only_gaps(o, got_offset, gaps):
+    """A read at `o` that returned `got_offset` > o skipped only offsets of accounted gaps."""
+    return got_offset > o and all(x in gaps for x in range(o, got_offset))
 
 
 _STANDARD = ("append.lock", "maintenance.lock", "log-start-offset.json", "cleaner.json")
@@ -257,8 +308,9 @@ class Result:
         return d
 
 
-def _full_read(p, start, end, res, phase, loud_ok):
-    """{offset: value} read with read() from start to end; disagreements noted in res."""
+def _full_read(p, start, end, res, phase, loud_ok, gaps=frozenset()):
+    """{offset: value} read with read() from start to end; disagreements noted in res. A
+    read may skip only offsets of accounted gaps (`accounted_gaps`)."""
     got = {}
     o = start
     while o < end:
@@ -280,7 +332,7 @@ def _full_read(p, start, end, res, phase, loud_ok):
             res.disagreement(f"{phase}: read({o}) returned [] but end_offset is {end}")
             return got
         for r in recs:
-            if r.offset != o:
+            if r.offset != o and not _skips_only_gaps(o, r.offset, gaps):
                 res.disagreement(f"{phase}: full read expected offset {o}, got {r.offset}")
             if r.offset >= end:
                 res.disagreement(f"{phase}: read returned offset {r.offset} >= end_offset {end}")
@@ -290,8 +342,9 @@ def _full_read(p, start, end, res, phase, loud_ok):
     return got
 
 
-def _agreement(p, start, end, got, res, phase, loud_ok):
-    """read(o, 1) for every o in [start, end) must return the record at o."""
+def _agreement(p, start, end, got, res, phase, loud_ok, gaps=frozenset()):
+    """read(o, 1) for every o in [start, end) must return the record at o (for o in an
+    accounted gap: the next record, past offsets of accounted gaps only)."""
     for o in range(start, end):
         try:
             recs = p.read(o, max_records=1)
@@ -312,7 +365,12 @@ def _agreement(p, start, end, got, res, phase, loud_ok):
         if not recs:
             res.disagreement(f"{phase}: read({o}) returned [] with end_offset={end}")
         elif recs[0].offset != o:
-            res.disagreement(f"{phase}: read({o}) returned offset {recs[0].offset} (a skip)")
+            if not _skips_only_gaps(o, recs[0].offset, gaps):
+                res.disagreement(f"{phase}: read({o}) returned offset {recs[0].offset} (a skip)")
+            elif recs[0].offset < end and recs[0].offset not in got:
+                got[recs[0].offset] = recs[0].value
+            elif recs[0].offset in got and recs[0].value != got[recs[0].offset]:
+                res.disagreement(f"{phase}: read({o}) and the full read returned different records")
         elif o not in got:
             got[o] = recs[0].value  # reachable, though the full read stopped before it
         elif recs[0].value != got[o]:
@@ -424,18 +482,28 @@ def check_trial(path, res, acked, written, damage=None, loud_ok=False, excuse_qu
         res.fail.append("disagree")
     if res.exceptions:
         res.fail.append("exception")
-    if any(sev == "error" for sev, _m in res.checker_after) and not res.variant.startswith("closed-"):
-        res.fail.append("checker")  # (damage in a closed segment stays until verify --repair)
+    if any(sev == "error" for sev, _m in res.checker_after):
+        res.fail.append("checker")
     if res.kind == "mid" and res.removed and not res.loud and getattr(res, "valid_after", False):
         res.fail.append("silent")
     return res
 
 
-def _check_phases(path, res, loud_ok, loud_ok_after):
+def _repair(path):
+    """`eventlog --dir path verify --repair --yes t`, in this process (its output dropped)."""
+    import contextlib
+    import io
+    from eventlog.cli.main import main as cli_main
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(out):
+        rc = cli_main(["--dir", path, "verify", "--repair", "--yes", "t"])
+    return rc, out.getvalue()
+
+
+def _check_phases(path, res, loud_ok, repair):
     """Steps 1-5 of the module docstring. Returns (final {offset: value}, partition dir,
     {offset: value} of the damaged state), or None after an unexpected exception.
-    `loud_ok_after`: CorruptLogError stays allowed in the repaired state (damage in a closed
-    segment: no writer touches it; `eventlog verify --repair` is the user's call)."""
+    `repair`: damage in a closed segment, which no writer touches: run `eventlog verify
+    --repair --yes` (the user's call) before the repaired state is judged."""
     try:
         lg = eventlog.open(path)
     except Exception as e:  # noqa: BLE001
@@ -447,8 +515,9 @@ def _check_phases(path, res, loud_ok, loud_ok_after):
         pdir = p.dir
         res.checker_before = run_checker(lg, p)
         start, end = p.start_offset, p.end_offset
-        before = _full_read(p, start, end, res, "damaged state", loud_ok)
-        _agreement(p, start, end, before, res, "damaged state", loud_ok)
+        gaps = accounted_gaps(pdir)
+        before = _full_read(p, start, end, res, "damaged state", loud_ok, gaps)
+        _agreement(p, start, end, before, res, "damaged state", loud_ok, gaps)
         end2 = p.end_offset
         if end2 != end:
             res.disagreement(f"end_offset moved from {end} to {end2} with no writer")
@@ -458,10 +527,16 @@ def _check_phases(path, res, loud_ok, loud_ok_after):
             res.exceptions[f"append: {type(e).__name__}"] += 1
             res.notes.append(f"append after reopen: {type(e).__name__}: {e}")
             return None
-        if off != end2:
+        # the repairing append gets end_offset as observed after the writer's recovery: past
+        # the damaged end_offset when it resynchronised over damage (every offset between
+        # must then be readable or in an accounted gap: checked on the repaired state)
+        jump = None
+        if off < end2:
             res.disagreement(f"the append after reopen got offset {off}, end_offset was {end2}"
-                             + (" (offsets below end_offset reused)" if off < end2 else ""))
-        if off < end2 or off != end2:
+                             " (offsets below end_offset reused)")
+        elif off > end2:
+            jump = (end2, off)
+        if off != end2:
             res.removed = True
         try:
             back = p.read(off, 1)
@@ -476,12 +551,24 @@ def _check_phases(path, res, loud_ok, loud_ok_after):
     finally:
         lg.close()
     try:
+        if repair:
+            rc, out = _repair(path)
+            if rc != 0:
+                res.exceptions["repair: exit status"] += 1
+                res.notes.append(f"eventlog verify --repair --yes exited {rc}: {out[-300:]}")
         with eventlog.open(path) as lg:  # the repaired state, from a fresh open
             p = lg.topic("t").partition(0)
             res.checker_after = run_checker(lg, p)
             start, end = p.start_offset, p.end_offset
-            got = _full_read(p, start, end, res, "repaired state", loud_ok_after)
-            _agreement(p, start, end, got, res, "repaired state", loud_ok_after)
+            gaps = accounted_gaps(pdir)
+            got = _full_read(p, start, end, res, "repaired state", False, gaps)
+            _agreement(p, start, end, got, res, "repaired state", False, gaps)
+            if jump is not None:
+                hole = [o for o in range(*jump) if o not in got and o not in gaps]
+                if hole:
+                    res.disagreement(f"the append after reopen got offset {jump[1]}, end_offset was "
+                                     f"{jump[0]}, and offsets between ({hole[0]}..{hole[-1]}) are neither "
+                                     "readable nor an accounted gap")
             off = p.append(b"marker-2")
             if off != end:
                 res.disagreement(f"second append got {off}, end_offset was {end}")
@@ -898,7 +985,7 @@ def trial_seed(seed, kind, i):
 
 class Tally:
     FIELDS = ("trials", "failed", "acked", "lost", "lost_on_disk", "damaged", "quarantined", "corrupt", "disagree",
-              "chk_before", "refused", "removed", "loud", "silent", "checker_err", "unacked_kept")
+              "chk_before", "refused", "removed", "loud", "silent", "silent_fail", "checker_err", "unacked_kept")
 
     def __init__(self):
         self.by_kind = collections.OrderedDict()
@@ -923,6 +1010,7 @@ class Tally:
         t["removed"] += res.removed
         t["loud"] += res.removed and res.loud
         t["silent"] += res.removed and not res.loud  # a failure only for mid with valid batches after
+        t["silent_fail"] += "silent" in res.fail  # ... which is this column (must be 0)
         t["checker_err"] += "checker" in res.fail
         t["unacked_kept"] += res.unacked_survivors
         self.exceptions[res.kind].update(res.exceptions)

@@ -498,22 +498,21 @@ def test_verify_finds_a_corrupt_batch_and_repair_quarantines_it(cli):
     p = cli("verify", "--repair", rc=1)
     assert "would move the damaged bytes to a quarantine file" in p.stderr and "add --yes" in p.stderr
     assert os.path.getsize(first) == size
-    # --repair --yes: the bytes from the damage on move to a quarantine file beside the
-    # segment, an empty batch keeps the offsets dense, indexes rebuilt, log readable again
+    # --repair --yes: only the damaged bytes (the third batch) move to a quarantine file
+    # beside the segment and become an explicit gap (offset 2); the valid batches after them
+    # stay in place; indexes rebuilt, log readable again
     p = cli("verify", "--repair", "--yes")
-    assert "repaired: moved" in p.stderr and "from position 268" in p.stderr
+    assert "repaired: moved" in p.stderr and "from position 268" in p.stderr and "offsets 2..2" in p.stderr
     quarantined = [n for n in os.listdir(pdir) if ".quarantine" in n]
     assert quarantined == ["00000000000000000000.268.quarantine"]
-    with open(first, "rb") as f:
-        head = f.read()
-    assert os.path.getsize(os.path.join(pdir, quarantined[0])) == size - 268
-    assert len(head) == 268 + 56  # the valid batches and one empty batch (offsets 2..6)
+    assert os.path.getsize(os.path.join(pdir, quarantined[0])) == 134
+    assert os.path.getsize(first) == size  # the gap is written over the damaged bytes
     assert "0 errors" in p.stdout and "1 quarantine file" in p.stdout
     vals = cli("consume", "c", "--from-beginning").stdout.split()
     assert vals[:2] == ["value-0-" + "x" * 60, "value-1-" + "x" * 60]
-    assert vals[2].startswith("value-7-") and len(vals) == 30 - 5
+    assert vals[2].startswith("value-3-") and len(vals) == 30 - 1
     d = cli.json("verify")
-    assert d["errors"] == 0 and d["quarantine_files"] == 1 and d["quarantined_bytes"] == size - 268
+    assert d["errors"] == 0 and d["quarantine_files"] == 1 and d["quarantined_bytes"] == 134
     # and writers carry on from the end
     cli("produce", "c", input="after-repair\n")
     assert cli("consume", "c", "-o", "-1").stdout == "after-repair\n"

@@ -28,6 +28,7 @@ from eventlog.storage import codec as _codec
 from eventlog.storage.check import segment_bases as _segment_bases
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
 from eventlog.storage.segment import _IDX, _TIDX
+from eventlog.log import VERIFY_SOURCES
 
 
 
@@ -69,7 +70,7 @@ def _verify_all(ctx, targets, deep):
     names = sorted({t for t, *_ in targets})
     with u.Progress("verifying", total=_total_bytes(targets), unit="bytes") as prog:
         return _check.verify_log(
-            ctx.log(), names, deep, progress=prog.update,
+            ctx.log(), names, deep, progress=prog.update, sources=VERIFY_SOURCES,
             wait=lambda t, n: ctx.note(f"waiting for the append lock of {t}[{n}] (a writer holds it)..."))
 
 

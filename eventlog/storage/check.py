@@ -17,15 +17,21 @@ Severity: "error" breaks an invariant (the report is not ok), "warning" is a cra
 or a stale hint, "info" is worth knowing. A write in progress looks like a torn tail, so
 bytes past the valid data of a newest segment are looked at again under its append lock.
 
-Other layers add their own checks (committed offsets, ...) by appending a callable
-`source(log, topic_names) -> iterable of Problem` to `PROBLEM_SOURCES`; `verify_log` runs
-every registered source and adds what it yields to the report.
+Other layers add their own checks (committed offsets, ...) as callables
+`source(log, topic_names) -> iterable of Problem` (`topic_names` None: every topic, and
+what belongs to no live topic), passed to `verify_log(..., sources=...)` by the layer above
+(`Log.verify` passes the committed-offsets check) or appended to `PROBLEM_SOURCES`; storage
+never imports them.
 
-Repair (under the partition's append lock; writers in every process wait): bytes past the
-valid data of a segment are moved to a quarantine file (never deleted; a torn tail of the
-newest segment is cut, as a writer would), an empty batch covers the offsets they held (the
-next segment's base, or the end of the valid batches found in them) so that offsets stay
-dense and are never reused, and indexes that disagree are rebuilt.
+Repair (under the partition's append lock; writers in every process wait): damage that a
+valid batch continuing the sequence follows (in the same segment) is resynchronised as a
+writer does it: only the damaged bytes go to a quarantine file and are overwritten in place
+by an explicit gap (a padded batch of no records covering the offsets they held,
+`segment.fill_gap`), and every valid batch after them stays. Damage running to the end of
+a segment is moved to a quarantine file (never deleted; a torn tail of the newest segment
+is cut, as a writer would), and an empty batch covers the offsets it held (the next
+segment's base, or the end of the valid batches found in it) so that offsets stay dense and
+are never reused. Indexes that disagree are rebuilt.
 """
 import logging
 import os
@@ -36,13 +42,13 @@ from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
 from eventlog._os.fs import FileLock, now_ms
 from eventlog.storage.segment import (INDEX_INTERVAL, QUARANTINE_SUFFIX, Segment, _IDX, _TIDX, crosses_interval,
-                       parse_quarantine_name, quarantine, valid_batches_in)
+                       fill_gap, parse_quarantine_name, quarantine, resync_point, valid_batches_in)
 
 _CHUNK = 1 << 20
 log = logging.getLogger("eventlog")
 
-#: Callables `source(log, topic_names) -> iterable[Problem]` run by `verify_log` (extension point
-#: for checks of other layers, such as committed offsets).
+#: Callables `source(log, topic_names) -> iterable[Problem]` run by every `verify_log` (extension
+#: point for checks of other layers; `Log.verify` passes its own with `sources=`).
 PROBLEM_SOURCES = []
 
 
@@ -91,7 +97,9 @@ class PartitionReport:
     end_offset: int = 0
     quarantine_files: int = 0
     quarantined_bytes: int = 0
-    quarantined_offsets: list = attrs.Factory(list)  # [(first, last)] of valid batches in them
+    # [(first, last)] accounted for by quarantine files: the valid batches they hold and the
+    # gaps written over the damaged bytes they hold
+    quarantined_offsets: list = attrs.Factory(list)
 
     @property
     def ok(self):
@@ -394,12 +402,18 @@ def check_partition(topic, number, pdir, compacted, deep=False, progress=None, l
         add(Problem("error", topic, number, f"the start offset {start_offset} is past the end offset {end_offset}"))
     rep.start_offset = start_offset if start_offset is not None else (bases[0] if bases else 0)
     rep.end_offset = end_offset if end_offset is not None else (data_end or 0)
+    gaps = {(s.base, p): info for s in scans for p, info in s.batches if info.count == 0}
     for q in quarantine_files(pdir):
         data = _read(os.path.join(pdir, q)) or b""
         rep.quarantine_files += 1
         rep.quarantined_bytes += len(data)
         for _p, info in valid_batches_in(data):
             rep.quarantined_offsets.append((info.base_offset, info.last_offset))
+        # the gap written over the bytes this file holds: offsets lost in damage, accounted for
+        gap = gaps.get(parse_quarantine_name(q.split(QUARANTINE_SUFFIX)[0] + QUARANTINE_SUFFIX))
+        if gap is not None and not gap.attributes & _codec.COMPACTED:
+            rep.quarantined_offsets.append((gap.base_offset, gap.last_offset))
+    rep.quarantined_offsets.sort()
     return rep, scans
 
 
@@ -410,10 +424,12 @@ def check(part, compacted, deep=False, progress=None, wait=None):
     return rep
 
 
-def verify_log(lg, topics=None, deep=False, progress=None, wait=None):
+def verify_log(lg, topics=None, deep=False, progress=None, wait=None, sources=()):
     """The VerifyReport of every partition of `topics` (names; None: all) of Log `lg`, plus
-    the problems of every registered PROBLEM_SOURCES entry. `progress(nbytes, label=None)`
-    is told of bytes read, `wait(topic, partition)` before blocking on an append lock."""
+    the problems of every registered PROBLEM_SOURCES entry and of every callable in
+    `sources` (the same signature: how a higher layer adds its checks without this module
+    importing it). `progress(nbytes, label=None)` is told of bytes read,
+    `wait(topic, partition)` before blocking on an append lock."""
     from eventlog.errors import UnknownTopicError
     names = lg.topics() if topics is None else ([topics] if isinstance(topics, str) else list(topics))
     report = VerifyReport()
@@ -430,12 +446,38 @@ def verify_log(lg, topics=None, deep=False, progress=None, wait=None):
             rep = p.check(deep=deep, _progress=progress, _wait=wait)
             report.partitions.append(rep)
             report.problems.extend(rep.problems)
-    for source in PROBLEM_SOURCES:
-        report.add(source(lg, names))
+    for source in (*PROBLEM_SOURCES, *sources):
+        report.add(source(lg, None if topics is None else names))
     return report
 
 
 # -- repair ------------------------------------------------------------------------------------
+
+def _resync_segment(pdir, s, below, deep, done, where):
+    """Fill every damaged range of segment scan `s` that a valid batch continuing the sequence
+    follows (below `below`, the next segment's base, for a closed segment) with an explicit
+    gap (`segment.fill_gap`: only the damaged bytes go to a quarantine file; the valid
+    batches after them stay). Returns the scan of the segment as it is afterwards."""
+    while s.bad_pos is not None:
+        fd = os.open(s.path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            at = resync_point(os.pread(fd, s.size - s.end_pos, s.end_pos), s.next_offset, below)
+            if at is None:
+                return s
+            dist, info = at
+            ts = max((i.max_timestamp for _p, i in s.batches), default=info.max_timestamp)
+            qpath = fill_gap(pdir, s.base, fd, s.end_pos, dist, s.next_offset, info.base_offset, ts)
+        finally:
+            os.close(fd)
+        lost = f"offsets {s.next_offset}..{info.base_offset - 1}"
+        done.append(f"moved {dist} damaged bytes of {where} {os.path.basename(s.path)} from position "
+                    f"{s.end_pos} to the quarantine file {qpath} ({lost} lost in them, now an explicit "
+                    f"gap; the valid batches after them, from offset {info.base_offset}, are kept)")
+        log.warning("%s: repair moved corrupt data of %s at position %d (%s) to %s; the valid batches "
+                    "after it are kept", where, s.path, s.end_pos, lost, qpath)
+        s = scan_segment(s.path, s.base, deep)
+    return s
+
 
 def _fill(path, pos, first, upto):
     """Write at `pos` of segment file `path` an empty batch covering offsets [first, upto)."""
@@ -466,6 +508,10 @@ def repair_partition(topic, number, pdir, compacted, deep=False, wait=None):
             reindex = bool(s.index_problems)
             if s.bad_pos is not None:
                 newest = k + 1 == len(scans)
+                s = _resync_segment(pdir, s, None if newest else scans[k + 1].base, deep, done,
+                                    f"{topic}[{number}]")
+                reindex = True
+            if s.bad_pos is not None:
                 if newest:
                     upto = max((i.next_offset for _p, i in s.after), default=s.next_offset)
                 else:

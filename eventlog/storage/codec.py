@@ -23,7 +23,9 @@ The record section is column-wise so encoding and decoding are a few C-level bul
 operations per batch rather than Python work per field:
 
     [OFFSET_DELTAS]  count x u32 offset deltas (only in batches rewritten by compaction; the
-                     header's last offset delta may exceed the last one, and count may be 0)
+                     header's last offset delta may exceed the last one, and count may be 0;
+                     a batch of count 0 may carry zero padding after it: a gap written over
+                     damaged bytes, see `gap_batch`)
     [not UNIFORM_TS] count x i64 timestamp deltas from the first timestamp
     [not NO_KEYS]    count x i32 key lengths (-1: None)
                      count x i32 value lengths (-1: None)
@@ -385,6 +387,22 @@ def prepare_control(commit, producer_id, producer_epoch, timestamp_ms):
                     producer_id, producer_epoch)
 
 
+def gap_batch(base_offset, last_delta, timestamp_ms, length):
+    """The bytes of a batch of no records covering offsets [base, base + last_delta] that is
+    exactly `length` bytes long (>= HEADER_SIZE): written over damaged bytes of a segment
+    (`segment.fill_gap`), so the offsets they held become an explicit, accounted gap and the
+    valid batches after them stay in place. Its record section is `length - HEADER_SIZE`
+    zero bytes of padding (allowed only in a batch of count 0 with OFFSET_DELTAS)."""
+    if length < HEADER_SIZE:
+        raise ValueError(f"a gap batch needs at least {HEADER_SIZE} bytes, got {length}")
+    if not 0 <= last_delta <= 0xFFFFFFFF:
+        raise ValueError(f"last_delta must be in [0, 2**32), got {last_delta}")
+    pad = length - HEADER_SIZE
+    prep = Prepared(OFFSET_DELTAS | NO_KEYS | UNIFORM_TS, 0, last_delta, timestamp_ms, timestamp_ms,
+                    pad, bytes(pad), 0)
+    return seal(prep, base_offset) + prep.payload
+
+
 def record_sizes(keys, values, headers=None):
     """Each record's key + value + encoded headers size in bytes (as bounded by
     `Prepared.max_record`); for error messages, so a per-record loop is fine."""
@@ -580,7 +598,8 @@ def _decode_columns(buf, pos, info):
     ksum = 0 if klens is None else kst[1] + (klens.count(-1) if nulls else 0)
     vsum = vst[1] + (vlens.count(-1) if nulls else 0)
     hsum = 0 if hlens is None else hst[1]
-    if p + ksum + vsum + hsum != len(section):
+    if p + ksum + vsum + hsum != len(section) and (count or not attrs & OFFSET_DELTAS):
+        # (a batch of no records may carry padding: a gap written over damaged bytes)
         raise CorruptBatchError("column lengths do not add up to the record section")
     if klens is None:
         keys = repeat(None, count)

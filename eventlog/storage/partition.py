@@ -21,11 +21,17 @@ Invariants:
   batches from position 0 (verified once per handle, then incrementally), never an index
   entry alone: an entry past damage in the middle must not move the end past the damage.
 - A writer that finds an invalid tail under the lock cuts it off quietly (crash recovery)
-  when no valid batch follows it; when valid data follows (corruption) it first moves the
-  bytes to a quarantine file (`_segment.quarantine`), logs a warning naming the partition,
-  the offsets and the file, and writes an empty batch covering the offsets of the valid
-  batches it moved, so no offset that was ever readable is reused. It cuts index entries
-  that point past the new end.
+  when no valid batch follows it. When valid data follows (corruption) it resynchronises:
+  the first CRC-valid batch after the damage whose base offset continues the sequence past
+  it (`segment.resync_point`) ends the damage; only the damaged bytes go to a quarantine
+  file, and are overwritten in place by a batch of no records covering the offsets they held
+  (`segment.fill_gap`): an explicit gap, read across as across a compacted gap. The valid
+  batches after it stay, readable; a warning names the partition, the offsets lost, the
+  file. Valid batches that do not continue the sequence are moved aside whole (as before:
+  an empty batch covers their offsets, so no offset that was ever readable is reused). Until
+  a writer (or `verify --repair`) has done this, readers that reach the damage raise
+  `CorruptLogError` and `end_offset` stops before it. It cuts index entries that point past
+  the new end.
 - A segment is rolled only after the writer's last write to it; a newer segment's base
   offset is exactly the old segment's end offset (until compaction leaves gaps). Readers and
   writers find the next segment by that name; a directory listing is only a fallback (for
@@ -46,9 +52,9 @@ from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
 from eventlog._os.fs import FileLock, check_usable, fork_generation, fsync_dir, read_json, atomic_write_json
 from eventlog._os.fs import storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
-from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, index_entries,
-                                      list_segment_bases, quarantine, remove_segment_files, seg_name,
-                                      valid_batches_in)
+from eventlog.storage.segment import (READ_CHUNK, Segment, _IDX, _TIDX, crosses_interval, fill_gap,
+                                      index_entries, list_segment_bases, quarantine, remove_segment_files,
+                                      resync_point, seg_name, valid_batches_in)
 from eventlog.errors import (CorruptLogError, ForkedProcessError, InvalidArgumentError, InvalidTypeError,
                      LogClosedError, OffsetOutOfRangeError, RecordTooLargeError, UnknownTopicError)
 from eventlog.record import Record, TopicPartition
@@ -492,12 +498,29 @@ class Partition:
         pos, nxt, mx, batches = seg.scan(start_pos, start_offset)
         size = os.fstat(w.fd).st_size
         resume = None
-        if size > pos:
-            found = valid_batches_in(os.pread(w.fd, size - pos, pos))
-            if found:  # valid data after the damage: corruption, not a torn write
+        resynced = False
+        while size > pos:
+            data = os.pread(w.fd, size - pos, pos)
+            found = valid_batches_in(data)
+            if not found:
+                break  # a torn tail (an interrupted write): cut quietly below
+            at = resync_point(data, nxt)
+            if at is None:  # valid batches, but none continuing the log: move them all aside
                 resume = self._quarantine(w, pos, nxt, size, found)
+                break
+            # corruption with valid data after it: quarantine only the damaged bytes, make the
+            # offsets they held an explicit gap, keep every valid batch after them in place
+            self._resync(w, pos, at, nxt, mx)
+            resynced = True
+            pos, nxt, mx2, more = seg.scan(pos, nxt)
+            batches.extend(more)
+            if mx2 is not None and (mx is None or mx2 > mx):
+                mx = mx2
+        if size > pos:
             os.ftruncate(w.fd, pos)
             self._cut_indexes(w, pos)
+        if resynced:  # entries of the damaged batches point inside the gap now
+            seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
         w.pos = pos
         w.next_offset = nxt
         if mx is not None and (w.max_ts is None or mx > w.max_ts):
@@ -512,6 +535,19 @@ class Partition:
             batches.append((w.pos - HEADER_SIZE, _codec.peek(
                 w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
         return batches
+
+    def _resync(self, w, pos, at, nxt, max_ts):
+        """Fill the damaged bytes [pos, pos + at[0]) of w's segment with a gap covering the
+        offsets from `nxt` to the base of the valid batch `at` = (distance, info) that follows
+        them (`_segment.fill_gap`: the bytes go to a quarantine file first), and warn."""
+        dist, info = at
+        ts = max_ts if max_ts is not None else info.max_timestamp
+        path = fill_gap(self.dir, w.seg.base, w.fd, pos, dist, nxt, info.base_offset, ts)
+        log.warning("%s[%d]: corrupt data in %s at position %d: offsets %d..%d were in %d damaged "
+                    "bytes, now moved to the quarantine file %s and skipped (an explicit gap); the "
+                    "valid batches after them, from offset %d, are kept",
+                    self.topic, self.partition, w.seg.path, pos, nxt, info.base_offset - 1, dist, path,
+                    info.base_offset)
 
     def _quarantine(self, w, pos, nxt, size, found):
         """Move the bytes of w's segment from `pos` to its end to a quarantine file (the

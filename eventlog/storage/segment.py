@@ -23,7 +23,12 @@ when it is whole, its CRC matches and its base offset continues the sequence.
 Damage: bytes past the last valid batch are a *torn tail* when no CRC-valid batch starts
 anywhere in them (an interrupted write: cut quietly) and *corruption* otherwise (valid data
 follows the damage). Corrupt bytes are never deleted: `quarantine` copies them to
-`<base>.<position>.quarantine` beside the segment (fsynced) before the segment is cut.
+`<base>.<position>.quarantine` beside the segment (fsynced) before they are touched. Where a
+valid batch continuing the sequence follows the damage (`resync_point`), only the damaged
+bytes are quarantined and overwritten in place by a padded batch of no records covering the
+offsets they held (`fill_gap`): an explicit gap, accounted for by the quarantine file of the
+same position; the valid batches after it stay in place. (This is the one change to bytes
+before the last valid batch, made under the append lock, to bytes no reader can accept.)
 """
 import bisect
 import os
@@ -458,11 +463,45 @@ def valid_batches_in(data):
             i += 1
 
 
-def quarantine(directory, base, fd, pos, *, sync=True):
-    """Copy the bytes of segment `base` (open on `fd`) from `pos` to its end into a new
-    quarantine file beside it and fsync it; return its path. The caller cuts the segment
-    afterwards (and holds the append lock)."""
+def resync_point(data, expect, below=None):
+    """(pos, info) of the first CRC-valid batch in `data` (the bytes after damage, starting at
+    the position where offset `expect` should start) whose base offset continues the sequence
+    past the damage: greater than `expect` (and below `below`, the next segment's base, if
+    given), at least a header's length in. None if there is none: then the damage runs to
+    the end (a torn tail in the newest segment). The CRC covers the base offset, so a false
+    match is practically impossible."""
+    for p, info in valid_batches_in(data):
+        if p >= HEADER_SIZE and info.base_offset > expect and (below is None or info.next_offset <= below):
+            return p, info
+    return None
+
+
+def fill_gap(directory, base, fd, pos, length, first, upto, timestamp_ms, *, sync=True):
+    """Resynchronise segment `base` (open read-write on `fd`) over damaged bytes: copy the
+    `length` bytes at `pos` to a quarantine file (fsynced first: they are never lost), then
+    write over them, in place, a batch of no records exactly `length` bytes long covering
+    offsets [first, upto): the offsets the damaged bytes held become an explicit gap, and
+    the valid batches after them stay where they are, readable. The caller holds the append
+    lock. Returns the quarantine file's path."""
+    path = quarantine(directory, base, fd, pos, end=pos + length, sync=sync)
+    data = _codec.gap_batch(first, upto - first - 1, timestamp_ms, length)
+    view = memoryview(data)
+    p = pos
+    while view:  # continue a short write
+        n = os.pwrite(fd, view, p)
+        view, p = view[n:], p + n
+    if sync:
+        os.fsync(fd)
+    return path
+
+
+def quarantine(directory, base, fd, pos, *, end=None, sync=True):
+    """Copy the bytes of segment `base` (open on `fd`) from `pos` to `end` (default: its
+    end) into a new quarantine file beside it and fsync it; return its path. The caller cuts
+    or overwrites them afterwards (and holds the append lock)."""
     size = os.fstat(fd).st_size
+    if end is not None:
+        size = min(size, end)
     path = os.path.join(directory, quarantine_name(base, pos))
     k = 1
     while os.path.exists(path):  # damaged again at the same place: keep every copy
