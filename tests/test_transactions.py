@@ -140,6 +140,7 @@ def test_aborted_after_flush_visible_uncommitted_only_and_interleaved_producers(
 
 
 def test_offsets_committed_only_with_the_transaction(log):
+    log.topic("in").partition(0).append_batch([(None, b"i")] * 10)   # offsets within the input
     p = log.producer(transactional_id="t")
     p.init_transactions()
     g = log.consumer(group_id="g", enable_auto_commit=False)
@@ -295,7 +296,7 @@ def test_kill9_at_each_step_of_the_commit_protocol(tmp_path, step, recover):
     d = str(tmp_path / "log")
     with eventlog.open(d) as lg:
         lg.create_topic("out", partitions=3)
-        lg.create_topic("in", partitions=1)
+        lg.create_topic("in", partitions=1).partition(0).append_batch([(None, b"i")] * 20)
     r = subprocess.run([sys.executable, PROCS, "crash", d, step], capture_output=True, text=True, timeout=60)
     assert r.returncode == -9, r.stderr
     assert_log_consistent(d)
