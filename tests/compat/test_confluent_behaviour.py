@@ -112,8 +112,19 @@ def test_missing_config_closed_and_uninitialised_clients(url):
         def __init__(self, conf):
             pass
 
+    uc = UninitC({})
     with pytest.raises(RuntimeError, match="Consumer closed"):
-        UninitC({}).subscribe(["t"])
+        uc.subscribe(["t"])
+    for call in (uc.unsubscribe, uc.poll, uc.consume, uc.unassign, uc.assignment, uc.commit,
+                 uc.memberid, uc.consumer_group_metadata,
+                 lambda: uc.committed([ck.TopicPartition("t", 0)]),
+                 lambda: uc.store_offsets(offsets=[ck.TopicPartition("t", 0, 1)]),
+                 lambda: uc.offsets_for_times([ck.TopicPartition("t", 0)])):
+        with pytest.raises(RuntimeError, match="Consumer closed"):
+            call()
+    with pytest.raises(RuntimeError, match="Handle has been closed"):   # librdkafka's handle method
+        uc.list_topics()
+    uc.close()                                                          # close() is allowed
 
     class UninitA(ca.AdminClient):
         def __init__(self, conf):
@@ -167,6 +178,57 @@ def test_store_offsets_for_an_unassigned_partition_is_unknown_partition(url):
     with pytest.raises(ck.KafkaException) as e:
         c.store_offsets(offsets=[ck.TopicPartition("t", 0, 42)])
     assert e.value.args[0].code() == ck.KafkaError._UNKNOWN_PARTITION
+    c.close()
+
+
+def test_commit_and_store_offsets_arguments_as_confluent_checks_them(url):
+    log_conf = {"bootstrap.servers": url, "group.id": "g", "enable.auto.offset.store": False}
+    ca.AdminClient({"bootstrap.servers": url}).create_topics([ca.NewTopic("t", 1)])["t"].result()
+    c = ck.Consumer(log_conf)
+    c.assign([ck.TopicPartition("t", 0)])
+    msg = ck.Message(topic="t", partition=0)            # no offset: counts as OFFSET_INVALID
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        c.store_offsets(message=msg, offsets=[ck.TopicPartition("t", 0, 1)])
+    with pytest.raises(ValueError, match="expected either message or offsets"):
+        c.store_offsets(message=None, offsets=None)
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(message=msg, asynchronous=False)
+    assert e.value.args[0].code() == ck.KafkaError._NO_OFFSET
+    assert c.commit(message=msg) is None                # asynchronous: nothing to commit, no error
+    bad = ck.Message(topic="t", partition=0, offset=3, error=ck.KafkaError(ck.KafkaError._PARTITION_EOF))
+    with pytest.raises(ck.KafkaException, match="Cannot commit offsets for message with error"):
+        c.commit(message=bad)
+    with pytest.raises(ck.KafkaException, match="Cannot store offsets for message with error"):
+        c.store_offsets(message=bad)
+    c.close()
+    with ck.Consumer(dict(log_conf, **{"enable.auto.offset.store": True})) as c2:
+        with pytest.raises(ValueError, match="mutually exclusive"):     # argument checks come first
+            c2.store_offsets(message=msg, offsets=[ck.TopicPartition("t", 0, 1)])
+
+
+def test_assign_to_a_missing_topic_is_local_and_fetches_once_it_exists(url):
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "auto.offset.reset": "earliest"})
+    c.assign([ck.TopicPartition("later", 1, ck.OFFSET_BEGINNING)])
+    assert [(p.topic, p.partition) for p in c.assignment()] == [("later", 1)]
+    assert c.poll(0.2) is None                           # no error event: it just waits
+    assert c.get_watermark_offsets(ck.TopicPartition("later", 1), cached=True) == (ck.OFFSET_INVALID,) * 2
+    with pytest.raises(ck.KafkaException) as e:
+        c.get_watermark_offsets(ck.TopicPartition("later", 1))
+    assert e.value.args[0].code() == ck.KafkaError._UNKNOWN_PARTITION
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(offsets=[ck.TopicPartition("later", 1, 1)], asynchronous=False)
+    assert e.value.args[0].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART
+    a = ca.AdminClient({"bootstrap.servers": url})
+    a.create_topics([ca.NewTopic("later", 2)])["later"].result()
+    with ck.Producer({"bootstrap.servers": url}) as p:
+        p.produce("later", b"a", partition=1)
+        p.produce("later", b"b", partition=0)
+        p.flush()
+    m = poll_until(c, lambda m: m.error() is None)
+    assert (m.partition(), m.offset(), m.value()) == (1, 0, b"a")
+    r = c.offsets_for_times([ck.TopicPartition("later", 0, 0), ck.TopicPartition("later", 5, 0)])
+    assert [(p.partition, p.offset, p.error and p.error.code()) for p in r] == [
+        (0, 0, None), (5, 0, ck.KafkaError._UNKNOWN_PARTITION)]
     c.close()
 
 

@@ -425,6 +425,39 @@ def offsets_for_times(s):
             for ts in (0, 1000, 2500, 3000, 4000, 9999)]
 
 
+@scenario
+def assign_before_the_topic_exists(s):
+    # librdkafka's assign() is local: partitions of a topic that does not exist yet are
+    # assigned, calls that need the broker's answer fail (per call or per partition), and
+    # the partitions are fetched once the topic is created
+    t = f"{s.prefix}-late"
+    c = consumer(s, s.group(), **{"enable.auto.offset.store": False, "enable.auto.commit": False,
+                                  "topic.metadata.refresh.interval.ms": 500})
+    c.assign([s.ck.TopicPartition(t, 0, s.ck.OFFSET_BEGINNING), s.ck.TopicPartition(t, 3)])
+
+    def code(fn, *a, **k):
+        try:
+            return ("ok", fn(*a, **k))
+        except s.ck.KafkaException as e:
+            return ("error", e.args[0].name())
+    out = [[(p.topic, p.partition) for p in c.assignment()],
+           code(c.seek, s.ck.TopicPartition(t, 3, 5)),   # (not started: no fetch state yet)
+           code(c.get_watermark_offsets, s.ck.TopicPartition(t, 0), timeout=5),
+           code(c.get_watermark_offsets, s.ck.TopicPartition(t, 0), cached=True),
+           code(lambda: tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, T0)], timeout=5))),
+           code(c.store_offsets, offsets=[s.ck.TopicPartition(t, 3, 5)]),
+           code(c.commit, offsets=[s.ck.TopicPartition(t, 0)], asynchronous=False),
+           code(lambda: tpl(c.position([s.ck.TopicPartition(t, 0)])))]
+    errors = [m.error().name() for m in (c.poll(0.2) for _ in range(5)) if m is not None and m.error()]
+    out.append(errors)
+    s.topic("late", 4)
+    fill(s, t, 3)
+    out.append([rec(m) for m in drain(c, 3, timeout=30)])
+    r = c.offsets_for_times([s.ck.TopicPartition(t, 0, T0), s.ck.TopicPartition(t, 9, T0)], timeout=10)
+    out.append([(p.partition, p.error.name() if p.error else None) for p in r])
+    return out
+
+
 # -- rebalancing ----------------------------------------------------------------------------------
 
 @scenario

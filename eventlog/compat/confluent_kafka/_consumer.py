@@ -10,6 +10,7 @@ from eventlog import errors as _el
 from eventlog.offsets import FileOffsetStore
 from eventlog.record import TopicPartition as _TP
 from eventlog.compat import _common
+from eventlog.compat.confluent_kafka._guard import closed_guard
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
 from eventlog.compat.confluent_kafka._stats import Stats
@@ -17,6 +18,18 @@ from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END
                      KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
 
 _log = logging.getLogger("eventlog.compat.confluent_kafka")
+
+
+def _message_position(message, what):
+    """(tp, offset after the message) for commit(message=) / store_offsets(message=), as
+    confluent-kafka computes it (an offset-less Message counts as OFFSET_INVALID)."""
+    if not isinstance(message, Message):
+        raise TypeError("expected cimpl.Message")
+    if message.error() is not None:
+        raise _exc(KafkaError._INVALID_ARG,
+                   f"Cannot {what} offsets for message with error: '{message.error().str()}'")
+    off = message.offset()
+    return _TP(message.topic(), message.partition()), (OFFSET_INVALID if off is None else off) + 1
 
 
 class _ConsumerGroupMetadata:
@@ -41,6 +54,7 @@ _CONSUMER_REFUSED = dict(_REFUSED_COMMON, **{
     "offset.store.method": lambda v: None if v == "broker" else
     "only broker-side (group) offset storage exists in eventlog",
 })
+_WAIT_CHECK_S = 0.1     # how often poll looks for the topics of waiting partitions
 _RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
            "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
 
@@ -107,8 +121,11 @@ class _Rebalance:
             cc._forget(tps)
 
 
+@closed_guard("Consumer closed", exempt=("close",), handle=("list_topics", "set_sasl_credentials"))
 class Consumer:
-    """confluent-kafka's Consumer reading an eventlog directory."""
+    """confluent-kafka's Consumer reading an eventlog directory. After close(), and on an
+    instance whose __init__ did not run, every method but close() raises RuntimeError
+    ("Consumer closed"; librdkafka's handle methods: "Handle has been closed")."""
 
     def __init__(self, conf=None, **kwargs):
         c = _merge_conf(conf, kwargs, "Consumer")
@@ -158,6 +175,11 @@ class Consumer:
         self._pending_eof = collections.deque()
         self._paused = set()
         self._asg_offsets = {}   # tp -> the offset assignment() reports (as given to assign)
+        # partitions assign() was given whose topic or partition does not exist yet: like
+        # librdkafka's (local) assign they are part of the assignment, and start to be fetched
+        # once they exist (checked by poll, at most every _WAIT_CHECK_S)
+        self._waiting = set()
+        self._waiting_checked = 0.0
         self._subscribed = False
         self._in_cb = False
         self._cb_offsets = {}
@@ -167,15 +189,8 @@ class Consumer:
     def __repr__(self):
         return f"<eventlog.compat.confluent_kafka.Consumer {self._ref.log.path!r} group={self._group!r}>"
 
-    _closed = True   # until __init__ ran: an uninitialised instance counts as closed
-
-    def _check(self):
-        if self._closed:
-            raise RuntimeError("Consumer closed")
-
     # -- subscription and assignment -----------------------------------------------------------
     def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
-        self._check()
         if not isinstance(topics, list):
             raise TypeError("expected list of topic unicode strings")
         for t in topics:
@@ -186,6 +201,7 @@ class Consumer:
                 raise TypeError(f"{name} expects a callable")
         names, pattern = _pattern(topics)
         self._fetcher.sync()
+        self._forget(self._waiting)
         if self._subscribed or self._c.assignment():
             self._c.unsubscribe()
         listener = _Rebalance(self, on_assign, on_revoke, on_lost)
@@ -196,7 +212,6 @@ class Consumer:
         self._subscribed = True
 
     def unsubscribe(self):
-        self._check()
         self._fetcher.sync()
         if self._subscribed:
             try:
@@ -211,7 +226,6 @@ class Consumer:
                 self._seek_raw(_tp(p), p.offset)
 
     def assign(self, partitions):
-        self._check()
         parts = list(partitions)
         if self._in_cb:
             for p in parts:
@@ -227,20 +241,57 @@ class Consumer:
             return
         self._fetcher.sync()
         tps = [_tp(p) for p in parts]
-        gone = self._c.assignment() - set(tps)
+        gone = (self._c.assignment() | self._waiting) - set(tps)
         self._forget(gone)
+        present = [tp for tp in tps if self._exists(tp)]
         try:
-            self._c.assign(tps)
+            self._c.assign(present)
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        self._waiting = set(tps) - set(present)
         for tp in tps:
             self._app_pos.pop(tp, None)
             self._eof.pop(tp, None)
         self._asg_offsets = {_tp(p): p.offset for p in parts}
-        self._set_offsets(parts)
+        self._set_offsets([p for p in parts if _tp(p) not in self._waiting])
+
+    def _exists(self, tp):
+        """Whether tp's topic and partition exist in the log (now)."""
+        try:
+            self._ref.log.topic(tp.topic).partition(tp.partition)
+        except _el.EventLogError:
+            return False
+        return True
+
+    def _assigned(self):
+        """The assignment as the application sees it: what the core fetches plus the
+        partitions waiting for their topic to be created."""
+        return self._c.assignment() | self._waiting
+
+    def _start_waiting(self, force=False):
+        """Start fetching the waiting partitions whose topic has since been created (by any
+        process); offsets given to assign() apply then."""
+        if not self._waiting:
+            return
+        now = time.monotonic()
+        if not force and now - self._waiting_checked < _WAIT_CHECK_S:
+            return
+        self._waiting_checked = now
+        ready = [tp for tp in sorted(self._waiting) if self._exists(tp)]
+        if not ready:
+            return
+        self._fetcher.sync()
+        try:
+            self._c.assign(sorted(self._c.assignment()) + ready)
+        except _el.EventLogError:
+            return        # deleted again in between: stays waiting
+        self._waiting -= set(ready)
+        for tp in ready:
+            off = self._asg_offsets.get(tp, OFFSET_INVALID)
+            if off not in (OFFSET_INVALID, OFFSET_STORED):
+                self._seek_raw(tp, off)
 
     def incremental_assign(self, partitions):
-        self._check()
         parts = list(partitions)
         if self._in_cb or self._subscribed:
             if self._in_cb:
@@ -252,42 +303,41 @@ class Consumer:
             return
         cur = self._c.assignment()
         new = [_tp(p) for p in parts]
-        dup = [tp for tp in new if tp in cur]
+        dup = [tp for tp in new if tp in cur or tp in self._waiting]
         if dup:
             raise _exc(KafkaError._CONFLICT, f"{len(dup)} partition(s) are already assigned")
         self._fetcher.sync()
+        present = [tp for tp in new if self._exists(tp)]
         try:
-            self._c.assign(sorted(cur) + new)
+            self._c.assign(sorted(cur) + present)
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        self._waiting |= set(new) - set(present)
         self._asg_offsets.update({_tp(p): p.offset for p in parts})
-        self._set_offsets(parts)
+        self._set_offsets([p for p in parts if _tp(p) not in self._waiting])
 
     def incremental_unassign(self, partitions):
-        self._check()
         if self._in_cb or self._subscribed:
             return
         drop = {_tp(p) for p in partitions}
         cur = self._c.assignment()
-        if drop - cur:
+        if drop - cur - self._waiting:
             raise _exc(KafkaError._INVALID_ARG, "partition(s) not assigned")
         self._fetcher.sync()
         self._forget(drop)
         self._c.assign(sorted(cur - drop))
 
     def unassign(self):
-        self._check()
         if self._in_cb or self._subscribed:
             return
         self._fetcher.sync()
-        self._forget(self._c.assignment())
+        self._forget(self._assigned())
         self._c.assign([])
 
     def assignment(self):
-        self._check()
         default = OFFSET_STORED if self._subscribed else OFFSET_INVALID
         return [TopicPartition(tp.topic, tp.partition, self._asg_offsets.get(tp, default))
-                for tp in sorted(self._c.assignment())]
+                for tp in sorted(self._assigned())]
 
     def _forget(self, tps):
         tps = set(tps)
@@ -296,6 +346,7 @@ class Consumer:
             for tp in tps:
                 d.pop(tp, None)
         self._paused -= tps
+        self._waiting -= tps
 
     # -- fetching ---------------------------------------------------------------------------------
     def _serve_events(self):
@@ -312,6 +363,7 @@ class Consumer:
         """The next Message (record or EOF event), or None at the deadline."""
         while True:
             self._serve_events()
+            self._start_waiting()
             self._maybe_auto_commit()
             self._stats.maybe_emit(self._stats_offsets)
             if self._pending_eof:
@@ -406,7 +458,6 @@ class Consumer:
         return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, 0))
 
     def poll(self, timeout=None):
-        self._check()
         if timeout is not None and timeout < 0:
             timeout = None
         exceeded = self._poll_interval_exceeded()
@@ -415,7 +466,6 @@ class Consumer:
         return self._next(_common.deadline_after(timeout))
 
     def consume(self, num_messages=1, timeout=None):
-        self._check()
         if not isinstance(num_messages, int) or num_messages < 1 or num_messages > 1000000:
             raise ValueError("num_messages must be between 0 and 1000000 (1M)")
         if timeout is not None and timeout < 0:
@@ -453,7 +503,6 @@ class Consumer:
         self._eof.pop(tp, None)
 
     def seek(self, partition):
-        self._check()
         tp = _tp(partition)
         if tp not in self._c.assignment():
             raise _exc(KafkaError._STATE, f"Failed to seek to offset {partition.offset}: Local: Erroneous state")
@@ -463,7 +512,6 @@ class Consumer:
             raise _from_el(e) from e
 
     def position(self, partitions):
-        self._check()
         out = []
         for p in partitions:
             r = TopicPartition(p.topic, p.partition, self._app_pos.get(_tp(p), OFFSET_INVALID))
@@ -471,57 +519,71 @@ class Consumer:
         return out
 
     def pause(self, partitions):
-        self._check()
         tps = {_tp(p) for p in partitions} & self._c.assignment()
         self._fetcher.sync(tps)
         self._c.pause(list(tps))
         self._paused |= tps
 
     def resume(self, partitions):
-        self._check()
         tps = {_tp(p) for p in partitions} & self._c.assignment()
         self._c.resume(list(tps))
         self._paused -= tps
 
     def get_watermark_offsets(self, partition, timeout=None, cached=False):
-        self._check()
+        """(low, high) of the partition. As librdkafka: a partition the log does not have
+        gives _UNKNOWN_PARTITION, or (OFFSET_INVALID, OFFSET_INVALID) with cached=True."""
         try:
             p = self._ref.log.topic(partition.topic).partition(partition.partition)
+        except _el.UnknownTopicError:
+            if cached:
+                return (OFFSET_INVALID, OFFSET_INVALID)
+            raise _exc(KafkaError._UNKNOWN_PARTITION,
+                       "Failed to get watermark offsets: Local: Unknown partition") from None
         except _el.EventLogError as e:
             raise _from_el(e) from e
         return (p.start_offset, p.end_offset)
 
     def offsets_for_times(self, partitions, timeout=None):
-        self._check()
+        """The first offset at or after each partition's timestamp (OFFSET_END past the last
+        record). As librdkafka against a broker: an unknown topic fails the whole call with
+        _UNKNOWN_PARTITION; a partition a known topic does not have comes back with that
+        error in its `.error` (and its offset unchanged)."""
         out = []
         for p in partitions:
             try:
-                part = self._ref.log.topic(p.topic).partition(p.partition)
+                topic = self._ref.log.topic(p.topic)
+            except _el.UnknownTopicError:
+                raise _exc(KafkaError._UNKNOWN_PARTITION, "Failed to get offsets: Local: Unknown partition") from None
             except _el.EventLogError as e:
                 raise _from_el(e) from e
+            try:
+                part = topic.partition(p.partition)
+            except _el.UnknownTopicError:
+                r = TopicPartition(p.topic, p.partition, p.offset)
+                r.error = KafkaError(KafkaError._UNKNOWN_PARTITION)
+                out.append(r)
+                continue
             off = part.offset_for_time(p.offset)
             out.append(TopicPartition(p.topic, p.partition, OFFSET_END if off is None else off))
         return out
 
     def list_topics(self, topic=None, timeout=-1):
-        self._check()
         return _cluster_metadata(self._ref.log, topic)
 
     # -- offsets ----------------------------------------------------------------------------------
     def store_offsets(self, message=None, offsets=None):
-        self._check()
+        if message is not None and offsets is not None:
+            raise ValueError("message and offsets are mutually exclusive")
+        if message is None and offsets is None:
+            raise ValueError("expected either message or offsets")
+        if message is not None:
+            items = [_message_position(message, "store")]
+        else:
+            items = [(_tp(p), p.offset) for p in offsets]
         if self._auto_store:
             raise _exc(KafkaError._INVALID_ARG,
                        "StoreOffsets failed: Local: Invalid argument or configuration")
-        if (message is None) == (offsets is None):
-            raise ValueError("expected either message or offsets")
-        if message is not None:
-            if message.error() is not None:
-                raise _exc(KafkaError._INVALID_ARG, "Cannot store offsets for a message with an error")
-            items = [(_TP(message.topic(), message.partition()), message.offset() + 1)]
-        else:
-            items = [(_tp(p), p.offset) for p in offsets]
-        assigned = self._c.assignment()
+        assigned = self._assigned()
         bad = [tp for tp, _ in items if tp not in assigned]
         for tp, off in items:
             if tp in assigned:
@@ -531,10 +593,10 @@ class Consumer:
             raise _exc(KafkaError._UNKNOWN_PARTITION, "StoreOffsets failed: Local: Unknown partition")
 
     def _commit_stored(self, tps, sync, quiet=False, revoke=False):
-        assigned = self._c.assignment()
+        assigned = self._assigned()
         cand = {tp: off for tp, off in self._stored.items()
                 if tp in assigned and (tps is None or tp in tps) and off >= 0}
-        if cand and not revoke:
+        if cand and not revoke and not (set(cand) & self._waiting):
             committed = self._store.committed(self._group, list(cand))
             cand = {tp: off for tp, off in cand.items() if committed.get(tp) != off}
         if not cand:
@@ -555,6 +617,10 @@ class Consumer:
         parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
                  for tp, off in sorted(offsets.items())]
         try:
+            missing = [tp for tp in offsets if not self._exists(tp)]
+            if missing:
+                # the broker refuses a commit for a partition it does not have
+                raise _el.UnknownTopicError("Broker: Unknown topic or partition")
             if self._subscribed:
                 self._c.commit(dict(offsets))
             else:
@@ -574,16 +640,13 @@ class Consumer:
         return parts
 
     def commit(self, message=None, offsets=None, asynchronous=True):
-        self._check()
         if message is not None and offsets is not None:
             raise ValueError("message and offsets are mutually exclusive")
         sync = not asynchronous
         if message is not None:
-            if message.error() is not None:
-                raise _exc(KafkaError._INVALID_ARG, "Cannot commit offsets for message with error")
-            off = {_TP(message.topic(), message.partition()): message.offset() + 1}
-            r = self._commit(off, sync)
-        elif offsets is not None:
+            tp, off = _message_position(message, "commit")
+            offsets = [TopicPartition(tp.topic, tp.partition, off)]
+        if offsets is not None:
             off, meta = {}, {}
             for p in offsets:
                 if p.offset < 0:
@@ -603,7 +666,6 @@ class Consumer:
         return r if sync else None
 
     def committed(self, partitions, timeout=None):
-        self._check()
         tps = [_tp(p) for p in partitions]
         got = self._store.committed_metadata(self._group, tps)
         out = []
@@ -617,12 +679,10 @@ class Consumer:
         return out
 
     def memberid(self):
-        self._check()
         g = getattr(self._c, "_group", None)
         return g.member_id if g is not None else None
 
     def consumer_group_metadata(self):
-        self._check()
         g = getattr(self._c, "_group", None)
         return _ConsumerGroupMetadata(self._group, g.generation if g else -1, g.member_id if g else "")
 
