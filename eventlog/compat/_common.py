@@ -320,6 +320,14 @@ def group_state(log, group_id):
     return "Stable"
 
 
+def group_protocol_type(log, group_id):
+    """The group's protocol type as a broker reports it: "consumer" for a group that has run
+    the consumer protocol (members now, or an assignor of a past generation), "" for an unknown
+    group or one that only has offsets committed by assign()-mode consumers (a "simple" group)."""
+    g = log.group(group_id)
+    return "consumer" if g.members() or g.assignor else ""
+
+
 def is_group_metadata(text):
     """True if a committed offset's metadata was written by eventlog's group layer (member id
     and generation of a fenced commit, or an admin reset) rather than by the application."""

@@ -614,8 +614,7 @@ def admin_topic_lifecycle(s):
     return created, seen, dup, bad, parts, deleted, gone
 
 
-@scenario(differs="describe_consumer_groups of an unknown group: the facade says is_simple_consumer_group=False, "
-                  "the broker True")
+@scenario
 def admin_describe_empty_and_unknown_groups(s):
     t = s.topic("adm3", 1)
     g = s.group()
@@ -627,7 +626,12 @@ def admin_describe_empty_and_unknown_groups(s):
     c.close()
     a = s.ck.admin.AdminClient(s.cconf)
     out = []
-    for gid in (g, s.group("nobody")):
+    simple = s.group("simple")           # offsets committed by an assign()-mode consumer only
+    c = consumer(s, simple, **{"enable.auto.commit": False})
+    c.assign([s.ck.TopicPartition(t, 0, 0)])
+    c.commit(offsets=[s.ck.TopicPartition(t, 0, 1)], asynchronous=False)
+    c.close()
+    for gid in (g, s.group("nobody"), simple):
         try:
             d = a.describe_consumer_groups([gid])[gid].result(10)
             out.append((d.group_id, d.state.name, len(d.members), d.is_simple_consumer_group))

@@ -513,8 +513,7 @@ def admin_topic_lifecycle(s):
     return seen, dup, desc, gone, missing
 
 
-@scenario(differs="describe_groups: facade members lack member_metadata and give member_assignment as an object, "
-                  "not a dict; an unknown group has error None, not GroupIdNotFoundError, and no authorized_operations")
+@scenario
 def admin_describe_and_list_groups(s):
     t = s.topic("adm2", 2)
     g = s.group()

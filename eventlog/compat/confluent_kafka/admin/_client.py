@@ -246,8 +246,9 @@ class AdminClient:
                 m.member_id, m.client_id, m.host,
                 MemberAssignment([TopicPartition(tp.topic, tp.partition) for tp in m.assignment]),
                 m.group_instance_id) for m in g.members()]
+            simple = _common.group_protocol_type(log, gid) == ""
             out[gid] = _done(ConsumerGroupDescription(
-                gid, False, members, (g.assignor or "") if members else "", _state(log, gid), node))
+                gid, simple, members, (g.assignor or "") if members else "", _state(log, gid), node))
         return out
 
     def list_groups(self, group=None, timeout=None):
@@ -257,7 +258,7 @@ class AdminClient:
             gm.broker = BrokerMetadata(0, self._log.path, 0)
             gm.id = gid
             gm.state = _common.group_state(self._log, gid)
-            gm.protocol_type = "consumer"
+            gm.protocol_type = _common.group_protocol_type(self._log, gid)
             gm.protocol = self._log.group(gid).assignor or ""
             for m in self._log.group(gid).members():
                 mm = GroupMember()

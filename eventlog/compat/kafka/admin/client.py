@@ -165,7 +165,7 @@ class KafkaAdminClient:
                     ConsumerProtocolMemberAssignment(0, sorted((t, sorted(p)) for t, p in by_topic.items()), b"")))
                 strategy = g.assignor or ""
             state = _common.group_state(log, gid)
-            out.append(GroupInformation(0, gid, state, "consumer" if state != "Dead" else "", strategy,
+            out.append(GroupInformation(0, gid, state, _common.group_protocol_type(log, gid), strategy,
                                         members, None))
         return out
 
@@ -209,26 +209,32 @@ class KafkaAdminClient:
         log = self._log
         for info in self.describe_consumer_groups(group_ids):
             live = {m.member_id: m for m in log.group(info.group).members()}
+            # kafka-python's assignors send subscription version 0 (topics, user_data);
+            # cooperative-sticky sends version 1, which adds the partitions the member owns
+            cooperative = info.protocol == "cooperative-sticky"
             members = []
             for m in info.members:
                 em = live.get(m.member_id)
-                owned = collections.defaultdict(list)
-                for tp in (em.owned if em is not None else ()):
-                    owned[tp.topic].append(tp.partition)
+                meta = {"topics": list(m.member_metadata.subscription), "user_data": ""}
+                if cooperative:
+                    owned = collections.defaultdict(list)
+                    for tp in (em.owned if em is not None else ()):
+                        owned[tp.topic].append(tp.partition)
+                    meta["owned_partitions"] = [{"topic": tp, "partitions": sorted(ps)} for tp, ps in sorted(owned.items())]
                 members.append({
                     "member_id": m.member_id, "group_instance_id": getattr(em, "group_instance_id", None),
                     "client_id": m.client_id, "client_host": m.client_host,
-                    "member_metadata": {
-                        "topics": list(m.member_metadata.subscription), "user_data": None,
-                        "owned_partitions": [{"topic": tp, "partitions": sorted(ps)} for tp, ps in sorted(owned.items())],
-                        "generation_id": -1, "rack_id": None},
+                    "member_metadata": meta,
                     "member_assignment": {
                         "assigned_partitions": [{"topic": tp, "partitions": ps}
                                                 for tp, ps in m.member_assignment.assignment],
-                        "user_data": None}})
+                        "user_data": ""}})
+            error = None
+            if info.state == "Dead":   # the broker's answer for a group it does not know (v6+)
+                error = str(errors.GroupIdNotFoundError(f"Group {info.group} not found."))
             out[info.group] = {
                 "group_id": info.group, "group_state": info.state, "protocol_type": info.protocol_type,
-                "protocol_data": info.protocol, "error": None, "members": members,
+                "protocol_data": info.protocol, "error": error, "members": members,
                 "authorized_operations": None}
         return out
 
