@@ -444,3 +444,26 @@ def test_max_poll_interval_exceeded_is_reported_then_partitions_are_lost(url):
     c.poll(1)
     assert len(revoked) == 1        # lost partitions go to on_revoke when there is no on_lost
     c.close()
+
+
+def test_configuration_errors_say_what_librdkafka_says(url):
+    with pytest.raises(ck.KafkaException, match='Invalid value for configuration property "partitioner": murmur"'):
+        ck.Producer({"bootstrap.servers": url, "partitioner": "murmur"})
+    with pytest.raises(ck.KafkaException, match="Unsupported partition.assignment.strategy: bad"):
+        ck.Consumer({"bootstrap.servers": url, "group.id": "g", "partition.assignment.strategy": "bad"})
+
+
+def test_a_session_timeout_a_broker_refuses_is_reported_by_poll_and_the_member_never_joins(url):
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "session.timeout.ms": 100})
+    c.subscribe(["t"])
+    m = poll_until(c, lambda m: m.error() is not None)
+    assert m.error().code() == ck.KafkaError.INVALID_SESSION_TIMEOUT
+    assert m.timestamp() == (ck.TIMESTAMP_NOT_AVAILABLE, -1)
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(m)
+    assert e.value.args[0].code() == ck.KafkaError._INVALID_ARG
+    d = ca.AdminClient({"bootstrap.servers": url}).describe_consumer_groups(["g"])["g"].result()
+    assert (d.state, d.members) == (ck.ConsumerGroupState.DEAD, [])
+    c.unsubscribe()
+    assert c.poll(0.1) is None          # no subscription, no more JoinGroup failures
+    c.close()

@@ -289,6 +289,24 @@ def close_revokes_then_commits_and_reports(s):
 
 
 @scenario
+def session_timeout_below_the_brokers_minimum_is_refused(s):
+    # group.min.session.timeout.ms is 6000 on a default broker: the JoinGroup fails, poll
+    # reports it (and again at each retry), the member never joins, the group stays unknown
+    t = s.topic("sto", 1)
+    fill(s, t, 1)
+    g = s.group()
+    c = consumer(s, g, **{"session.timeout.ms": 100})
+    c.subscribe([t])
+    m = until(lambda: c.poll(0.2), 10)
+    seen = (m.error().name(), m.error().str(), m.timestamp(), m.topic(), c.assignment())
+    committed = exc_name(c.commit, m)
+    a = s.ck.admin.AdminClient(s.cconf)
+    d = a.describe_consumer_groups([g])[g].result(10)
+    c.unsubscribe()
+    return seen, committed, d.state.name, len(d.members)
+
+
+@scenario
 def partition_eof_events(s):
     t = s.topic("eof", 2)
     g = s.group()
@@ -302,7 +320,8 @@ def partition_eof_events(s):
         if m is None:
             continue
         if m.error() is not None:
-            events.append(("eof", m.partition(), m.offset(), m.error().code() == s.ck.KafkaError._PARTITION_EOF))
+            events.append(("eof", m.partition(), m.offset(), m.error().code() == s.ck.KafkaError._PARTITION_EOF,
+                           m.timestamp(), m.error().str().replace("broker 1 ", "broker N ").replace("broker 0 ", "broker N ")))
         else:
             events.append(("msg", m.partition(), m.offset()))
     per = {p: [e for e in events if e[1] == p] for p in (0, 1)}

@@ -54,7 +54,11 @@ _CONSUMER_REFUSED = dict(_REFUSED_COMMON, **{
     "offset.store.method": lambda v: None if v == "broker" else
     "only broker-side (group) offset storage exists in eventlog",
 })
-_WAIT_CHECK_S = 0.1     # how often poll looks for the topics of waiting partitions
+_WAIT_CHECK_S = 0.1
+# a Kafka broker's default group.min.session.timeout.ms / group.max.session.timeout.ms: a
+# member asking for a session timeout outside them is refused (INVALID_SESSION_TIMEOUT)
+_SESSION_TIMEOUT_MS = (6000, 1800000)
+_JOIN_RETRY_S = 2.5        # how often librdkafka retries (and reports) a refused JoinGroup     # how often poll looks for the topics of waiting partitions
 _RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
            "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
 
@@ -142,7 +146,7 @@ class Consumer:
         strategy = [s.strip() for s in str(c.get("partition.assignment.strategy", "range,roundrobin")).split(",")]
         for s in strategy:
             if s not in ("range", "roundrobin", "cooperative-sticky"):
-                raise _cfg_error(f'Invalid value "{s}" for configuration property "partition.assignment.strategy"')
+                raise _cfg_error(f'Failed to create consumer: Unsupported partition.assignment.strategy: {s}')
         self._cooperative = strategy[0] == "cooperative-sticky"
         self._auto_commit = _bool(c, "enable.auto.commit", _bool(c, "auto.commit.enable", True))
         self._auto_store = _bool(c, "enable.auto.offset.store", True)
@@ -180,6 +184,9 @@ class Consumer:
         # once they exist (checked by poll, at most every _WAIT_CHECK_S)
         self._waiting = set()
         self._waiting_checked = 0.0
+        self._session_ms = _int(c, "session.timeout.ms", 45000)
+        self._join_error = None      # a JoinGroup the "broker" refused: reported by poll
+        self._join_retry_at = 0.0
         self._subscribed = False
         self._in_cb = False
         self._cb_offsets = {}
@@ -202,23 +209,33 @@ class Consumer:
         names, pattern = _pattern(topics)
         self._fetcher.sync()
         self._forget(self._waiting)
-        if self._subscribed or self._c.assignment():
+        if (self._subscribed and self._join_error is None) or self._c.assignment():
             self._c.unsubscribe()
+        self._subscribed = True
+        if not _SESSION_TIMEOUT_MS[0] <= self._session_ms <= _SESSION_TIMEOUT_MS[1]:
+            # a broker with default settings refuses the JoinGroup: the member never joins,
+            # and poll reports the failure at every retry, as librdkafka does
+            self._join_error = KafkaError(KafkaError.INVALID_SESSION_TIMEOUT,
+                                          "JoinGroup failed: Broker: Invalid session timeout")
+            self._join_retry_at = 0.0
+            return
+        self._join_error = None
         listener = _Rebalance(self, on_assign, on_revoke, on_lost)
         try:
             self._c.subscribe(topics=names, pattern=pattern, listener=listener)
         except _el.EventLogError as e:
+            self._subscribed = False
             raise _from_el(e) from e
-        self._subscribed = True
 
     def unsubscribe(self):
         self._fetcher.sync()
-        if self._subscribed:
+        if self._subscribed and self._join_error is None:
             try:
                 self._c.unsubscribe()
             except _el.EventLogError as e:
                 raise _from_el(e) from e
         self._subscribed = False
+        self._join_error = None
 
     def _set_offsets(self, parts):
         for p in parts:
@@ -363,6 +380,9 @@ class Consumer:
         """The next Message (record or EOF event), or None at the deadline."""
         while True:
             self._serve_events()
+            if self._join_error is not None and time.monotonic() >= self._join_retry_at:
+                self._join_retry_at = time.monotonic() + _JOIN_RETRY_S
+                return Message(None, 0, None, None, None, None, self._join_error, (TIMESTAMP_NOT_AVAILABLE, -1))
             self._start_waiting()
             self._maybe_auto_commit()
             self._stats.maybe_emit(self._stats_offsets)
@@ -383,7 +403,7 @@ class Consumer:
                 self._initial_eofs()
                 if self._pending_eof:
                     continue
-            if not self._subscribed and not self._c.assignment():
+            if (not self._subscribed or self._join_error is not None) and not self._c.assignment():
                 if deadline is not None:
                     time.sleep(max(0.0, min(0.05, self._stats.due_in(), deadline - time.monotonic())))
                 else:
@@ -427,7 +447,10 @@ class Consumer:
         if offset >= end and self._eof.get(tp) != offset:
             self._eof[tp] = offset
             self._pending_eof.append(Message(tp.topic, tp.partition, offset, None, None, None,
-                                             KafkaError(KafkaError._PARTITION_EOF), (TIMESTAMP_NOT_AVAILABLE, 0)))
+                                             KafkaError(KafkaError._PARTITION_EOF,
+                                                        f"Fetch from broker 0 reached end of partition at offset "
+                                                        f"{offset} (HighwaterMark {end})"),
+                                             (TIMESTAMP_NOT_AVAILABLE, -1)))
 
     def _initial_eofs(self):
         for tp in sorted(self._c.assignment()):
@@ -455,7 +478,7 @@ class Consumer:
         err = KafkaError(KafkaError._MAX_POLL_EXCEEDED,
                          f"Application maximum poll interval ({int(self._max_poll_s * 1000)}ms) exceeded by "
                          f"{int(over * 1000)}ms")
-        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, 0))
+        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, -1))
 
     def poll(self, timeout=None):
         if timeout is not None and timeout < 0:
