@@ -579,6 +579,41 @@ def describe_topic_configs(config):
     return out
 
 
+def list_config_op(current, value, append):
+    """APPEND (or SUBTRACT) the comma-separated `value` to (from) a list-valued config's
+    `current` value, as a broker's IncrementalAlterConfigs does; returns the new value."""
+    items = [x for x in str(current or "").split(",") if x]
+    vals = [x for x in str(value or "").split(",") if x]
+    items = items + [v for v in vals if v not in items] if append else [x for x in items if x not in vals]
+    return ",".join(items)
+
+
+def replace_topic_configs(topic, current, new, apply=True):
+    """Make `new` ({Kafka config name: value}) the topic's set configs: each is checked and
+    converted (ValueError naming a bad one), configs in `current` (the set ones) that `new`
+    lacks go back to their defaults; nothing changes when one is bad, or when not `apply`."""
+    target = topic_settings(new)
+    defaults = default_topic_settings(set(topic_settings(current)) - set(target))
+    if apply:
+        topic.alter(**defaults, **target)
+
+
+def max_timestamp(part, chunk=1000):
+    """(offset, timestamp) of the partition's record with the largest timestamp (the first
+    such record), or (-1, -1) when it has none: Kafka's OffsetSpec.max_timestamp()."""
+    best_off, best_ts = -1, -1
+    pos, end = part.start_offset, part.end_offset
+    while pos < end:
+        recs = part.read(pos, max_records=chunk)
+        if not recs:
+            break
+        for r in recs:
+            if r.timestamp_ms > best_ts:
+                best_off, best_ts = r.offset, r.timestamp_ms
+        pos = recs[-1].offset + 1
+    return best_off, best_ts
+
+
 def default_topic_settings(names):
     """{eventlog setting: default value} for the given eventlog setting names."""
     from eventlog.storage.topic import TopicConfig

@@ -34,20 +34,6 @@ def _state(log, gid):
             "Stable": ConsumerGroupState.STABLE}[_common.group_state(log, gid)]
 
 
-def _max_timestamp(part, chunk=1000):
-    """(offset, timestamp) of the partition's record with the largest timestamp (the first
-    such record), or (-1, -1) when it has none: Kafka's OffsetSpec.max_timestamp()."""
-    best_off, best_ts = -1, -1
-    pos, end = part.start_offset, part.end_offset
-    while pos < end:
-        recs = part.read(pos, max_records=chunk)
-        if not recs:
-            break
-        for r in recs:
-            if r.timestamp_ms > best_ts:
-                best_off, best_ts = r.offset, r.timestamp_ms
-        pos = recs[-1].offset + 1
-    return best_off, best_ts
 
 
 _ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
@@ -207,7 +193,7 @@ class AdminClient:
         elif kind == "latest":
             off = p.end_offset
         elif kind == "max_timestamp":
-            off, ts = _max_timestamp(p)
+            off, ts = _common.max_timestamp(p)
             return ListOffsetsResultInfo(off, ts, 0)
         elif kind == "timestamp":
             off = p.offset_for_time(spec.value)
@@ -358,19 +344,14 @@ class AdminClient:
                 elif op == AlterConfigOpType.DELETE:
                     new.pop(e.name, None)
                 else:   # APPEND / SUBTRACT on list-valued configs
-                    items = [x for x in str(new.get(e.name, effective.get(e.name, "")) or "").split(",") if x]
-                    vals = [x for x in str(e.value or "").split(",") if x]
-                    items = items + [v for v in vals if v not in items] if op == AlterConfigOpType.APPEND \
-                        else [x for x in items if x not in vals]
-                    new[e.name] = ",".join(items)
+                    new[e.name] = _common.list_config_op(new.get(e.name, effective.get(e.name)), e.value,
+                                                         append=op == AlterConfigOpType.APPEND)
         else:
             new = dict(settings)   # alter_configs: what is not given goes back to its default
         try:
-            target = _common.topic_settings(new)
+            _common.replace_topic_configs(topic, current, new)
         except ValueError as e:
             raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
-        defaults = _common.default_topic_settings(set(_common.topic_settings(current)) - set(target))
-        topic.alter(**defaults, **target)
 
     def alter_configs(self, resources, **kwargs):
         """Replace topics' configuration (deprecated in confluent-kafka: use incremental_alter_configs)."""

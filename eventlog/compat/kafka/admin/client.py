@@ -11,6 +11,7 @@ from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _open, 
 from eventlog.compat.kafka.errors import IllegalStateError, KafkaError
 from eventlog.compat.kafka.producer.kafka import _PRODUCER_DEFAULTS
 from eventlog.compat.kafka.structs import OffsetAndMetadata, TopicPartition
+from eventlog.compat.kafka.admin._storage import StorageAdminMixin
 from eventlog.compat.kafka.admin._types import (CreatePartitionsResponse, CreatePartitionsResult, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
                      MemberInformation, NewPartitions, NewTopic)
 
@@ -19,8 +20,9 @@ _ADMIN_DEFAULTS = {k: v for k, v in _PRODUCER_DEFAULTS.items()
                    if k not in ("key_serializer", "value_serializer", "partitioner", "linger_ms")}
 
 
-class KafkaAdminClient:
-    """kafka-python's KafkaAdminClient over an eventlog directory (topics and groups)."""
+class KafkaAdminClient(StorageAdminMixin):
+    """kafka-python's KafkaAdminClient over an eventlog directory: topics and groups here;
+    configs, records, partition offsets and log dirs in StorageAdminMixin."""
 
     DEFAULT_CONFIG = _ADMIN_DEFAULTS
 
