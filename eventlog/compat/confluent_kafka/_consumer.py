@@ -10,6 +10,8 @@ from eventlog import errors as _el
 from eventlog.offsets import FileOffsetStore
 from eventlog.record import TopicPartition as _TP
 from eventlog.compat import _common
+from eventlog.compat import _fetcher
+from eventlog.compat import _groups
 from eventlog.compat.confluent_kafka._guard import closed_guard
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
@@ -171,7 +173,7 @@ class Consumer:
             self._ref.release()
             raise
         self._store = FileOffsetStore(self._ref.log.path)
-        self._fetcher = _common.Fetcher(self._c, chunk=500)
+        self._fetcher = _fetcher.Fetcher(self._c, chunk=500)
         self._stored = {}        # tp -> stored offset (to be committed)
         self._app_pos = {}       # tp -> offset after the last message returned
         self._eof = {}           # tp -> offset at which _PARTITION_EOF was last emitted
@@ -696,7 +698,7 @@ class Consumer:
             e = got.get(tp)
             r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
             # eventlog stores no null metadata: an empty one reads back as None (no metadata)
-            if e is not None and e.metadata and not _common.is_group_metadata(e.metadata):
+            if e is not None and e.metadata and not _groups.is_group_metadata(e.metadata):
                 r.metadata = e.metadata
             out.append(r)
         return out

@@ -17,6 +17,7 @@ import uuid
 from eventlog import errors as _el
 from eventlog.cli.topics import partition_stats
 from eventlog.compat import _common
+from eventlog.compat import _topic_configs
 from eventlog.compat.kafka import errors
 from eventlog.compat.kafka._shared import _LEADER_EPOCH, _translated
 from eventlog.compat.kafka.admin._types import (AlterConfigOp, ConfigFilterType, ConfigResourceType, OffsetSpec)
@@ -62,13 +63,13 @@ class StorageAdminMixin:
     into KafkaAdminClient, which provides `_log` (the open eventlog.Log)."""
 
     # -- configs ----------------------------------------------------------------------------------
-    def _topic_configs(self, name):
+    def _configs_of(self, name):
         """[(Kafka name, value, set on the topic?)] of a topic, or None if it does not exist."""
         try:
             topic = self._log.topic(name)
         except (_el.UnknownTopicError, _el.InvalidTopicError):
             return None
-        return _common.describe_topic_configs(topic.config)
+        return _topic_configs.describe_topic_configs(topic.config)
 
     def describe_configs(self, config_resources, include_synonyms=False, config_filter="modified"):
         """{resource type: {name: {config: {value, read_only, config_source, is_sensitive,
@@ -81,7 +82,7 @@ class StorageAdminMixin:
         for res in config_resources:
             rt = _resource_type(res.resource_type)
             entries = {}
-            configs = self._topic_configs(res.name) if rt == ConfigResourceType.TOPIC else None
+            configs = self._configs_of(res.name) if rt == ConfigResourceType.TOPIC else None
             for name, value, set_ in configs or ():
                 if res.configs is not None and name not in res.configs:
                     continue
@@ -115,7 +116,7 @@ class StorageAdminMixin:
     def _alter_one(self, rt, res, validate_only):
         if rt != ConfigResourceType.TOPIC:
             return str(errors.InvalidRequestError(f"eventlog keeps configuration for topics only, not {rt.name}"))
-        configs = self._topic_configs(res.name)
+        configs = self._configs_of(res.name)
         if configs is None:
             return str(errors.UnknownTopicOrPartitionError(f"The topic '{res.name}' does not exist."))
         current = {n: v for n, v, set_ in configs if set_}
@@ -129,10 +130,10 @@ class StorageAdminMixin:
             elif op == AlterConfigOp.DELETE:
                 new.pop(name, None)
             else:
-                new[name] = _common.list_config_op(new.get(name, effective.get(name)), value,
+                new[name] = _topic_configs.list_config_op(new.get(name, effective.get(name)), value,
                                                    append=op == AlterConfigOp.APPEND)
         try:
-            _common.replace_topic_configs(self._log.topic(res.name), current, new, apply=not validate_only)
+            _topic_configs.replace_topic_configs(self._log.topic(res.name), current, new, apply=not validate_only)
         except ValueError as e:
             return str(errors.InvalidConfigurationError(str(e)))
         except _el.EventLogError as e:
@@ -187,7 +188,7 @@ class StorageAdminMixin:
             elif spec in (OffsetSpec.LATEST, OffsetSpec.LATEST_TIERED):
                 out[tp] = OffsetAndTimestamp(p.end_offset, -1, _LEADER_EPOCH)
             elif spec == OffsetSpec.MAX_TIMESTAMP:
-                off, ts = _common.max_timestamp(p)
+                off, ts = _topic_configs.max_timestamp(p)
                 out[tp] = OffsetAndTimestamp(off, ts, _LEADER_EPOCH if off >= 0 else None)
             elif spec < 0:
                 raise errors.UnsupportedVersionError(f"unknown offset spec {int(spec)}")

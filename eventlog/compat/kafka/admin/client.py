@@ -6,6 +6,8 @@ import collections
 from eventlog import errors as _el
 from eventlog.offsets import FileOffsetStore
 from eventlog.compat import _common
+from eventlog.compat import _groups
+from eventlog.compat import _topic_configs
 from eventlog.compat.kafka import errors
 from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _open, _translated
 from eventlog.compat.kafka.errors import IllegalStateError, KafkaError
@@ -72,7 +74,7 @@ class KafkaAdminClient(StorageAdminMixin):
                 if not isinstance(n, int) or n < 1:
                     raise errors.InvalidPartitionsError(f"Number of partitions must be larger than 0: {n}")
                 try:
-                    settings = _common.topic_settings(t.topic_configs)
+                    settings = _topic_configs.topic_settings(t.topic_configs)
                 except ValueError as e:
                     raise errors.InvalidConfigurationError(str(e)) from None
                 if not _common.valid_topic(t.name):
@@ -166,8 +168,8 @@ class KafkaAdminClient(StorageAdminMixin):
                     ConsumerProtocolMemberMetadata(0, sorted(m.topics), b""),
                     ConsumerProtocolMemberAssignment(0, sorted((t, sorted(p)) for t, p in by_topic.items()), b"")))
                 strategy = g.assignor or ""
-            state = _common.group_state(log, gid)
-            out.append(GroupInformation(0, gid, state, _common.group_protocol_type(log, gid), strategy,
+            state = _groups.group_state(log, gid)
+            out.append(GroupInformation(0, gid, state, _groups.group_protocol_type(log, gid), strategy,
                                         members, None))
         return out
 
@@ -183,7 +185,7 @@ class KafkaAdminClient(StorageAdminMixin):
         finally:
             store.close()
         return {TopicPartition(*tp): OffsetAndMetadata(
-            e.offset, "" if _common.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
+            e.offset, "" if _groups.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
             for tp, e in sorted(entries.items())}
 
     def delete_consumer_groups(self, group_ids, group_coordinator_id=None):
@@ -201,7 +203,7 @@ class KafkaAdminClient(StorageAdminMixin):
 
     # 3.x names and shapes
     def list_groups(self, broker_ids=None, states_filter=None, types_filter=None):
-        return [{"group_id": g, "protocol_type": "consumer", "group_state": _common.group_state(self._log, g),
+        return [{"group_id": g, "protocol_type": "consumer", "group_state": _groups.group_state(self._log, g),
                  "group_type": "classic"} for g in self._log.groups()]
 
     def describe_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
