@@ -467,3 +467,21 @@ def test_a_session_timeout_a_broker_refuses_is_reported_by_poll_and_the_member_n
     c.unsubscribe()
     assert c.poll(0.1) is None          # no subscription, no more JoinGroup failures
     c.close()
+
+
+def test_acl_calls_check_arguments_as_confluent_does_then_fail_in_the_futures(url):
+    a = ca.AdminClient({"bootstrap.servers": url})
+    b1 = ca.AclBinding(ca.ResourceType.TOPIC, "t1", ca.ResourcePatternType.LITERAL, "User:u1", "*",
+                       ca.AclOperation.WRITE, ca.AclPermissionType.ALLOW)
+    f1 = ca.AclBindingFilter(ca.ResourceType.TOPIC, "t1", ca.ResourcePatternType.LITERAL, None, None,
+                             ca.AclOperation.ANY, ca.AclPermissionType.ANY)
+    for call, item in ((a.create_acls, b1), (a.delete_acls, f1)):
+        with pytest.raises(TypeError):
+            call(None)
+        for bad in ("topic", [], ["topic"], [None, "topic"], [None, item], [item, item]):
+            with pytest.raises(ValueError):
+                call(bad)
+        fs = call([item])
+        with pytest.raises(ck.KafkaException) as e:
+            fs[item].result()
+        assert e.value.args[0].code() == ck.KafkaError.SECURITY_DISABLED

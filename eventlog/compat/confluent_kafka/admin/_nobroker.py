@@ -13,6 +13,21 @@ from eventlog.compat.confluent_kafka.admin._security import (AclBinding, AclBind
                                                               UserScramCredentialUpsertion)
 
 
+def _check_bindings(items, cls, what):
+    """confluent-kafka's checks of create_acls / delete_acls arguments, in its order: the
+    Python layer refuses duplicates (TypeError for a non-collection) and elements of another
+    type (ValueError); the C layer wants a non-empty list."""
+    if len(set(items)) != len(items):
+        raise ValueError(f"duplicate {what} not allowed")
+    for a in items:
+        if not isinstance(a, cls):
+            raise ValueError(f"Expected list of {cls!r}")
+    if not isinstance(items, list):
+        raise TypeError(f"Expected list of {cls.__name__}")
+    if not items:
+        raise ValueError(f"Expected non-empty list of {cls.__name__} objects")
+
+
 class NoBrokerFeaturesMixin:
     """ACLs, SCRAM credentials and leader elections for AdminClient."""
 
@@ -23,15 +38,7 @@ class NoBrokerFeaturesMixin:
 
     def create_acls(self, acls, request_timeout=None, **kwargs):
         """Fails per binding with SECURITY_DISABLED, as a broker without an authorizer does."""
-        if not isinstance(acls, list):
-            raise TypeError("Expected list of AclBinding")
-        if not acls:
-            raise ValueError("Expected non-empty list of AclBinding objects")
-        if len(set(acls)) != len(acls):
-            raise ValueError("duplicate ACL bindings not allowed")
-        for a in acls:
-            if not isinstance(a, AclBinding) or isinstance(a, AclBindingFilter):
-                raise TypeError("Expected list of AclBinding")
+        _check_bindings(acls, AclBinding, "ACL bindings")
         return {a: _done(exc=self._security_disabled()) for a in acls}
 
     def describe_acls(self, acl_binding_filter, request_timeout=None, **kwargs):
@@ -42,15 +49,7 @@ class NoBrokerFeaturesMixin:
 
     def delete_acls(self, acl_binding_filters, request_timeout=None, **kwargs):
         """Fails per filter with SECURITY_DISABLED, as a broker without an authorizer does."""
-        if not isinstance(acl_binding_filters, list):
-            raise TypeError("Expected list of AclBindingFilter")
-        if not acl_binding_filters:
-            raise ValueError("Expected non-empty list of AclBindingFilter objects")
-        if len(set(acl_binding_filters)) != len(acl_binding_filters):
-            raise ValueError("duplicate ACL binding filters not allowed")
-        for a in acl_binding_filters:
-            if not isinstance(a, AclBindingFilter):
-                raise TypeError("Expected list of AclBindingFilter")
+        _check_bindings(acl_binding_filters, AclBindingFilter, "ACL binding filters")
         return {a: _done(exc=self._security_disabled()) for a in acl_binding_filters}
 
     def describe_user_scram_credentials(self, users=None, request_timeout=None, **kwargs):
