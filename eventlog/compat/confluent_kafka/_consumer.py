@@ -1,9 +1,10 @@
-"""confluent_kafka.Consumer over an eventlog directory."""
+"""confluent_kafka.Consumer over an eventlog directory: subscription and assignment (also of
+partitions whose topic does not exist yet, as librdkafka's local assign), fetching with
+poll/consume (EOF, error and statistics events), and positions. Offsets and commits are in
+_commits, the rebalance-callback adapter in _rebalance."""
 from __future__ import annotations
 
 import collections
-import logging
-import re
 import time
 
 from eventlog import errors as _el
@@ -11,28 +12,14 @@ from eventlog.offsets import FileOffsetStore
 from eventlog.record import TopicPartition as _TP
 from eventlog.compat import _common
 from eventlog.compat import _fetcher
-from eventlog.compat import _groups
+from eventlog.compat.confluent_kafka._commits import CommitsMixin
 from eventlog.compat.confluent_kafka._guard import closed_guard
+from eventlog.compat.confluent_kafka._rebalance import _Rebalance, _pattern
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
 from eventlog.compat.confluent_kafka._stats import Stats
 from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
-                     KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
-
-_log = logging.getLogger("eventlog.compat.confluent_kafka")
-
-
-def _message_position(message, what):
-    """(tp, offset after the message) for commit(message=) / store_offsets(message=), as
-    confluent-kafka computes it (an offset-less Message counts as OFFSET_INVALID)."""
-    if not isinstance(message, Message):
-        raise TypeError("expected cimpl.Message")
-    if message.error() is not None:
-        raise _exc(KafkaError._INVALID_ARG,
-                   f"Cannot {what} offsets for message with error: '{message.error().str()}'")
-    off = message.offset()
-    return _TP(message.topic(), message.partition()), (OFFSET_INVALID if off is None else off) + 1
-
+                     KafkaError, Message, TopicPartition, _exc, _from_el, _message, _tp)
 
 class _ConsumerGroupMetadata:
     def __init__(self, group_id, generation, member_id):
@@ -56,79 +43,17 @@ _CONSUMER_REFUSED = dict(_REFUSED_COMMON, **{
     "offset.store.method": lambda v: None if v == "broker" else
     "only broker-side (group) offset storage exists in eventlog",
 })
-_WAIT_CHECK_S = 0.1
+_WAIT_CHECK_S = 0.1        # how often poll looks for the topics of waiting partitions
 # a Kafka broker's default group.min.session.timeout.ms / group.max.session.timeout.ms: a
 # member asking for a session timeout outside them is refused (INVALID_SESSION_TIMEOUT)
 _SESSION_TIMEOUT_MS = (6000, 1800000)
-_JOIN_RETRY_S = 2.5        # how often librdkafka retries (and reports) a refused JoinGroup     # how often poll looks for the topics of waiting partitions
+_JOIN_RETRY_S = 2.5        # how often librdkafka retries (and reports) a refused JoinGroup
 _RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
            "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
 
 
-def _pattern(topics):
-    """confluent's subscription list (names, and regexes starting with ^) -> (names, pattern)."""
-    names = [t for t in topics if not t.startswith("^")]
-    regexes = [t for t in topics if t.startswith("^")]
-    if not regexes:
-        return names, None
-    parts = [re.escape(n) for n in names] + [f".*(?:{r}).*" for r in regexes]
-    return None, "|".join(f"(?:{p})" for p in parts)
-
-
-class _Rebalance:
-    """eventlog's rebalance callbacks -> confluent's on_assign / on_revoke / on_lost."""
-
-    def __init__(self, cc, on_assign, on_revoke, on_lost):
-        self.cc = cc
-        self.on_assign = on_assign
-        self.on_revoke = on_revoke
-        self.on_lost = on_lost
-
-    def _call(self, fn, tps):
-        cc = self.cc
-        parts = [TopicPartition(tp.topic, tp.partition) for tp in sorted(tps)]
-        cc._in_cb = True
-        cc._cb_offsets = {}
-        try:
-            fn(cc, parts)
-        finally:
-            cc._in_cb = False
-
-    def on_partitions_assigned(self, tps):
-        cc = self.cc
-        for tp in tps:
-            cc._app_pos.pop(tp, None)
-            cc._eof.pop(tp, None)
-        if self.on_assign is not None:
-            self._call(self.on_assign, tps)
-            for tp, off in cc._cb_offsets.items():
-                if tp in tps:
-                    cc._seek_raw(tp, off)
-                    cc._asg_offsets[tp] = off
-            cc._cb_offsets = {}
-
-    def on_partitions_revoked(self, tps):
-        cc = self.cc
-        try:
-            if self.on_revoke is not None:
-                self._call(self.on_revoke, tps)
-        finally:
-            if cc._auto_commit:  # as librdkafka: after the callback, reported to on_commit
-                cc._commit_stored(set(tps), sync=False, quiet=True, revoke=True)
-            cc._forget(tps)
-
-    def on_partitions_lost(self, tps):
-        cc = self.cc
-        try:
-            fn = self.on_lost if self.on_lost is not None else self.on_revoke
-            if fn is not None:
-                self._call(fn, tps)
-        finally:
-            cc._forget(tps)
-
-
 @closed_guard("Consumer closed", exempt=("close",), handle=("list_topics", "set_sasl_credentials"))
-class Consumer:
+class Consumer(CommitsMixin):
     """confluent-kafka's Consumer reading an eventlog directory. After close(), and on an
     instance whose __init__ did not run, every method but close() raises RuntimeError
     ("Consumer closed"; librdkafka's handle methods: "Handle has been closed")."""
@@ -594,114 +519,6 @@ class Consumer:
 
     def list_topics(self, topic=None, timeout=-1):
         return _cluster_metadata(self._ref.log, topic)
-
-    # -- offsets ----------------------------------------------------------------------------------
-    def store_offsets(self, message=None, offsets=None):
-        if message is not None and offsets is not None:
-            raise ValueError("message and offsets are mutually exclusive")
-        if message is None and offsets is None:
-            raise ValueError("expected either message or offsets")
-        if message is not None:
-            items = [_message_position(message, "store")]
-        else:
-            items = [(_tp(p), p.offset) for p in offsets]
-        if self._auto_store:
-            raise _exc(KafkaError._INVALID_ARG,
-                       "StoreOffsets failed: Local: Invalid argument or configuration")
-        assigned = self._assigned()
-        bad = [tp for tp, _ in items if tp not in assigned]
-        for tp, off in items:
-            if tp in assigned:
-                self._stored[tp] = off
-        if bad:
-            # librdkafka knows no partition object for a partition not assigned to it
-            raise _exc(KafkaError._UNKNOWN_PARTITION, "StoreOffsets failed: Local: Unknown partition")
-
-    def _commit_stored(self, tps, sync, quiet=False, revoke=False):
-        assigned = self._assigned()
-        cand = {tp: off for tp, off in self._stored.items()
-                if tp in assigned and (tps is None or tp in tps) and off >= 0}
-        if cand and not revoke and not (set(cand) & self._waiting):
-            committed = self._store.committed(self._group, list(cand))
-            cand = {tp: off for tp, off in cand.items() if committed.get(tp) != off}
-        if not cand:
-            err = KafkaError(KafkaError._NO_OFFSET)
-            parts = [TopicPartition(tp.topic, tp.partition, OFFSET_INVALID) for tp in sorted(
-                assigned if tps is None else (set(tps) & assigned))]
-            if not sync and self._on_commit is not None and not quiet:
-                self._events.append((self._on_commit, (err, parts)))
-            if sync and not quiet:
-                raise KafkaException(KafkaError(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored"))
-            return None
-        return self._commit(cand, sync, quiet)
-
-    def _commit(self, offsets, sync, quiet=False, metadata=None):
-        """Commit {tp: offset}; `metadata` {tp: str} is kept for partitions assigned with
-        assign(). (A subscribed member's commit is fenced by the group layer, which keeps its
-        member id and generation in the metadata field: the application's text is not stored.)"""
-        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
-                 for tp, off in sorted(offsets.items())]
-        try:
-            missing = [tp for tp in offsets if not self._exists(tp)]
-            if missing:
-                # the broker refuses a commit for a partition it does not have
-                raise _el.UnknownTopicError("Broker: Unknown topic or partition")
-            if self._subscribed:
-                self._c.commit(dict(offsets))
-            else:
-                self._store.commit(self._group, dict(offsets), metadata)
-        except _el.EventLogError as e:
-            exc = _from_el(e, "Commit failed: ")
-            if not sync or quiet:
-                if self._on_commit is not None:
-                    self._events.append((self._on_commit, (exc.args[0], parts)))
-                if quiet:
-                    _log.warning("offset commit for group %s failed: %s", self._group, e)
-                    return None
-                return None
-            raise exc from e
-        if not sync and self._on_commit is not None:
-            self._events.append((self._on_commit, (None, parts)))
-        return parts
-
-    def commit(self, message=None, offsets=None, asynchronous=True):
-        if message is not None and offsets is not None:
-            raise ValueError("message and offsets are mutually exclusive")
-        sync = not asynchronous
-        if message is not None:
-            tp, off = _message_position(message, "commit")
-            offsets = [TopicPartition(tp.topic, tp.partition, off)]
-        if offsets is not None:
-            off, meta = {}, {}
-            for p in offsets:
-                if p.offset < 0:
-                    continue
-                off[_tp(p)] = p.offset
-                if getattr(p, "metadata", None):
-                    if "\x00" in p.metadata:
-                        raise ValueError("embedded null character in commit metadata")
-                    meta[_tp(p)] = p.metadata
-            if not off:
-                if sync:
-                    raise _exc(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored")
-                return None
-            r = self._commit(off, sync, metadata=meta or None)
-        else:
-            r = self._commit_stored(None, sync)
-        return r if sync else None
-
-    def committed(self, partitions, timeout=None):
-        tps = [_tp(p) for p in partitions]
-        got = self._store.committed_metadata(self._group, tps)
-        out = []
-        for p, tp in zip(partitions, tps):
-            e = got.get(tp)
-            r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
-            # eventlog stores no null metadata: an empty one reads back as None (no metadata)
-            if e is not None and e.metadata and not _groups.is_group_metadata(e.metadata):
-                r.metadata = e.metadata
-            out.append(r)
-        return out
 
     def memberid(self):
         g = getattr(self._c, "_group", None)
