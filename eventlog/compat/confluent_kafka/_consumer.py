@@ -1,10 +1,11 @@
 """confluent_kafka.Consumer over an eventlog directory: subscription and assignment (also of
 partitions whose topic does not exist yet, as librdkafka's local assign), fetching with
 poll/consume (EOF, error and statistics events), and positions. Offsets and commits are in
-_commits, the rebalance-callback adapter in _rebalance."""
+_commits."""
 from __future__ import annotations
 
 import collections
+import re
 import time
 
 from eventlog import errors as _el
@@ -14,7 +15,6 @@ from eventlog.compat import _common
 from eventlog.compat import _fetcher
 from eventlog.compat.confluent_kafka._commits import CommitsMixin
 from eventlog.compat.confluent_kafka._guard import closed_guard
-from eventlog.compat.confluent_kafka._rebalance import _Rebalance, _pattern
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
 from eventlog.compat.confluent_kafka._stats import Stats
@@ -50,6 +50,68 @@ _SESSION_TIMEOUT_MS = (6000, 1800000)
 _JOIN_RETRY_S = 2.5        # how often librdkafka retries (and reports) a refused JoinGroup
 _RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
            "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
+
+
+def _pattern(topics):
+    """confluent's subscription list (names, and regexes starting with ^) -> (names, pattern)."""
+    names = [t for t in topics if not t.startswith("^")]
+    regexes = [t for t in topics if t.startswith("^")]
+    if not regexes:
+        return names, None
+    parts = [re.escape(n) for n in names] + [f".*(?:{r}).*" for r in regexes]
+    return None, "|".join(f"(?:{p})" for p in parts)
+
+
+class _Rebalance:
+    """eventlog's rebalance callbacks -> confluent's on_assign / on_revoke / on_lost."""
+
+    def __init__(self, cc, on_assign, on_revoke, on_lost):
+        self.cc = cc
+        self.on_assign = on_assign
+        self.on_revoke = on_revoke
+        self.on_lost = on_lost
+
+    def _call(self, fn, tps):
+        cc = self.cc
+        parts = [TopicPartition(tp.topic, tp.partition) for tp in sorted(tps)]
+        cc._in_cb = True
+        cc._cb_offsets = {}
+        try:
+            fn(cc, parts)
+        finally:
+            cc._in_cb = False
+
+    def on_partitions_assigned(self, tps):
+        cc = self.cc
+        for tp in tps:
+            cc._app_pos.pop(tp, None)
+            cc._eof.pop(tp, None)
+        if self.on_assign is not None:
+            self._call(self.on_assign, tps)
+            for tp, off in cc._cb_offsets.items():
+                if tp in tps:
+                    cc._seek_raw(tp, off)
+                    cc._asg_offsets[tp] = off
+            cc._cb_offsets = {}
+
+    def on_partitions_revoked(self, tps):
+        cc = self.cc
+        try:
+            if self.on_revoke is not None:
+                self._call(self.on_revoke, tps)
+        finally:
+            if cc._auto_commit:  # as librdkafka: after the callback, reported to on_commit
+                cc._commit_stored(set(tps), sync=False, quiet=True, revoke=True)
+            cc._forget(tps)
+
+    def on_partitions_lost(self, tps):
+        cc = self.cc
+        try:
+            fn = self.on_lost if self.on_lost is not None else self.on_revoke
+            if fn is not None:
+                self._call(fn, tps)
+        finally:
+            cc._forget(tps)
 
 
 @closed_guard("Consumer closed", exempt=("close",), handle=("list_topics", "set_sasl_credentials"))
