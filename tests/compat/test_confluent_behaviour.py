@@ -343,8 +343,9 @@ def test_delete_records_moves_the_low_watermark_and_elections_are_not_needed(url
     c = ck.Consumer({"bootstrap.servers": url, "group.id": "g"})
     assert c.get_watermark_offsets(ck.TopicPartition("t", 0)) == (3, 5)
     c.close()
-    res = a.elect_leaders(ck.ElectionType.PREFERRED, [ck.TopicPartition("t", 0)]).result()
+    res = a.elect_leaders(ck.ElectionType.PREFERRED, [ck.TopicPartition("t", 0), ck.TopicPartition("nosuch", 0)]).result()
     assert res[ck.TopicPartition("t", 0)].code() == ck.KafkaError.ELECTION_NOT_NEEDED
+    assert res[ck.TopicPartition("nosuch", 0)].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART   # as a broker answers
     a.close()
 
 

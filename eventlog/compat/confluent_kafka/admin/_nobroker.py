@@ -5,6 +5,7 @@ leader). The arguments are checked as confluent-kafka checks them first.
 Mixed into AdminClient, which provides `_log`."""
 from __future__ import annotations
 
+from eventlog import errors as _el
 from eventlog.compat.confluent_kafka._model import ElectionType
 from eventlog.compat.confluent_kafka.admin._futures import _done
 from eventlog.compat.confluent_kafka._types import KafkaError, TopicPartition, _exc
@@ -126,4 +127,13 @@ class NoBrokerFeaturesMixin:
         if partitions is None:
             partitions = [TopicPartition(t, p) for t in self._log.topics()
                           for p in range(self._log.topic(t).config.partitions)]
-        return _done({tp: KafkaError(KafkaError.ELECTION_NOT_NEEDED) for tp in partitions})
+        return _done({tp: self._election_result(tp) for tp in partitions})
+
+    def _election_result(self, tp):
+        """A broker's answer for one partition: nothing to elect (one replica, always the
+        leader), or UNKNOWN_TOPIC_OR_PART for a partition it does not have."""
+        try:
+            self._log.topic(tp.topic).partition(tp.partition)
+        except _el.EventLogError:
+            return KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"No such topic as {tp.topic}")
+        return KafkaError(KafkaError.ELECTION_NOT_NEEDED)
