@@ -39,6 +39,12 @@ class Patch:
         self._saved = saved
         self.active = True
 
+    @property
+    def replaced(self):
+        """{module name: the module that was there before the patch} (those that were loaded:
+        a real client library imported before `patch()`)."""
+        return {name: old for name, old in self._saved.items() if old is not None}
+
     def undo(self):
         with _lock:
             if not self.active:

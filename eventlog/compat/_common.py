@@ -1,5 +1,6 @@
 """What both client facades share: where `bootstrap_servers` points, one shared `Log` per
-directory, config checking, and `_Fetcher` (record hand-out with client-visible positions).
+directory, and config checking. (Record hand-out is in _fetcher, Kafka topic configs in
+_topic_configs, group facts in _groups.)
 
 Where a client's records go (first match wins):
 
@@ -15,13 +16,10 @@ client fails with the client's "no brokers" error, saying how to point it at a l
 
 Invariants: one `Log` object per (process, directory), shared by every facade client in that
 process and closed when the last client that opened it closes (a log handed to `use_log` as a
-`Log` object is never closed here); a child process after fork opens its own. Records handed
-to the application are exactly those `_Fetcher` took from the consumer, in order, and the
-positions a facade reports or commits are those of the next record not yet handed out.
+`Log` object is never closed here); a child process after fork opens its own.
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import threading
@@ -31,7 +29,6 @@ import urllib.parse
 from eventlog import log as _logmod
 from eventlog.storage.topic import validate_topic_name
 from eventlog.errors import EventLogError, InvalidTopicError, UnknownTopicError
-from eventlog.record import TopicPartition
 
 ENV_DIR = "EVENTLOG_BOOTSTRAP_DIR"
 ENV_PARTITIONS = "EVENTLOG_NUM_PARTITIONS"
@@ -304,35 +301,6 @@ def valid_topic(name):
     return True
 
 
-_GROUP_META_KEYS = {"member_id", "generation", "reset"}
-
-
-def group_state(log, group_id):
-    """Kafka's name for a group's state: Dead (unknown), Empty, PreparingRebalance, Stable."""
-    g = log.group(group_id)
-    members = g.members()
-    if not members:
-        return "Empty" if group_id in log.groups() else "Dead"
-    assigned = {m.member_id: set(m.assignment) for m in members}
-    owned = {m.member_id: set(m.owned) for m in members}
-    if any(assigned[m] != owned[m] for m in assigned) or set(g.assignment()) != set(assigned):
-        return "PreparingRebalance"
-    return "Stable"
-
-
-def is_group_metadata(text):
-    """True if a committed offset's metadata was written by eventlog's group layer (member id
-    and generation of a fenced commit, or an admin reset) rather than by the application."""
-    if not isinstance(text, str) or not text.startswith("{"):
-        return False
-    import json
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(doc, dict) and bool(doc) and set(doc) <= _GROUP_META_KEYS
-
-
 def facade_modules(package, real_name):
     """{real module name: module} for a facade `package` (a module name) and every public
     submodule of it already imported, under the real library's names: what `patch()` puts in
@@ -347,141 +315,6 @@ def facade_modules(package, real_name):
     return out
 
 
-# -- handing out records --------------------------------------------------------------------
-
-class _Run:
-    __slots__ = ("tp", "recs", "i")
-
-    def __init__(self, tp, recs):
-        self.tp = tp
-        self.recs = recs
-        self.i = 0
-
-
-class Fetcher:
-    """Wraps an eventlog Consumer: records are fetched in chunks and handed to the client one
-    by one or a few at a time; `position(tp)` is the next record not handed out yet.
-
-    The consumer's own positions run ahead of the client's by what is buffered here. Before
-    anything that moves positions or changes the assignment, `sync()` seeks the consumer
-    back to the first unhanded record of each partition and empties the buffer. Group
-    rebalances happen only inside the consumer's `poll`, which is called only with an empty
-    buffer: so buffered records always belong to the current assignment.
-    """
-
-    def __init__(self, consumer, chunk=500):
-        self.c = consumer
-        self.chunk = chunk
-        self.runs = collections.deque()
-        self.valid = set()      # partitions whose position is known (polled or seeked)
-
-    def buffered(self):
-        return sum(len(r.recs) - r.i for r in self.runs)
-
-    def _first(self, tp):
-        for r in self.runs:
-            if r.tp == tp and r.i < len(r.recs):
-                return r.recs[r.i].offset
-        return None
-
-    def position(self, tp):
-        off = self._first(tp)
-        if off is not None:
-            return off
-        return self.c.position(tp)
-
-    def positions(self, tps=None):
-        """{tp: client position} of the partitions whose position is known."""
-        assigned = self.c.assignment()
-        tps = assigned if tps is None else [tp for tp in tps if tp in assigned]
-        out = {}
-        for tp in tps:
-            if tp in self.valid:
-                out[tp] = self.position(tp)
-        return out
-
-    def sync(self, tps=None):
-        """Give buffered records (of `tps`, default all) back to the consumer."""
-        if not self.runs:
-            return
-        keep = collections.deque()
-        done = set()
-        assigned = None
-        for r in self.runs:
-            if r.i >= len(r.recs):
-                continue
-            if tps is not None and r.tp not in tps:
-                keep.append(r)
-                continue
-            if r.tp not in done:
-                done.add(r.tp)
-                if assigned is None:
-                    assigned = self.c.assignment()
-                if r.tp in assigned:
-                    self.c.seek(r.tp, r.recs[r.i].offset)
-        self.runs = keep
-
-    def forget(self, tps):
-        """Drop buffered records of `tps` without seeking (they are no longer assigned)."""
-        self.runs = collections.deque(r for r in self.runs if r.tp not in tps)
-        self.valid -= set(tps)
-
-    def fill(self, timeout, paused=frozenset()):
-        """Fetch more records into the buffer when it is empty; return True if it has some."""
-        if self.runs and any(r.i < len(r.recs) for r in self.runs):
-            return True
-        self.runs.clear()
-        recs = self.c.poll(timeout=timeout, max_records=self.chunk)
-        for tp in self.c.assignment():
-            if tp not in paused:
-                self.valid.add(tp)
-        if not recs:
-            return False
-        start = 0
-        tp = None
-        for i, r in enumerate(recs):
-            t = (r.topic, r.partition)
-            if t != tp:
-                if tp is not None:
-                    self.runs.append(_Run(TopicPartition(*tp), recs[start:i]))
-                tp, start = t, i
-        self.runs.append(_Run(TopicPartition(*tp), recs[start:]))
-        return True
-
-    def take(self, n):
-        """Up to `n` buffered records as [(tp, [records])] runs (in order)."""
-        out = []
-        while n > 0 and self.runs:
-            r = self.runs[0]
-            left = len(r.recs) - r.i
-            if left <= 0:
-                self.runs.popleft()
-                continue
-            k = min(left, n)
-            out.append((r.tp, r.recs[r.i:r.i + k]))
-            r.i += k
-            n -= k
-            if r.i >= len(r.recs):
-                self.runs.popleft()
-        return out
-
-    def take_one(self):
-        while self.runs:
-            r = self.runs[0]
-            if r.i < len(r.recs):
-                rec = r.recs[r.i]
-                r.i += 1
-                if r.i >= len(r.recs):
-                    self.runs.popleft()
-                return rec
-            self.runs.popleft()
-        return None
-
-    def unread(self, tp, rec):
-        """Put back one record taken by take_one (a deserializer failed on it)."""
-        self.runs.appendleft(_Run(tp, [rec]))
-
-
 def deadline_after(timeout_s):
     return None if timeout_s is None else time.monotonic() + timeout_s
 
@@ -490,89 +323,5 @@ def left(deadline):
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-__all__ = ["use_log", "resolve", "parse_url", "open_log", "LogRef", "Fetcher", "NoLogConfigured",
+__all__ = ["use_log", "resolve", "parse_url", "open_log", "LogRef", "NoLogConfigured",
            "ENV_DIR", "current_target", "split_config"]
-
-
-# -- Kafka topic configs -> eventlog topic settings ----------------------------------------------
-
-def _ms(v):
-    n = int(v)
-    return None if n < 0 else n
-
-
-def _compression(v):
-    v = str(v).lower()
-    if v in ("uncompressed", "none", "producer"):
-        return "none"
-    if v in ("zstd", "gzip", "snappy", "lz4"):
-        # eventlog compresses with zstd only; compression is invisible to readers
-        return "zstd"
-    raise ValueError(f"compression.type={v!r} is not a Kafka compression type")
-
-
-_TOPIC_CONFIGS = {
-    "retention.ms": ("retention_ms", _ms),
-    "retention.bytes": ("retention_bytes", _ms),
-    "segment.bytes": ("segment_bytes", int),
-    "segment.ms": ("segment_ms", int),
-    "cleanup.policy": ("cleanup_policy", lambda v: ",".join(sorted(x.strip() for x in str(v).split(",")))),
-    "compression.type": ("compression", _compression),
-    "max.message.bytes": ("max_record_bytes", int),
-    "delete.retention.ms": ("delete_retention_ms", int),
-    "min.compaction.lag.ms": ("min_compaction_lag_ms", int),
-    "min.cleanable.dirty.ratio": ("min_cleanable_dirty_ratio", float),
-}
-# configs about replication, leaders, page cache or broker I/O: nothing to honour on one disk
-_TOPIC_CONFIGS_IGNORED = {
-    "min.insync.replicas", "unclean.leader.election.enable", "flush.messages", "flush.ms",
-    "index.interval.bytes", "segment.index.bytes", "segment.jitter.ms", "preallocate",
-    "file.delete.delay.ms", "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas", "message.downconversion.enable",
-    "max.compaction.lag.ms", "message.timestamp.difference.max.ms",
-    "message.timestamp.before.max.ms", "message.timestamp.after.max.ms", "local.retention.ms",
-    "local.retention.bytes", "remote.storage.enable", "message.format.version",
-}
-
-
-def topic_settings(configs):
-    """Kafka topic configs ({"retention.ms": "1000", ...}) -> eventlog create_topic settings.
-    Raises ValueError naming a config that cannot be honoured."""
-    out = {}
-    for k, v in (configs or {}).items():
-        if k in _TOPIC_CONFIGS:
-            name, conv = _TOPIC_CONFIGS[k]
-            try:
-                out[name] = conv(v)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"topic config {k}={v!r}: {e}") from None
-        elif k in _TOPIC_CONFIGS_IGNORED:
-            continue
-        elif k == "message.timestamp.type":
-            if str(v) != "CreateTime":
-                raise ValueError("message.timestamp.type=LogAppendTime is not supported: eventlog "
-                                 "keeps the producer's timestamps (CreateTime)")
-        else:
-            raise ValueError(f"unknown topic config {k!r}")
-    return out
-
-
-def describe_topic_configs(config):
-    """[(Kafka config name, value as str, set on the topic?)] of an eventlog TopicConfig, for the
-    admin clients' describe_configs (a value differing from the default counts as set)."""
-    from eventlog.storage.topic import TopicConfig
-    default = TopicConfig(partitions=config.partitions)
-    out = []
-    for kafka_name, (name, _conv) in _TOPIC_CONFIGS.items():
-        value = getattr(config, name)
-        shown = {"none": "producer"}.get(value, value) if name == "compression" else value
-        shown = -1 if shown is None else shown
-        out.append((kafka_name, str(shown), value != getattr(default, name)))
-    return out
-
-
-def default_topic_settings(names):
-    """{eventlog setting: default value} for the given eventlog setting names."""
-    from eventlog.storage.topic import TopicConfig
-    default = TopicConfig(partitions=1)
-    return {n: getattr(default, n) for n in names}

@@ -31,6 +31,8 @@ import signal
 import subprocess
 import sys
 import time
+import types
+import warnings
 
 import pytest
 
@@ -38,7 +40,67 @@ import eventlog
 from eventlog import compat as _compat
 from eventlog.compat import _common
 
-__all__ = ["wait_for_group", "Workers", "Worker", "GroupNotBalanced"]
+__all__ = ["wait_for_group", "Workers", "Worker", "GroupNotBalanced", "EventlogPatchWarning"]
+
+
+class EventlogPatchWarning(pytest.PytestWarning):
+    """A per-test patch came too late: a module imported the real client library before it."""
+
+
+_WARNED = set()     # (module, library) pairs already warned about in this session
+_IGNORED_ROOTS = {"eventlog", "_pytest", "pytest", "pluggy", "builtins", "sys", "importlib"}
+
+
+def _early_imports(patch):
+    """[(module name, attribute, library)]: modules outside the real libraries that hold the
+    real library (or one of its public objects) that `patch` replaced, i.e. that imported it
+    before the patch and keep using it."""
+    real = {}
+    for name, mod in patch.replaced.items():
+        if str(getattr(mod, "__name__", "")).startswith("eventlog."):
+            continue    # the facade already (a session patch): nothing real to warn about
+        root = name.split(".")[0]
+        real[id(mod)] = root
+        for attr, val in list(vars(mod).items()):
+            if attr.startswith("_") or not isinstance(val, (type, types.FunctionType, types.BuiltinFunctionType)):
+                continue
+            if str(getattr(val, "__module__", "") or "").split(".")[0] in (root, "cimpl"):
+                real[id(val)] = root
+    if not real:
+        return []
+    roots = set(real.values())
+    found = []
+    for mod_name, mod in list(sys.modules.items()):
+        top = mod_name.split(".")[0]
+        if mod is None or top in roots or top in _IGNORED_ROOTS:
+            continue
+        try:
+            items = list(vars(mod).items())
+        except TypeError:
+            continue
+        for attr, val in items:
+            lib = real.get(id(val))
+            if lib is not None:
+                found.append((mod_name, attr, lib))
+                break
+    return found
+
+
+def _warn_early_imports(patch, how):
+    """Warn, naming the module and the fix, when a per-test patch cannot reach code that
+    imported the real client library earlier (its clients would try a real broker)."""
+    for mod_name, attr, lib in _early_imports(patch):
+        if (mod_name, lib) in _WARNED:
+            continue
+        _WARNED.add((mod_name, lib))
+        warnings.warn(EventlogPatchWarning(
+            f"module {mod_name!r} imported the real {lib} before {how} patched it "
+            f"({mod_name}.{attr} is the real client's, not eventlog's facade): its clients will try "
+            f"to reach a real broker (librdkafka: \"Failed to resolve ...\"; kafka-python: "
+            f"NoBrokersAvailable). Patch for the whole session instead, before conftest.py files "
+            f"and the application are imported: `eventlog_patch = [\"{lib}\"]` under "
+            f"[tool.pytest.ini_options] (pytest.ini: `eventlog_patch = {lib}`, or "
+            f"--eventlog-patch={lib}); or import {mod_name!r} inside the test."), stacklevel=2)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -334,6 +396,7 @@ def _patch_fixture(name):
     @pytest.fixture
     def fixture(eventlog_log):
         p = _compat.patch(name)
+        _warn_early_imports(p, f"the eventlog_{name} fixture")
         try:
             yield _compat.facade(name)
         finally:
@@ -359,6 +422,7 @@ def _eventlog_auto(request):
     if marker is not None:
         names = marker.args or ("kafka", "confluent_kafka")
         patch = _compat.patch(*names)
+        _warn_early_imports(patch, "the eventlog_patch marker")
     route = None
     if "eventlog_log" not in request.fixturenames:
         d = request.getfixturevalue("tmp_path_factory").mktemp("eventlog")

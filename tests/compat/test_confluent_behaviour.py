@@ -112,8 +112,19 @@ def test_missing_config_closed_and_uninitialised_clients(url):
         def __init__(self, conf):
             pass
 
+    uc = UninitC({})
     with pytest.raises(RuntimeError, match="Consumer closed"):
-        UninitC({}).subscribe(["t"])
+        uc.subscribe(["t"])
+    for call in (uc.unsubscribe, uc.poll, uc.consume, uc.unassign, uc.assignment, uc.commit,
+                 uc.memberid, uc.consumer_group_metadata,
+                 lambda: uc.committed([ck.TopicPartition("t", 0)]),
+                 lambda: uc.store_offsets(offsets=[ck.TopicPartition("t", 0, 1)]),
+                 lambda: uc.offsets_for_times([ck.TopicPartition("t", 0)])):
+        with pytest.raises(RuntimeError, match="Consumer closed"):
+            call()
+    with pytest.raises(RuntimeError, match="Handle has been closed"):   # librdkafka's handle method
+        uc.list_topics()
+    uc.close()                                                          # close() is allowed
 
     class UninitA(ca.AdminClient):
         def __init__(self, conf):
@@ -167,6 +178,57 @@ def test_store_offsets_for_an_unassigned_partition_is_unknown_partition(url):
     with pytest.raises(ck.KafkaException) as e:
         c.store_offsets(offsets=[ck.TopicPartition("t", 0, 42)])
     assert e.value.args[0].code() == ck.KafkaError._UNKNOWN_PARTITION
+    c.close()
+
+
+def test_commit_and_store_offsets_arguments_as_confluent_checks_them(url):
+    log_conf = {"bootstrap.servers": url, "group.id": "g", "enable.auto.offset.store": False}
+    ca.AdminClient({"bootstrap.servers": url}).create_topics([ca.NewTopic("t", 1)])["t"].result()
+    c = ck.Consumer(log_conf)
+    c.assign([ck.TopicPartition("t", 0)])
+    msg = ck.Message(topic="t", partition=0)            # no offset: counts as OFFSET_INVALID
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        c.store_offsets(message=msg, offsets=[ck.TopicPartition("t", 0, 1)])
+    with pytest.raises(ValueError, match="expected either message or offsets"):
+        c.store_offsets(message=None, offsets=None)
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(message=msg, asynchronous=False)
+    assert e.value.args[0].code() == ck.KafkaError._NO_OFFSET
+    assert c.commit(message=msg) is None                # asynchronous: nothing to commit, no error
+    bad = ck.Message(topic="t", partition=0, offset=3, error=ck.KafkaError(ck.KafkaError._PARTITION_EOF))
+    with pytest.raises(ck.KafkaException, match="Cannot commit offsets for message with error"):
+        c.commit(message=bad)
+    with pytest.raises(ck.KafkaException, match="Cannot store offsets for message with error"):
+        c.store_offsets(message=bad)
+    c.close()
+    with ck.Consumer(dict(log_conf, **{"enable.auto.offset.store": True})) as c2:
+        with pytest.raises(ValueError, match="mutually exclusive"):     # argument checks come first
+            c2.store_offsets(message=msg, offsets=[ck.TopicPartition("t", 0, 1)])
+
+
+def test_assign_to_a_missing_topic_is_local_and_fetches_once_it_exists(url):
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "auto.offset.reset": "earliest"})
+    c.assign([ck.TopicPartition("later", 1, ck.OFFSET_BEGINNING)])
+    assert [(p.topic, p.partition) for p in c.assignment()] == [("later", 1)]
+    assert c.poll(0.2) is None                           # no error event: it just waits
+    assert c.get_watermark_offsets(ck.TopicPartition("later", 1), cached=True) == (ck.OFFSET_INVALID,) * 2
+    with pytest.raises(ck.KafkaException) as e:
+        c.get_watermark_offsets(ck.TopicPartition("later", 1))
+    assert e.value.args[0].code() == ck.KafkaError._UNKNOWN_PARTITION
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(offsets=[ck.TopicPartition("later", 1, 1)], asynchronous=False)
+    assert e.value.args[0].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART
+    a = ca.AdminClient({"bootstrap.servers": url})
+    a.create_topics([ca.NewTopic("later", 2)])["later"].result()
+    with ck.Producer({"bootstrap.servers": url}) as p:
+        p.produce("later", b"a", partition=1)
+        p.produce("later", b"b", partition=0)
+        p.flush()
+    m = poll_until(c, lambda m: m.error() is None)
+    assert (m.partition(), m.offset(), m.value()) == (1, 0, b"a")
+    r = c.offsets_for_times([ck.TopicPartition("later", 0, 0), ck.TopicPartition("later", 5, 0)])
+    assert [(p.partition, p.offset, p.error and p.error.code()) for p in r] == [
+        (0, 0, None), (5, 0, ck.KafkaError._UNKNOWN_PARTITION)]
     c.close()
 
 
@@ -281,8 +343,9 @@ def test_delete_records_moves_the_low_watermark_and_elections_are_not_needed(url
     c = ck.Consumer({"bootstrap.servers": url, "group.id": "g"})
     assert c.get_watermark_offsets(ck.TopicPartition("t", 0)) == (3, 5)
     c.close()
-    res = a.elect_leaders(ck.ElectionType.PREFERRED, [ck.TopicPartition("t", 0)]).result()
+    res = a.elect_leaders(ck.ElectionType.PREFERRED, [ck.TopicPartition("t", 0), ck.TopicPartition("nosuch", 0)]).result()
     assert res[ck.TopicPartition("t", 0)].code() == ck.KafkaError.ELECTION_NOT_NEEDED
+    assert res[ck.TopicPartition("nosuch", 0)].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART   # as a broker answers
     a.close()
 
 
@@ -382,3 +445,44 @@ def test_max_poll_interval_exceeded_is_reported_then_partitions_are_lost(url):
     c.poll(1)
     assert len(revoked) == 1        # lost partitions go to on_revoke when there is no on_lost
     c.close()
+
+
+def test_configuration_errors_say_what_librdkafka_says(url):
+    with pytest.raises(ck.KafkaException, match='Invalid value for configuration property "partitioner": murmur"'):
+        ck.Producer({"bootstrap.servers": url, "partitioner": "murmur"})
+    with pytest.raises(ck.KafkaException, match="Unsupported partition.assignment.strategy: bad"):
+        ck.Consumer({"bootstrap.servers": url, "group.id": "g", "partition.assignment.strategy": "bad"})
+
+
+def test_a_session_timeout_a_broker_refuses_is_reported_by_poll_and_the_member_never_joins(url):
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "session.timeout.ms": 100})
+    c.subscribe(["t"])
+    m = poll_until(c, lambda m: m.error() is not None)
+    assert m.error().code() == ck.KafkaError.INVALID_SESSION_TIMEOUT
+    assert m.timestamp() == (ck.TIMESTAMP_NOT_AVAILABLE, -1)
+    with pytest.raises(ck.KafkaException) as e:
+        c.commit(m)
+    assert e.value.args[0].code() == ck.KafkaError._INVALID_ARG
+    d = ca.AdminClient({"bootstrap.servers": url}).describe_consumer_groups(["g"])["g"].result()
+    assert (d.state, d.members) == (ck.ConsumerGroupState.DEAD, [])
+    c.unsubscribe()
+    assert c.poll(0.1) is None          # no subscription, no more JoinGroup failures
+    c.close()
+
+
+def test_acl_calls_check_arguments_as_confluent_does_then_fail_in_the_futures(url):
+    a = ca.AdminClient({"bootstrap.servers": url})
+    b1 = ca.AclBinding(ca.ResourceType.TOPIC, "t1", ca.ResourcePatternType.LITERAL, "User:u1", "*",
+                       ca.AclOperation.WRITE, ca.AclPermissionType.ALLOW)
+    f1 = ca.AclBindingFilter(ca.ResourceType.TOPIC, "t1", ca.ResourcePatternType.LITERAL, None, None,
+                             ca.AclOperation.ANY, ca.AclPermissionType.ANY)
+    for call, item in ((a.create_acls, b1), (a.delete_acls, f1)):
+        with pytest.raises(TypeError):
+            call(None)
+        for bad in ("topic", [], ["topic"], [None, "topic"], [None, item], [item, item]):
+            with pytest.raises(ValueError):
+                call(bad)
+        fs = call([item])
+        with pytest.raises(ck.KafkaException) as e:
+            fs[item].result()
+        assert e.value.args[0].code() == ck.KafkaError.SECURITY_DISABLED

@@ -289,6 +289,24 @@ def close_revokes_then_commits_and_reports(s):
 
 
 @scenario
+def session_timeout_below_the_brokers_minimum_is_refused(s):
+    # group.min.session.timeout.ms is 6000 on a default broker: the JoinGroup fails, poll
+    # reports it (and again at each retry), the member never joins, the group stays unknown
+    t = s.topic("sto", 1)
+    fill(s, t, 1)
+    g = s.group()
+    c = consumer(s, g, **{"session.timeout.ms": 100})
+    c.subscribe([t])
+    m = until(lambda: c.poll(0.2), 10)
+    seen = (m.error().name(), m.error().str(), m.timestamp(), m.topic(), c.assignment())
+    committed = exc_name(c.commit, m)
+    a = s.ck.admin.AdminClient(s.cconf)
+    d = a.describe_consumer_groups([g])[g].result(10)
+    c.unsubscribe()
+    return seen, committed, d.state.name, len(d.members)
+
+
+@scenario
 def partition_eof_events(s):
     t = s.topic("eof", 2)
     g = s.group()
@@ -302,7 +320,8 @@ def partition_eof_events(s):
         if m is None:
             continue
         if m.error() is not None:
-            events.append(("eof", m.partition(), m.offset(), m.error().code() == s.ck.KafkaError._PARTITION_EOF))
+            events.append(("eof", m.partition(), m.offset(), m.error().code() == s.ck.KafkaError._PARTITION_EOF,
+                           m.timestamp(), m.error().str().replace("broker 1 ", "broker N ").replace("broker 0 ", "broker N ")))
         else:
             events.append(("msg", m.partition(), m.offset()))
     per = {p: [e for e in events if e[1] == p] for p in (0, 1)}
@@ -423,6 +442,39 @@ def offsets_for_times(s):
     # one partition once per call: librdkafka answers -1 for a partition listed twice
     return [tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, T0 + ts), s.ck.TopicPartition(t, 1, T0 + ts)], timeout=10))
             for ts in (0, 1000, 2500, 3000, 4000, 9999)]
+
+
+@scenario
+def assign_before_the_topic_exists(s):
+    # librdkafka's assign() is local: partitions of a topic that does not exist yet are
+    # assigned, calls that need the broker's answer fail (per call or per partition), and
+    # the partitions are fetched once the topic is created
+    t = f"{s.prefix}-late"
+    c = consumer(s, s.group(), **{"enable.auto.offset.store": False, "enable.auto.commit": False,
+                                  "topic.metadata.refresh.interval.ms": 500})
+    c.assign([s.ck.TopicPartition(t, 0, s.ck.OFFSET_BEGINNING), s.ck.TopicPartition(t, 3)])
+
+    def code(fn, *a, **k):
+        try:
+            return ("ok", fn(*a, **k))
+        except s.ck.KafkaException as e:
+            return ("error", e.args[0].name())
+    out = [[(p.topic, p.partition) for p in c.assignment()],
+           code(c.seek, s.ck.TopicPartition(t, 3, 5)),   # (not started: no fetch state yet)
+           code(c.get_watermark_offsets, s.ck.TopicPartition(t, 0), timeout=5),
+           code(c.get_watermark_offsets, s.ck.TopicPartition(t, 0), cached=True),
+           code(lambda: tpl(c.offsets_for_times([s.ck.TopicPartition(t, 0, T0)], timeout=5))),
+           code(c.store_offsets, offsets=[s.ck.TopicPartition(t, 3, 5)]),
+           code(c.commit, offsets=[s.ck.TopicPartition(t, 0)], asynchronous=False),
+           code(lambda: tpl(c.position([s.ck.TopicPartition(t, 0)])))]
+    errors = [m.error().name() for m in (c.poll(0.2) for _ in range(5)) if m is not None and m.error()]
+    out.append(errors)
+    s.topic("late", 4)
+    fill(s, t, 3)
+    out.append([rec(m) for m in drain(c, 3, timeout=30)])
+    r = c.offsets_for_times([s.ck.TopicPartition(t, 0, T0), s.ck.TopicPartition(t, 9, T0)], timeout=10)
+    out.append([(p.partition, p.error.name() if p.error else None) for p in r])
+    return out
 
 
 # -- rebalancing ----------------------------------------------------------------------------------
@@ -581,8 +633,7 @@ def admin_topic_lifecycle(s):
     return created, seen, dup, bad, parts, deleted, gone
 
 
-@scenario(differs="describe_consumer_groups of an unknown group: the facade says is_simple_consumer_group=False, "
-                  "the broker True")
+@scenario
 def admin_describe_empty_and_unknown_groups(s):
     t = s.topic("adm3", 1)
     g = s.group()
@@ -594,7 +645,12 @@ def admin_describe_empty_and_unknown_groups(s):
     c.close()
     a = s.ck.admin.AdminClient(s.cconf)
     out = []
-    for gid in (g, s.group("nobody")):
+    simple = s.group("simple")           # offsets committed by an assign()-mode consumer only
+    c = consumer(s, simple, **{"enable.auto.commit": False})
+    c.assign([s.ck.TopicPartition(t, 0, 0)])
+    c.commit(offsets=[s.ck.TopicPartition(t, 0, 1)], asynchronous=False)
+    c.close()
+    for gid in (g, s.group("nobody"), simple):
         try:
             d = a.describe_consumer_groups([gid])[gid].result(10)
             out.append((d.group_id, d.state.name, len(d.members), d.is_simple_consumer_group))

@@ -513,8 +513,7 @@ def admin_topic_lifecycle(s):
     return seen, dup, desc, gone, missing
 
 
-@scenario(differs="describe_groups: facade members lack member_metadata and give member_assignment as an object, "
-                  "not a dict; an unknown group has error None, not GroupIdNotFoundError, and no authorized_operations")
+@scenario
 def admin_describe_and_list_groups(s):
     t = s.topic("adm2", 2)
     g = s.group()
@@ -527,6 +526,66 @@ def admin_describe_and_list_groups(s):
     members = [(m["client_id"], m.get("member_metadata"), m["member_assignment"]) for m in d["members"]]
     return ((d["group_id"], d["group_state"], d["protocol_type"], d["protocol_data"], d["error"]), members,
             listed, a.describe_groups([s.group("nobody")]))
+
+
+@scenario
+def admin_describe_and_alter_topic_configs(s):
+    t = s.topic("cfg", 1, config={"retention.ms": "100000"})
+    a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
+    CR, RT = s.kafka.admin.ConfigResource, s.kafka.admin.ConfigResourceType
+
+    def desc(flt="modified", keys=None):
+        d = a.describe_configs([CR(RT.TOPIC, t, keys)], config_filter=flt)["topic"][t]
+        return {k: (v["value"], v["config_source"], v["config_type"], v["read_only"]) for k, v in d.items()}
+    out = [desc(), desc("all", {"retention.ms": None, "cleanup.policy": None, "retention.bytes": None})]
+    out.append(a.alter_configs([CR(RT.TOPIC, t, {"retention.ms": "200000", "segment.ms": "3600000"})]))
+    out.append(desc())
+    out.append(a.alter_configs([CR(RT.TOPIC, t, {"cleanup.policy": (s.kafka.admin.AlterConfigOp.APPEND, "compact"),
+                                                 "segment.ms": (s.kafka.admin.AlterConfigOp.DELETE, None)})]))
+    # (the broker keeps a list config's order, "delete,compact"; eventlog keeps the policy as
+    # a set: compared as one)
+    d = desc()
+    d["cleanup.policy"] = (",".join(sorted(d["cleanup.policy"][0].split(","))),) + tuple(d["cleanup.policy"][1:])
+    out.append(d)
+    out.append(exc_name(a.alter_configs, [CR(RT.TOPIC, t, {"nope.x": "1"})]))
+    missing = f"{s.prefix}-nocfg"
+    r = a.alter_configs([CR(RT.TOPIC, missing, {"retention.ms": "1"})], raise_on_unknown=False)
+    out.append(r["topic"][missing].split(":")[0])
+    out.append(a.describe_configs([CR(RT.TOPIC, missing)]))
+    return [o if not isinstance(o, dict) else json.loads(json.dumps(o).replace(s.prefix, "P")) for o in out]
+
+
+@scenario
+def admin_records_and_partition_offsets(s):
+    t = s.topic("recs", 2)
+    p = producer(s)
+    for i in range(5):
+        p.send(t, b"v%d" % i, partition=0, timestamp_ms=T0 + i * 1000)
+    p.flush()
+    a = s.closing(s.kafka.admin.KafkaAdminClient(**s.kconf))
+    OS = s.kafka.admin.OffsetSpec
+    tp0, tp1, tp7 = (s.kafka.TopicPartition(t, i) for i in (0, 1, 7))
+    out = [a.list_partition_offsets({tp0: OS.EARLIEST, tp1: OS.LATEST}),
+           a.list_partition_offsets({tp0: T0 + 2500, tp1: OS.MAX_TIMESTAMP}),
+           a.list_partition_offsets({tp0: OS.MAX_TIMESTAMP, tp1: T0}),
+           exc_name(a.list_partition_offsets, {tp7: OS.LATEST}, timeout_ms=3000),
+           a.delete_records({tp0: 2}),
+           exc_name(a.delete_records, {tp0: 99}),
+           exc_name(a.delete_records, {tp7: 1}, timeout_ms=3000),
+           a.list_partition_offsets({tp0: OS.EARLIEST, tp1: OS.EARLIEST})]
+    d = a.describe_topic_partitions([t, f"{s.prefix}-nodtp"])
+    shape = [(x["name"] == t, x["error_code"], x["topic_id"] is not None, x["is_internal"],
+              [(q["partition_index"], q["error_code"], q["replica_nodes"] == [q["leader_id"]] == q["isr_nodes"],
+                q["leader_epoch"], q["offline_replicas"], q["eligible_leader_replicas"]) for q in x["partitions"]])
+             for x in d["topics"]]
+    paged = a.describe_topic_partitions([t], response_partition_limit=1)
+    dirs = a.describe_log_dirs(topic_partitions={t: [0, 1]})
+    ld = dirs[0]["log_dirs"]
+    sizes = {q["partition_index"]: q["partition_size"] > 0 for x in ld[0]["topics"] if x["name"] == t
+             for q in x["partitions"]}
+    return (out, shape, d["next_cursor"], len(paged["topics"][0]["partitions"]),
+            paged["next_cursor"] and paged["next_cursor"]["partition_index"],
+            len(dirs), len(ld), ld[0]["error_code"], sorted(ld[0]), sizes)
 
 
 COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",

@@ -192,6 +192,41 @@ def test_one_line_switch_patches_before_conftest_imports(pytester):
     r.assert_outcomes(passed=1)
 
 
+def test_a_per_test_patch_warns_when_the_application_imported_the_real_client(pytester):
+    """Without the session switch, a module imported at collection time keeps the real
+    client; the marker / fixture cannot reach it: the plugin names the module and the fix."""
+    pytester.makepyfile(app=APP)
+    pytester.makepyfile(other='from confluent_kafka import Producer\n')
+    pytester.makepyfile(test_late='''
+        import pytest
+        import app      # the real kafka-python, imported before any test patches it
+        import other    # the real confluent-kafka
+
+        @pytest.mark.eventlog_patch("kafka")
+        def test_marked():
+            pass
+
+        def test_fixture(eventlog_confluent_kafka):
+            pass
+
+        def test_again(eventlog_kafka):     # warned once per module per session
+            pass
+    ''')
+    r = pytester.runpytest_subprocess(*_plugin_args(), "-W", "always")
+    r.assert_outcomes(passed=3)
+    out = r.stdout.str()
+    assert "EventlogPatchWarning: module 'app' imported the real kafka before the eventlog_patch marker" in out
+    assert "module 'other' imported the real confluent_kafka before the eventlog_confluent_kafka fixture" in out
+    assert "other.Producer is the real client's" in out
+    assert 'eventlog_patch = ["kafka"]' in out and "--eventlog-patch=confluent_kafka" in out
+    assert out.count("module 'app' imported the real kafka") == 1
+    # with the session switch there is nothing to warn about
+    pytester.makeini("[pytest]\neventlog_patch = kafka confluent_kafka\n")
+    r = pytester.runpytest_subprocess(*_plugin_args(), "-W", "always")
+    r.assert_outcomes(passed=3)
+    assert "EventlogPatchWarning" not in r.stdout.str()
+
+
 def test_workers_balance_and_rebalance_after_a_kill(pytester):
     pytester.makepyfile(app=APP)
     pytester.makepyfile(test_workers='''

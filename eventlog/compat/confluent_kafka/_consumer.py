@@ -1,23 +1,24 @@
-"""confluent_kafka.Consumer over an eventlog directory."""
+"""confluent_kafka.Consumer over an eventlog directory: subscription and assignment (also of
+partitions whose topic does not exist yet, as librdkafka's local assign), fetching with
+poll/consume (EOF, error and statistics events), and positions. Offsets and commits are in
+_commits."""
 from __future__ import annotations
 
 import collections
-import logging
 import re
 import time
 
 from eventlog import errors as _el
-from eventlog.offsets import FileOffsetStore
 from eventlog.record import TopicPartition as _TP
 from eventlog.compat import _common
+from eventlog.compat import _fetcher
+from eventlog.compat.confluent_kafka._commits import CommitsMixin
+from eventlog.compat.confluent_kafka._guard import closed_guard
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _cfg_error, _int, _merge_conf, _open)
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
 from eventlog.compat.confluent_kafka._stats import Stats
 from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
-                     KafkaError, KafkaException, Message, TopicPartition, _exc, _from_el, _message, _tp)
-
-_log = logging.getLogger("eventlog.compat.confluent_kafka")
-
+                     KafkaError, Message, TopicPartition, _exc, _from_el, _message, _tp)
 
 class _ConsumerGroupMetadata:
     def __init__(self, group_id, generation, member_id):
@@ -41,6 +42,11 @@ _CONSUMER_REFUSED = dict(_REFUSED_COMMON, **{
     "offset.store.method": lambda v: None if v == "broker" else
     "only broker-side (group) offset storage exists in eventlog",
 })
+_WAIT_CHECK_S = 0.1        # how often poll looks for the topics of waiting partitions
+# a Kafka broker's default group.min.session.timeout.ms / group.max.session.timeout.ms: a
+# member asking for a session timeout outside them is refused (INVALID_SESSION_TIMEOUT)
+_SESSION_TIMEOUT_MS = (6000, 1800000)
+_JOIN_RETRY_S = 2.5        # how often librdkafka retries (and reports) a refused JoinGroup
 _RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
            "largest": "latest", "latest": "latest", "end": "latest", "error": "error"}
 
@@ -107,8 +113,11 @@ class _Rebalance:
             cc._forget(tps)
 
 
-class Consumer:
-    """confluent-kafka's Consumer reading an eventlog directory."""
+@closed_guard("Consumer closed", exempt=("close",), handle=("list_topics", "set_sasl_credentials"))
+class Consumer(CommitsMixin):
+    """confluent-kafka's Consumer reading an eventlog directory. After close(), and on an
+    instance whose __init__ did not run, every method but close() raises RuntimeError
+    ("Consumer closed"; librdkafka's handle methods: "Handle has been closed")."""
 
     def __init__(self, conf=None, **kwargs):
         c = _merge_conf(conf, kwargs, "Consumer")
@@ -125,7 +134,7 @@ class Consumer:
         strategy = [s.strip() for s in str(c.get("partition.assignment.strategy", "range,roundrobin")).split(",")]
         for s in strategy:
             if s not in ("range", "roundrobin", "cooperative-sticky"):
-                raise _cfg_error(f'Invalid value "{s}" for configuration property "partition.assignment.strategy"')
+                raise _cfg_error(f'Failed to create consumer: Unsupported partition.assignment.strategy: {s}')
         self._cooperative = strategy[0] == "cooperative-sticky"
         self._auto_commit = _bool(c, "enable.auto.commit", _bool(c, "auto.commit.enable", True))
         self._auto_store = _bool(c, "enable.auto.offset.store", True)
@@ -149,8 +158,8 @@ class Consumer:
         except Exception:
             self._ref.release()
             raise
-        self._store = FileOffsetStore(self._ref.log.path)
-        self._fetcher = _common.Fetcher(self._c, chunk=500)
+        self._store = self._ref.log.offset_store
+        self._fetcher = _fetcher.Fetcher(self._c, chunk=500)
         self._stored = {}        # tp -> stored offset (to be committed)
         self._app_pos = {}       # tp -> offset after the last message returned
         self._eof = {}           # tp -> offset at which _PARTITION_EOF was last emitted
@@ -158,6 +167,14 @@ class Consumer:
         self._pending_eof = collections.deque()
         self._paused = set()
         self._asg_offsets = {}   # tp -> the offset assignment() reports (as given to assign)
+        # partitions assign() was given whose topic or partition does not exist yet: like
+        # librdkafka's (local) assign they are part of the assignment, and start to be fetched
+        # once they exist (checked by poll, at most every _WAIT_CHECK_S)
+        self._waiting = set()
+        self._waiting_checked = 0.0
+        self._session_ms = _int(c, "session.timeout.ms", 45000)
+        self._join_error = None      # a JoinGroup the "broker" refused: reported by poll
+        self._join_retry_at = 0.0
         self._subscribed = False
         self._in_cb = False
         self._cb_offsets = {}
@@ -167,15 +184,8 @@ class Consumer:
     def __repr__(self):
         return f"<eventlog.compat.confluent_kafka.Consumer {self._ref.log.path!r} group={self._group!r}>"
 
-    _closed = True   # until __init__ ran: an uninitialised instance counts as closed
-
-    def _check(self):
-        if self._closed:
-            raise RuntimeError("Consumer closed")
-
     # -- subscription and assignment -----------------------------------------------------------
     def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
-        self._check()
         if not isinstance(topics, list):
             raise TypeError("expected list of topic unicode strings")
         for t in topics:
@@ -186,24 +196,34 @@ class Consumer:
                 raise TypeError(f"{name} expects a callable")
         names, pattern = _pattern(topics)
         self._fetcher.sync()
-        if self._subscribed or self._c.assignment():
+        self._forget(self._waiting)
+        if (self._subscribed and self._join_error is None) or self._c.assignment():
             self._c.unsubscribe()
+        self._subscribed = True
+        if not _SESSION_TIMEOUT_MS[0] <= self._session_ms <= _SESSION_TIMEOUT_MS[1]:
+            # a broker with default settings refuses the JoinGroup: the member never joins,
+            # and poll reports the failure at every retry, as librdkafka does
+            self._join_error = KafkaError(KafkaError.INVALID_SESSION_TIMEOUT,
+                                          "JoinGroup failed: Broker: Invalid session timeout")
+            self._join_retry_at = 0.0
+            return
+        self._join_error = None
         listener = _Rebalance(self, on_assign, on_revoke, on_lost)
         try:
             self._c.subscribe(topics=names, pattern=pattern, listener=listener)
         except _el.EventLogError as e:
+            self._subscribed = False
             raise _from_el(e) from e
-        self._subscribed = True
 
     def unsubscribe(self):
-        self._check()
         self._fetcher.sync()
-        if self._subscribed:
+        if self._subscribed and self._join_error is None:
             try:
                 self._c.unsubscribe()
             except _el.EventLogError as e:
                 raise _from_el(e) from e
         self._subscribed = False
+        self._join_error = None
 
     def _set_offsets(self, parts):
         for p in parts:
@@ -211,7 +231,6 @@ class Consumer:
                 self._seek_raw(_tp(p), p.offset)
 
     def assign(self, partitions):
-        self._check()
         parts = list(partitions)
         if self._in_cb:
             for p in parts:
@@ -227,20 +246,57 @@ class Consumer:
             return
         self._fetcher.sync()
         tps = [_tp(p) for p in parts]
-        gone = self._c.assignment() - set(tps)
+        gone = (self._c.assignment() | self._waiting) - set(tps)
         self._forget(gone)
+        present = [tp for tp in tps if self._exists(tp)]
         try:
-            self._c.assign(tps)
+            self._c.assign(present)
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        self._waiting = set(tps) - set(present)
         for tp in tps:
             self._app_pos.pop(tp, None)
             self._eof.pop(tp, None)
         self._asg_offsets = {_tp(p): p.offset for p in parts}
-        self._set_offsets(parts)
+        self._set_offsets([p for p in parts if _tp(p) not in self._waiting])
+
+    def _exists(self, tp):
+        """Whether tp's topic and partition exist in the log (now)."""
+        try:
+            self._ref.log.topic(tp.topic).partition(tp.partition)
+        except _el.EventLogError:
+            return False
+        return True
+
+    def _assigned(self):
+        """The assignment as the application sees it: what the core fetches plus the
+        partitions waiting for their topic to be created."""
+        return self._c.assignment() | self._waiting
+
+    def _start_waiting(self, force=False):
+        """Start fetching the waiting partitions whose topic has since been created (by any
+        process); offsets given to assign() apply then."""
+        if not self._waiting:
+            return
+        now = time.monotonic()
+        if not force and now - self._waiting_checked < _WAIT_CHECK_S:
+            return
+        self._waiting_checked = now
+        ready = [tp for tp in sorted(self._waiting) if self._exists(tp)]
+        if not ready:
+            return
+        self._fetcher.sync()
+        try:
+            self._c.assign(sorted(self._c.assignment()) + ready)
+        except _el.EventLogError:
+            return        # deleted again in between: stays waiting
+        self._waiting -= set(ready)
+        for tp in ready:
+            off = self._asg_offsets.get(tp, OFFSET_INVALID)
+            if off not in (OFFSET_INVALID, OFFSET_STORED):
+                self._seek_raw(tp, off)
 
     def incremental_assign(self, partitions):
-        self._check()
         parts = list(partitions)
         if self._in_cb or self._subscribed:
             if self._in_cb:
@@ -252,42 +308,41 @@ class Consumer:
             return
         cur = self._c.assignment()
         new = [_tp(p) for p in parts]
-        dup = [tp for tp in new if tp in cur]
+        dup = [tp for tp in new if tp in cur or tp in self._waiting]
         if dup:
             raise _exc(KafkaError._CONFLICT, f"{len(dup)} partition(s) are already assigned")
         self._fetcher.sync()
+        present = [tp for tp in new if self._exists(tp)]
         try:
-            self._c.assign(sorted(cur) + new)
+            self._c.assign(sorted(cur) + present)
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        self._waiting |= set(new) - set(present)
         self._asg_offsets.update({_tp(p): p.offset for p in parts})
-        self._set_offsets(parts)
+        self._set_offsets([p for p in parts if _tp(p) not in self._waiting])
 
     def incremental_unassign(self, partitions):
-        self._check()
         if self._in_cb or self._subscribed:
             return
         drop = {_tp(p) for p in partitions}
         cur = self._c.assignment()
-        if drop - cur:
+        if drop - cur - self._waiting:
             raise _exc(KafkaError._INVALID_ARG, "partition(s) not assigned")
         self._fetcher.sync()
         self._forget(drop)
         self._c.assign(sorted(cur - drop))
 
     def unassign(self):
-        self._check()
         if self._in_cb or self._subscribed:
             return
         self._fetcher.sync()
-        self._forget(self._c.assignment())
+        self._forget(self._assigned())
         self._c.assign([])
 
     def assignment(self):
-        self._check()
         default = OFFSET_STORED if self._subscribed else OFFSET_INVALID
         return [TopicPartition(tp.topic, tp.partition, self._asg_offsets.get(tp, default))
-                for tp in sorted(self._c.assignment())]
+                for tp in sorted(self._assigned())]
 
     def _forget(self, tps):
         tps = set(tps)
@@ -296,6 +351,7 @@ class Consumer:
             for tp in tps:
                 d.pop(tp, None)
         self._paused -= tps
+        self._waiting -= tps
 
     # -- fetching ---------------------------------------------------------------------------------
     def _serve_events(self):
@@ -312,6 +368,10 @@ class Consumer:
         """The next Message (record or EOF event), or None at the deadline."""
         while True:
             self._serve_events()
+            if self._join_error is not None and time.monotonic() >= self._join_retry_at:
+                self._join_retry_at = time.monotonic() + _JOIN_RETRY_S
+                return Message(None, 0, None, None, None, None, self._join_error, (TIMESTAMP_NOT_AVAILABLE, -1))
+            self._start_waiting()
             self._maybe_auto_commit()
             self._stats.maybe_emit(self._stats_offsets)
             if self._pending_eof:
@@ -331,7 +391,7 @@ class Consumer:
                 self._initial_eofs()
                 if self._pending_eof:
                     continue
-            if not self._subscribed and not self._c.assignment():
+            if (not self._subscribed or self._join_error is not None) and not self._c.assignment():
                 if deadline is not None:
                     time.sleep(max(0.0, min(0.05, self._stats.due_in(), deadline - time.monotonic())))
                 else:
@@ -375,7 +435,10 @@ class Consumer:
         if offset >= end and self._eof.get(tp) != offset:
             self._eof[tp] = offset
             self._pending_eof.append(Message(tp.topic, tp.partition, offset, None, None, None,
-                                             KafkaError(KafkaError._PARTITION_EOF), (TIMESTAMP_NOT_AVAILABLE, 0)))
+                                             KafkaError(KafkaError._PARTITION_EOF,
+                                                        f"Fetch from broker 0 reached end of partition at offset "
+                                                        f"{offset} (HighwaterMark {end})"),
+                                             (TIMESTAMP_NOT_AVAILABLE, -1)))
 
     def _initial_eofs(self):
         for tp in sorted(self._c.assignment()):
@@ -403,10 +466,9 @@ class Consumer:
         err = KafkaError(KafkaError._MAX_POLL_EXCEEDED,
                          f"Application maximum poll interval ({int(self._max_poll_s * 1000)}ms) exceeded by "
                          f"{int(over * 1000)}ms")
-        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, 0))
+        return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, -1))
 
     def poll(self, timeout=None):
-        self._check()
         if timeout is not None and timeout < 0:
             timeout = None
         exceeded = self._poll_interval_exceeded()
@@ -415,7 +477,6 @@ class Consumer:
         return self._next(_common.deadline_after(timeout))
 
     def consume(self, num_messages=1, timeout=None):
-        self._check()
         if not isinstance(num_messages, int) or num_messages < 1 or num_messages > 1000000:
             raise ValueError("num_messages must be between 0 and 1000000 (1M)")
         if timeout is not None and timeout < 0:
@@ -453,7 +514,6 @@ class Consumer:
         self._eof.pop(tp, None)
 
     def seek(self, partition):
-        self._check()
         tp = _tp(partition)
         if tp not in self._c.assignment():
             raise _exc(KafkaError._STATE, f"Failed to seek to offset {partition.offset}: Local: Erroneous state")
@@ -463,7 +523,6 @@ class Consumer:
             raise _from_el(e) from e
 
     def position(self, partitions):
-        self._check()
         out = []
         for p in partitions:
             r = TopicPartition(p.topic, p.partition, self._app_pos.get(_tp(p), OFFSET_INVALID))
@@ -471,158 +530,62 @@ class Consumer:
         return out
 
     def pause(self, partitions):
-        self._check()
         tps = {_tp(p) for p in partitions} & self._c.assignment()
         self._fetcher.sync(tps)
         self._c.pause(list(tps))
         self._paused |= tps
 
     def resume(self, partitions):
-        self._check()
         tps = {_tp(p) for p in partitions} & self._c.assignment()
         self._c.resume(list(tps))
         self._paused -= tps
 
     def get_watermark_offsets(self, partition, timeout=None, cached=False):
-        self._check()
+        """(low, high) of the partition. As librdkafka: a partition the log does not have
+        gives _UNKNOWN_PARTITION, or (OFFSET_INVALID, OFFSET_INVALID) with cached=True."""
         try:
             p = self._ref.log.topic(partition.topic).partition(partition.partition)
+        except _el.UnknownTopicError:
+            if cached:
+                return (OFFSET_INVALID, OFFSET_INVALID)
+            raise _exc(KafkaError._UNKNOWN_PARTITION,
+                       "Failed to get watermark offsets: Local: Unknown partition") from None
         except _el.EventLogError as e:
             raise _from_el(e) from e
         return (p.start_offset, p.end_offset)
 
     def offsets_for_times(self, partitions, timeout=None):
-        self._check()
+        """The first offset at or after each partition's timestamp (OFFSET_END past the last
+        record). As librdkafka against a broker: an unknown topic fails the whole call with
+        _UNKNOWN_PARTITION; a partition a known topic does not have comes back with that
+        error in its `.error` (and its offset unchanged)."""
         out = []
         for p in partitions:
             try:
-                part = self._ref.log.topic(p.topic).partition(p.partition)
+                topic = self._ref.log.topic(p.topic)
+            except _el.UnknownTopicError:
+                raise _exc(KafkaError._UNKNOWN_PARTITION, "Failed to get offsets: Local: Unknown partition") from None
             except _el.EventLogError as e:
                 raise _from_el(e) from e
+            try:
+                part = topic.partition(p.partition)
+            except _el.UnknownTopicError:
+                r = TopicPartition(p.topic, p.partition, p.offset)
+                r.error = KafkaError(KafkaError._UNKNOWN_PARTITION)
+                out.append(r)
+                continue
             off = part.offset_for_time(p.offset)
             out.append(TopicPartition(p.topic, p.partition, OFFSET_END if off is None else off))
         return out
 
     def list_topics(self, topic=None, timeout=-1):
-        self._check()
         return _cluster_metadata(self._ref.log, topic)
 
-    # -- offsets ----------------------------------------------------------------------------------
-    def store_offsets(self, message=None, offsets=None):
-        self._check()
-        if self._auto_store:
-            raise _exc(KafkaError._INVALID_ARG,
-                       "StoreOffsets failed: Local: Invalid argument or configuration")
-        if (message is None) == (offsets is None):
-            raise ValueError("expected either message or offsets")
-        if message is not None:
-            if message.error() is not None:
-                raise _exc(KafkaError._INVALID_ARG, "Cannot store offsets for a message with an error")
-            items = [(_TP(message.topic(), message.partition()), message.offset() + 1)]
-        else:
-            items = [(_tp(p), p.offset) for p in offsets]
-        assigned = self._c.assignment()
-        bad = [tp for tp, _ in items if tp not in assigned]
-        for tp, off in items:
-            if tp in assigned:
-                self._stored[tp] = off
-        if bad:
-            # librdkafka knows no partition object for a partition not assigned to it
-            raise _exc(KafkaError._UNKNOWN_PARTITION, "StoreOffsets failed: Local: Unknown partition")
-
-    def _commit_stored(self, tps, sync, quiet=False, revoke=False):
-        assigned = self._c.assignment()
-        cand = {tp: off for tp, off in self._stored.items()
-                if tp in assigned and (tps is None or tp in tps) and off >= 0}
-        if cand and not revoke:
-            committed = self._store.committed(self._group, list(cand))
-            cand = {tp: off for tp, off in cand.items() if committed.get(tp) != off}
-        if not cand:
-            err = KafkaError(KafkaError._NO_OFFSET)
-            parts = [TopicPartition(tp.topic, tp.partition, OFFSET_INVALID) for tp in sorted(
-                assigned if tps is None else (set(tps) & assigned))]
-            if not sync and self._on_commit is not None and not quiet:
-                self._events.append((self._on_commit, (err, parts)))
-            if sync and not quiet:
-                raise KafkaException(KafkaError(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored"))
-            return None
-        return self._commit(cand, sync, quiet)
-
-    def _commit(self, offsets, sync, quiet=False, metadata=None):
-        """Commit {tp: offset}; `metadata` {tp: str} is kept for partitions assigned with
-        assign(). (A subscribed member's commit is fenced by the group layer, which keeps its
-        member id and generation in the metadata field: the application's text is not stored.)"""
-        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
-                 for tp, off in sorted(offsets.items())]
-        try:
-            if self._subscribed:
-                self._c.commit(dict(offsets))
-            else:
-                self._store.commit(self._group, dict(offsets), metadata)
-        except _el.EventLogError as e:
-            exc = _from_el(e, "Commit failed: ")
-            if not sync or quiet:
-                if self._on_commit is not None:
-                    self._events.append((self._on_commit, (exc.args[0], parts)))
-                if quiet:
-                    _log.warning("offset commit for group %s failed: %s", self._group, e)
-                    return None
-                return None
-            raise exc from e
-        if not sync and self._on_commit is not None:
-            self._events.append((self._on_commit, (None, parts)))
-        return parts
-
-    def commit(self, message=None, offsets=None, asynchronous=True):
-        self._check()
-        if message is not None and offsets is not None:
-            raise ValueError("message and offsets are mutually exclusive")
-        sync = not asynchronous
-        if message is not None:
-            if message.error() is not None:
-                raise _exc(KafkaError._INVALID_ARG, "Cannot commit offsets for message with error")
-            off = {_TP(message.topic(), message.partition()): message.offset() + 1}
-            r = self._commit(off, sync)
-        elif offsets is not None:
-            off, meta = {}, {}
-            for p in offsets:
-                if p.offset < 0:
-                    continue
-                off[_tp(p)] = p.offset
-                if getattr(p, "metadata", None):
-                    if "\x00" in p.metadata:
-                        raise ValueError("embedded null character in commit metadata")
-                    meta[_tp(p)] = p.metadata
-            if not off:
-                if sync:
-                    raise _exc(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored")
-                return None
-            r = self._commit(off, sync, metadata=meta or None)
-        else:
-            r = self._commit_stored(None, sync)
-        return r if sync else None
-
-    def committed(self, partitions, timeout=None):
-        self._check()
-        tps = [_tp(p) for p in partitions]
-        got = self._store.committed_metadata(self._group, tps)
-        out = []
-        for p, tp in zip(partitions, tps):
-            e = got.get(tp)
-            r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
-            # eventlog stores no null metadata: an empty one reads back as None (no metadata)
-            if e is not None and e.metadata and not _common.is_group_metadata(e.metadata):
-                r.metadata = e.metadata
-            out.append(r)
-        return out
-
     def memberid(self):
-        self._check()
         g = getattr(self._c, "_group", None)
         return g.member_id if g is not None else None
 
     def consumer_group_metadata(self):
-        self._check()
         g = getattr(self._c, "_group", None)
         return _ConsumerGroupMetadata(self._group, g.generation if g else -1, g.member_id if g else "")
 

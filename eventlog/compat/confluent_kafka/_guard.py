@@ -7,12 +7,15 @@ import functools
 
 
 def closed_guard(message, exempt=(), handle=()):
-    """Class decorator: wrap each public method so it raises RuntimeError(message) when
+    """Class decorator: wrap each public method (also those of its mixins) so it raises RuntimeError(message) when
     `self._closed`; methods named in `handle` say "Handle has been closed" (librdkafka's
     shared handle methods), those in `exempt` are left alone. Sets `_closed = True` on the
     class, so an instance whose __init__ did not run counts as closed."""
     def decorate(cls):
-        for name, fn in list(vars(cls).items()):
+        methods = {}
+        for klass in reversed(cls.__mro__[:-1]):      # the class and its mixins, most derived last
+            methods.update(vars(klass))
+        for name, fn in methods.items():
             if name.startswith("_") or name in exempt or not callable(fn) or isinstance(fn, (staticmethod, classmethod)):
                 continue
             msg = "Handle has been closed" if name in handle else message

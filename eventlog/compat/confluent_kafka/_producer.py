@@ -48,7 +48,7 @@ class Producer:
             raise _cfg_error(e) from None
         part = c.get("partitioner", "consistent_random")
         if part not in _PARTITIONERS:
-            raise _cfg_error(f'Invalid value "{part}" for configuration property "partitioner"')
+            raise _cfg_error(f'Invalid value for configuration property "partitioner": {part}')
         if c.get("partitioner_cb") is not None:
             raise _cfg_error("partitioner_cb is not supported by confluent-kafka's Python client either")
         self._dr_cb = c.get("on_delivery", c.get("dr_cb", c.get("dr_msg_cb")))

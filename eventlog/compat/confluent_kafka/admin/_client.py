@@ -1,60 +1,35 @@
 """confluent_kafka.admin.AdminClient over an eventlog directory."""
 from __future__ import annotations
 
-import concurrent.futures
-
 from eventlog import errors as _el
-from eventlog.offsets import FileOffsetStore
 from eventlog.compat import _common
+from eventlog.compat import _groups
+from eventlog.compat import _topic_configs
 from eventlog.compat.confluent_kafka._guard import closed_guard
 from eventlog.compat.confluent_kafka.admin import _checks
+from eventlog.compat.confluent_kafka.admin._futures import _done
 from eventlog.compat.confluent_kafka._config import _NETWORK_COMMON, _cfg_error, _merge_conf, _open
 from eventlog.compat.confluent_kafka._metadata import BrokerMetadata, _cluster_metadata
-from eventlog.compat.confluent_kafka._model import ElectionType, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
+from eventlog.compat.confluent_kafka._model import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, Node
 from eventlog.compat.confluent_kafka._types import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition, _exc, _from_el, _tp
-from eventlog.compat.confluent_kafka.admin._security import (AclBinding, AclBindingFilter, AlterConfigOpType, ConfigEntry, ConfigResource,
-                        ConfigSource, DeletedRecords, ResourceType, ScramCredentialInfo, ScramMechanism,
-                        UserScramCredentialAlteration, UserScramCredentialDeletion,
-                        UserScramCredentialUpsertion)
+from eventlog.compat.confluent_kafka.admin._nobroker import NoBrokerFeaturesMixin
+from eventlog.compat.confluent_kafka.admin._storage import StorageAdminMixin
 from eventlog.compat.confluent_kafka.admin._types import (ConsumerGroupDescription, ConsumerGroupListing, DescribeClusterResult, GroupMember,
                      GroupMetadata, ListConsumerGroupsResult, ListOffsetsResultInfo, MemberAssignment,
                      MemberDescription, NewPartitions, NewTopic, OffsetSpec, TopicDescription, TopicPartitionInfo)
 
 
-def _done(value=None, exc=None):
-    f = concurrent.futures.Future()
-    if exc is not None:
-        f.set_exception(exc)
-    else:
-        f.set_result(value)
-    return f
 def _state(log, gid):
     return {"Dead": ConsumerGroupState.DEAD, "Empty": ConsumerGroupState.EMPTY,
             "PreparingRebalance": ConsumerGroupState.PREPARING_REBALANCING,
-            "Stable": ConsumerGroupState.STABLE}[_common.group_state(log, gid)]
-
-
-def _max_timestamp(part, chunk=1000):
-    """(offset, timestamp) of the partition's record with the largest timestamp (the first
-    such record), or (-1, -1) when it has none: Kafka's OffsetSpec.max_timestamp()."""
-    best_off, best_ts = -1, -1
-    pos, end = part.start_offset, part.end_offset
-    while pos < end:
-        recs = part.read(pos, max_records=chunk)
-        if not recs:
-            break
-        for r in recs:
-            if r.timestamp_ms > best_ts:
-                best_off, best_ts = r.offset, r.timestamp_ms
-        pos = recs[-1].offset + 1
-    return best_off, best_ts
+            "Stable": ConsumerGroupState.STABLE}[_groups.group_state(log, gid)]
 
 
 _ADMIN_KNOWN = {"request.timeout.ms", "socket.timeout.ms"}
 
 
 @closed_guard("AdminClient has been closed", exempt=("close",), handle=("list_topics", "list_groups"))
-class AdminClient:
+class AdminClient(StorageAdminMixin, NoBrokerFeaturesMixin):
     """confluent-kafka's AdminClient over an eventlog directory."""
 
     def __init__(self, conf=None, **kwargs):
@@ -104,7 +79,7 @@ class AdminClient:
                 if not isinstance(n, int) or n < 1:
                     raise _exc(KafkaError.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
                 try:
-                    settings = _common.topic_settings(t.config)
+                    settings = _topic_configs.topic_settings(t.config)
                 except ValueError as e:
                     raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
                 if not _common.valid_topic(t.topic):
@@ -207,7 +182,7 @@ class AdminClient:
         elif kind == "latest":
             off = p.end_offset
         elif kind == "max_timestamp":
-            off, ts = _max_timestamp(p)
+            off, ts = _topic_configs.max_timestamp(p)
             return ListOffsetsResultInfo(off, ts, 0)
         elif kind == "timestamp":
             off = p.offset_for_time(spec.value)
@@ -246,8 +221,9 @@ class AdminClient:
                 m.member_id, m.client_id, m.host,
                 MemberAssignment([TopicPartition(tp.topic, tp.partition) for tp in m.assignment]),
                 m.group_instance_id) for m in g.members()]
+            simple = _groups.group_protocol_type(log, gid) == ""
             out[gid] = _done(ConsumerGroupDescription(
-                gid, False, members, (g.assignor or "") if members else "", _state(log, gid), node))
+                gid, simple, members, (g.assignor or "") if members else "", _state(log, gid), node))
         return out
 
     def list_groups(self, group=None, timeout=None):
@@ -256,8 +232,8 @@ class AdminClient:
             gm = GroupMetadata()
             gm.broker = BrokerMetadata(0, self._log.path, 0)
             gm.id = gid
-            gm.state = _common.group_state(self._log, gid)
-            gm.protocol_type = "consumer"
+            gm.state = _groups.group_state(self._log, gid)
+            gm.protocol_type = _groups.group_protocol_type(self._log, gid)
             gm.protocol = self._log.group(gid).assignor or ""
             for m in self._log.group(gid).members():
                 mm = GroupMember()
@@ -271,7 +247,7 @@ class AdminClient:
         _checks.options(kwargs, {"request_timeout", "require_stable"})
         _checks.group_offsets_request(list_consumer_group_offsets_request, altering=False)
         out = {}
-        store = FileOffsetStore(self._log.path)
+        store = self._log.offset_store
         try:
             for req in list_consumer_group_offsets_request:
                 if req.topic_partitions is None:
@@ -322,77 +298,6 @@ class AdminClient:
                 out[gid] = _done(exc=_from_el(e))
         return out
 
-    # -- topic configuration ------------------------------------------------------------------------
-    def _topic_of(self, res):
-        if res.restype != ResourceType.TOPIC:
-            raise _exc(KafkaError.INVALID_REQUEST,
-                       f"eventlog keeps configuration for topics only, not {res.restype.name} {res.name!r}")
-        try:
-            return self._log.topic(res.name)
-        except _el.UnknownTopicError:
-            raise _exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition") from None
-
-    def _describe(self, res):
-        topic = self._topic_of(res)
-        return {name: ConfigEntry(name, value, source=ConfigSource.DYNAMIC_TOPIC_CONFIG if set_ else
-                                  ConfigSource.DEFAULT_CONFIG, is_default=not set_)
-                for name, value, set_ in _common.describe_topic_configs(topic.config)}
-
-    def describe_configs(self, resources, **kwargs):
-        """{ConfigResource: future -> {name: ConfigEntry}} for topics (Kafka's topic config names)."""
-        _checks.options(kwargs, {"request_timeout"})
-        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
-        return {r: self._run(self._describe, r) for r in resources}
-
-    def _alter(self, res, settings, incremental):
-        topic = self._topic_of(res)
-        current = {n: v for n, v, set_ in _common.describe_topic_configs(topic.config) if set_}
-        if incremental:
-            effective = {n: v for n, v, _set in _common.describe_topic_configs(topic.config)}
-            new = dict(current)
-            for e in res.incremental_configs:
-                op = e.incremental_operation
-                if op == AlterConfigOpType.SET:
-                    new[e.name] = e.value
-                elif op == AlterConfigOpType.DELETE:
-                    new.pop(e.name, None)
-                else:   # APPEND / SUBTRACT on list-valued configs
-                    items = [x for x in str(new.get(e.name, effective.get(e.name, "")) or "").split(",") if x]
-                    vals = [x for x in str(e.value or "").split(",") if x]
-                    items = items + [v for v in vals if v not in items] if op == AlterConfigOpType.APPEND \
-                        else [x for x in items if x not in vals]
-                    new[e.name] = ",".join(items)
-        else:
-            new = dict(settings)   # alter_configs: what is not given goes back to its default
-        try:
-            target = _common.topic_settings(new)
-        except ValueError as e:
-            raise _exc(KafkaError.INVALID_CONFIG, str(e)) from None
-        defaults = _common.default_topic_settings(set(_common.topic_settings(current)) - set(target))
-        topic.alter(**defaults, **target)
-
-    def alter_configs(self, resources, **kwargs):
-        """Replace topics' configuration (deprecated in confluent-kafka: use incremental_alter_configs)."""
-        _checks.options(kwargs, {"request_timeout", "validate_only"})
-        validate_only = kwargs.get("validate_only") or False
-        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource)
-        return {r: self._run(lambda r=r: None if validate_only else self._alter(r, r.set_config_dict, False))
-                for r in resources}
-
-    def incremental_alter_configs(self, resources, **kwargs):
-        """Set, delete, append to or subtract from topics' configuration entries."""
-        _checks.options(kwargs, {"request_timeout", "validate_only"})
-        validate_only = kwargs.get("validate_only") or False
-        _checks.non_empty_list(resources, "ConfigResource objects", ConfigResource, none_is=TypeError)
-        if len(set(resources)) != len(resources):
-            raise ValueError("Duplicate ConfigResource objects in the request")
-        for r in resources:
-            for e in r.incremental_configs:
-                if not isinstance(e.incremental_operation, AlterConfigOpType):
-                    raise TypeError("Expected incremental_operation to be an AlterConfigOpType")
-        return {r: self._run(lambda r=r: None if validate_only else self._alter(r, None, True))
-                for r in resources}
-
     def _run(self, fn, *args):
         try:
             return _done(fn(*args))
@@ -400,147 +305,6 @@ class AdminClient:
             return _done(exc=e)
         except _el.EventLogError as e:
             return _done(exc=_from_el(e))
-
-    # -- records ----------------------------------------------------------------------------------
-    def delete_records(self, topic_partition_offsets, request_timeout=None, operation_timeout=None, **kwargs):
-        """Delete records before each TopicPartition's offset (OFFSET_END: all); futures give
-        DeletedRecords(low_watermark)."""
-        if not isinstance(topic_partition_offsets, list):
-            raise TypeError(f"Expected Request to be a list, got '{type(topic_partition_offsets).__name__}' ")
-        for tp in topic_partition_offsets:
-            if not isinstance(tp, TopicPartition):
-                raise TypeError("Element of the request list must be of type 'TopicPartition'"
-                                f" got '{type(tp).__name__}' ")
-            _checks.topic_partition(tp, "the request list")
-        if len({(tp.topic, tp.partition) for tp in topic_partition_offsets}) != len(topic_partition_offsets):
-            raise ValueError("Duplicate partitions in the request")
-
-        def one(tp):
-            try:
-                part = self._log.topic(tp.topic).partition(tp.partition)
-            except _el.UnknownTopicError:
-                raise _exc(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition") from None
-            end = part.end_offset
-            before = end if tp.offset in (-1,) else tp.offset
-            if before < 0 or before > end:
-                raise _exc(KafkaError.OFFSET_OUT_OF_RANGE, "Broker: Offset out of range")
-            part.delete_records(before)
-            return DeletedRecords(part.start_offset)
-        return {tp: self._run(one, tp) for tp in topic_partition_offsets}
-
-    # -- what eventlog has no broker feature for --------------------------------------------------
-    @staticmethod
-    def _security_disabled():
-        return _exc(KafkaError.SECURITY_DISABLED, "Broker: Security features are disabled "
-                    "(eventlog has no authorizer and no SASL)")
-
-    def create_acls(self, acls, request_timeout=None, **kwargs):
-        """Fails per binding with SECURITY_DISABLED, as a broker without an authorizer does."""
-        if not isinstance(acls, list):
-            raise TypeError("Expected list of AclBinding")
-        if not acls:
-            raise ValueError("Expected non-empty list of AclBinding objects")
-        if len(set(acls)) != len(acls):
-            raise ValueError("duplicate ACL bindings not allowed")
-        for a in acls:
-            if not isinstance(a, AclBinding) or isinstance(a, AclBindingFilter):
-                raise TypeError("Expected list of AclBinding")
-        return {a: _done(exc=self._security_disabled()) for a in acls}
-
-    def describe_acls(self, acl_binding_filter, request_timeout=None, **kwargs):
-        """Fails with SECURITY_DISABLED, as a broker without an authorizer does."""
-        if not isinstance(acl_binding_filter, AclBindingFilter):
-            raise TypeError("Expected an AclBindingFilter object")
-        return _done(exc=self._security_disabled())
-
-    def delete_acls(self, acl_binding_filters, request_timeout=None, **kwargs):
-        """Fails per filter with SECURITY_DISABLED, as a broker without an authorizer does."""
-        if not isinstance(acl_binding_filters, list):
-            raise TypeError("Expected list of AclBindingFilter")
-        if not acl_binding_filters:
-            raise ValueError("Expected non-empty list of AclBindingFilter objects")
-        if len(set(acl_binding_filters)) != len(acl_binding_filters):
-            raise ValueError("duplicate ACL binding filters not allowed")
-        for a in acl_binding_filters:
-            if not isinstance(a, AclBindingFilter):
-                raise TypeError("Expected list of AclBindingFilter")
-        return {a: _done(exc=self._security_disabled()) for a in acl_binding_filters}
-
-    def describe_user_scram_credentials(self, users=None, request_timeout=None, **kwargs):
-        """Fails with SECURITY_DISABLED: eventlog has no SASL users."""
-        if users is not None:
-            if not isinstance(users, list):
-                raise TypeError("Expected input to be list of String")
-            for u in users:
-                if u is None:
-                    raise TypeError("'user' cannot be None")
-                if not isinstance(u, str):
-                    raise TypeError("Each value should be a string")
-                if not u:
-                    raise ValueError("'user' cannot be empty")
-            return {u: _done(exc=self._security_disabled()) for u in users}
-        return _done(exc=self._security_disabled())
-
-    def alter_user_scram_credentials(self, alterations, request_timeout=None, **kwargs):
-        """Checks the alterations as confluent-kafka does, then fails each user with
-        SECURITY_DISABLED: eventlog has no SASL users."""
-        if not isinstance(alterations, list):
-            raise TypeError("Expected input to be list")
-        if not alterations:
-            raise ValueError("Expected at least one alteration")
-        for a in alterations:
-            if not isinstance(a, UserScramCredentialAlteration):
-                raise TypeError("Expected each element of list to be subclass of UserScramCredentialAlteration")
-            if a.user is None:
-                raise TypeError("'user' cannot be None")
-            if not isinstance(a.user, str):
-                raise TypeError("'user' must be a string")
-            if not a.user:
-                raise ValueError("'user' cannot be empty")
-            if isinstance(a, UserScramCredentialUpsertion):
-                if a.password is None:
-                    raise TypeError("'password' cannot be None")
-                if not isinstance(a.password, bytes):
-                    raise TypeError("'password' must be bytes")
-                if not a.password:
-                    raise ValueError("'password' cannot be empty")
-                if a.salt is not None and not a.salt:
-                    raise ValueError("'salt' can be None but cannot be empty")
-                if a.salt and not isinstance(a.salt, bytes):
-                    raise TypeError("'salt' must be bytes")
-                if not isinstance(a.scram_credential_info, ScramCredentialInfo):
-                    raise TypeError("Expected credential_info to be ScramCredentialInfo Type")
-                if a.scram_credential_info.iterations < 1:
-                    raise ValueError("Iterations should be positive")
-                if not isinstance(a.scram_credential_info.mechanism, ScramMechanism):
-                    raise TypeError("Expected the mechanism to be ScramMechanism Type")
-            elif isinstance(a, UserScramCredentialDeletion):
-                if not isinstance(a.mechanism, ScramMechanism):
-                    raise TypeError("Expected the mechanism to be ScramMechanism Type")
-            else:
-                raise TypeError("Expected each element of list 'alterations' to be either a "
-                                "UserScramCredentialUpsertion or a UserScramCredentialDeletion")
-        return {u: _done(exc=self._security_disabled()) for u in {a.user for a in alterations}}
-
-    def elect_leaders(self, election_type, partitions=None, request_timeout=None, operation_timeout=None,
-                      **kwargs):
-        """One replica per partition: every election is ELECTION_NOT_NEEDED (per partition)."""
-        if not isinstance(election_type, ElectionType):
-            raise TypeError("Expected 'election_type' to be of type 'ElectionType'")
-        if partitions is not None:
-            if not isinstance(partitions, list):
-                raise TypeError(f"Expected 'partitions' to be a list, got '{type(partitions).__name__}'")
-            for tp in partitions:
-                if not isinstance(tp, TopicPartition):
-                    raise TypeError("Element of the 'partitions' list must be of type 'TopicPartition'"
-                                    f" got '{type(tp).__name__}' ")
-                if tp.partition < 0:
-                    raise ValueError("Elements of the 'partitions' list must not have negative value"
-                                     " for 'partition' field")
-        if partitions is None:
-            partitions = [TopicPartition(t, p) for t in self._log.topics()
-                          for p in range(self._log.topic(t).config.partitions)]
-        return _done({tp: KafkaError(KafkaError.ELECTION_NOT_NEEDED) for tp in partitions})
 
     def __enter__(self):
         return self

@@ -4,13 +4,15 @@ from __future__ import annotations
 import collections
 
 from eventlog import errors as _el
-from eventlog.offsets import FileOffsetStore
 from eventlog.compat import _common
+from eventlog.compat import _groups
+from eventlog.compat import _topic_configs
 from eventlog.compat.kafka import errors
 from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _open, _translated
 from eventlog.compat.kafka.errors import IllegalStateError, KafkaError
 from eventlog.compat.kafka.producer.kafka import _PRODUCER_DEFAULTS
 from eventlog.compat.kafka.structs import OffsetAndMetadata, TopicPartition
+from eventlog.compat.kafka.admin._storage import StorageAdminMixin
 from eventlog.compat.kafka.admin._types import (CreatePartitionsResponse, CreatePartitionsResult, ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata, GroupInformation,
                      MemberInformation, NewPartitions, NewTopic)
 
@@ -19,8 +21,9 @@ _ADMIN_DEFAULTS = {k: v for k, v in _PRODUCER_DEFAULTS.items()
                    if k not in ("key_serializer", "value_serializer", "partitioner", "linger_ms")}
 
 
-class KafkaAdminClient:
-    """kafka-python's KafkaAdminClient over an eventlog directory (topics and groups)."""
+class KafkaAdminClient(StorageAdminMixin):
+    """kafka-python's KafkaAdminClient over an eventlog directory: topics and groups here;
+    configs, records, partition offsets and log dirs in StorageAdminMixin."""
 
     DEFAULT_CONFIG = _ADMIN_DEFAULTS
 
@@ -70,7 +73,7 @@ class KafkaAdminClient:
                 if not isinstance(n, int) or n < 1:
                     raise errors.InvalidPartitionsError(f"Number of partitions must be larger than 0: {n}")
                 try:
-                    settings = _common.topic_settings(t.topic_configs)
+                    settings = _topic_configs.topic_settings(t.topic_configs)
                 except ValueError as e:
                     raise errors.InvalidConfigurationError(str(e)) from None
                 if not _common.valid_topic(t.name):
@@ -164,14 +167,14 @@ class KafkaAdminClient:
                     ConsumerProtocolMemberMetadata(0, sorted(m.topics), b""),
                     ConsumerProtocolMemberAssignment(0, sorted((t, sorted(p)) for t, p in by_topic.items()), b"")))
                 strategy = g.assignor or ""
-            state = _common.group_state(log, gid)
-            out.append(GroupInformation(0, gid, state, "consumer" if state != "Dead" else "", strategy,
+            state = _groups.group_state(log, gid)
+            out.append(GroupInformation(0, gid, state, _groups.group_protocol_type(log, gid), strategy,
                                         members, None))
         return out
 
     def list_consumer_group_offsets(self, group_id, group_coordinator_id=None, partitions=None):
         log = self._log
-        store = FileOffsetStore(log.path)
+        store = log.offset_store
         try:
             if partitions is None:
                 entries = store.all_committed_metadata(group_id)
@@ -181,7 +184,7 @@ class KafkaAdminClient:
         finally:
             store.close()
         return {TopicPartition(*tp): OffsetAndMetadata(
-            e.offset, "" if _common.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
+            e.offset, "" if _groups.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
             for tp, e in sorted(entries.items())}
 
     def delete_consumer_groups(self, group_ids, group_coordinator_id=None):
@@ -199,7 +202,7 @@ class KafkaAdminClient:
 
     # 3.x names and shapes
     def list_groups(self, broker_ids=None, states_filter=None, types_filter=None):
-        return [{"group_id": g, "protocol_type": "consumer", "group_state": _common.group_state(self._log, g),
+        return [{"group_id": g, "protocol_type": "consumer", "group_state": _groups.group_state(self._log, g),
                  "group_type": "classic"} for g in self._log.groups()]
 
     def describe_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
@@ -209,26 +212,32 @@ class KafkaAdminClient:
         log = self._log
         for info in self.describe_consumer_groups(group_ids):
             live = {m.member_id: m for m in log.group(info.group).members()}
+            # kafka-python's assignors send subscription version 0 (topics, user_data);
+            # cooperative-sticky sends version 1, which adds the partitions the member owns
+            cooperative = info.protocol == "cooperative-sticky"
             members = []
             for m in info.members:
                 em = live.get(m.member_id)
-                owned = collections.defaultdict(list)
-                for tp in (em.owned if em is not None else ()):
-                    owned[tp.topic].append(tp.partition)
+                meta = {"topics": list(m.member_metadata.subscription), "user_data": ""}
+                if cooperative:
+                    owned = collections.defaultdict(list)
+                    for tp in (em.owned if em is not None else ()):
+                        owned[tp.topic].append(tp.partition)
+                    meta["owned_partitions"] = [{"topic": tp, "partitions": sorted(ps)} for tp, ps in sorted(owned.items())]
                 members.append({
                     "member_id": m.member_id, "group_instance_id": getattr(em, "group_instance_id", None),
                     "client_id": m.client_id, "client_host": m.client_host,
-                    "member_metadata": {
-                        "topics": list(m.member_metadata.subscription), "user_data": None,
-                        "owned_partitions": [{"topic": tp, "partitions": sorted(ps)} for tp, ps in sorted(owned.items())],
-                        "generation_id": -1, "rack_id": None},
+                    "member_metadata": meta,
                     "member_assignment": {
                         "assigned_partitions": [{"topic": tp, "partitions": ps}
                                                 for tp, ps in m.member_assignment.assignment],
-                        "user_data": None}})
+                        "user_data": ""}})
+            error = None
+            if info.state == "Dead":   # the broker's answer for a group it does not know (v6+)
+                error = str(errors.GroupIdNotFoundError(f"Group {info.group} not found."))
             out[info.group] = {
                 "group_id": info.group, "group_state": info.state, "protocol_type": info.protocol_type,
-                "protocol_data": info.protocol, "error": None, "members": members,
+                "protocol_data": info.protocol, "error": error, "members": members,
                 "authorized_operations": None}
         return out
 

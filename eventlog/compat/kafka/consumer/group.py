@@ -6,8 +6,9 @@ import re
 import time
 
 from eventlog import errors as _el
-from eventlog.offsets import FileOffsetStore
 from eventlog.compat import _common
+from eventlog.compat import _fetcher
+from eventlog.compat import _groups
 from eventlog.compat.kafka import errors
 from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _deser, _header_size, _open, _translated
 from eventlog.compat.kafka.coordinator.assignors._builtin import RangePartitionAssignor, RoundRobinPartitionAssignor, _strategy
@@ -125,8 +126,8 @@ class KafkaConsumer:
         except Exception:
             self._ref.release()
             raise
-        self._store = FileOffsetStore(self._ref.log.path) if c["group_id"] is not None else None
-        self._fetcher = _common.Fetcher(self._c, chunk=max(500, int(c["max_poll_records"])))
+        self._store = self._ref.log.offset_store if c["group_id"] is not None else None
+        self._fetcher = _fetcher.Fetcher(self._c, chunk=max(500, int(c["max_poll_records"])))
         self._auto_commit = bool(c["enable_auto_commit"]) and c["group_id"] is not None
         self._commit_interval = c["auto_commit_interval_ms"] / 1000.0
         self._next_commit = time.monotonic() + self._commit_interval
@@ -560,7 +561,7 @@ class KafkaConsumer:
             return None
         if not metadata:
             return entry.offset
-        md = "" if _common.is_group_metadata(entry.metadata) else entry.metadata
+        md = "" if _groups.is_group_metadata(entry.metadata) else entry.metadata
         return OffsetAndMetadata(entry.offset, md, _LEADER_EPOCH)
 
     def group_metadata(self):
