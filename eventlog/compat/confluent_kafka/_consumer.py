@@ -604,7 +604,6 @@ class Consumer(CommitsMixin):
             self._serve_events()
         finally:
             self._closed = True
-            self._store.close()
             self._ref.release()
 
     def __enter__(self):

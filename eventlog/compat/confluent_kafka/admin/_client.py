@@ -248,20 +248,17 @@ class AdminClient(StorageAdminMixin, NoBrokerFeaturesMixin):
         _checks.group_offsets_request(list_consumer_group_offsets_request, altering=False)
         out = {}
         store = self._log.offset_store
-        try:
-            for req in list_consumer_group_offsets_request:
-                if req.topic_partitions is None:
-                    entries = store.all_committed_metadata(req.group_id)
-                    parts = [TopicPartition(tp.topic, tp.partition, e.offset) for tp, e in sorted(entries.items())]
-                else:
-                    got = store.committed_metadata(req.group_id, [_tp(p) for p in req.topic_partitions])
-                    parts = []
-                    for p in req.topic_partitions:
-                        e = got.get(_tp(p))
-                        parts.append(TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset))
-                out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, parts))
-        finally:
-            store.close()
+        for req in list_consumer_group_offsets_request:
+            if req.topic_partitions is None:
+                entries = store.all_committed_metadata(req.group_id)
+                parts = [TopicPartition(tp.topic, tp.partition, e.offset) for tp, e in sorted(entries.items())]
+            else:
+                got = store.committed_metadata(req.group_id, [_tp(p) for p in req.topic_partitions])
+                parts = []
+                for p in req.topic_partitions:
+                    e = got.get(_tp(p))
+                    parts.append(TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset))
+            out[req.group_id] = _done(ConsumerGroupTopicPartitions(req.group_id, parts))
         return out
 
     def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request, **kwargs):

@@ -175,14 +175,11 @@ class KafkaAdminClient(StorageAdminMixin):
     def list_consumer_group_offsets(self, group_id, group_coordinator_id=None, partitions=None):
         log = self._log
         store = log.offset_store
-        try:
-            if partitions is None:
-                entries = store.all_committed_metadata(group_id)
-            else:
-                entries = {tp: e for tp, e in store.committed_metadata(
-                    group_id, [TopicPartition(*tp) for tp in partitions]).items() if e is not None}
-        finally:
-            store.close()
+        if partitions is None:
+            entries = store.all_committed_metadata(group_id)
+        else:
+            entries = {tp: e for tp, e in store.committed_metadata(
+                group_id, [TopicPartition(*tp) for tp in partitions]).items() if e is not None}
         return {TopicPartition(*tp): OffsetAndMetadata(
             e.offset, "" if _groups.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
             for tp, e in sorted(entries.items())}

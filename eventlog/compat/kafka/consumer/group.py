@@ -594,6 +594,4 @@ class KafkaConsumer:
                         close()
                     except Exception:
                         pass
-            if self._store is not None:
-                self._store.close()
             self._ref.release()
