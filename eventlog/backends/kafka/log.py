@@ -147,12 +147,23 @@ class KafkaLog:
         return self._reader
 
     def watermarks(self, tp):
-        """(start offset, end offset) of `tp`, from the partition leader now."""
-        try:
-            return self._read().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
-                                                      timeout=self.timeout, cached=False)
-        except ck().KafkaException as e:
-            raise map_error(e, f"offsets of {tp.topic}[{tp.partition}]") from e
+        """(start offset, end offset) of `tp`, from the partition leader now. Retriable errors
+        (a leader not known yet, as right after a topic is created) are retried until
+        `self.timeout` has passed."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self._read().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
+                                                          timeout=self.timeout, cached=False)
+            except ck().KafkaException as e:
+                err = e.args[0] if e.args else None
+                K = ck().KafkaError
+                transient = err is not None and (err.retriable() or err.code() in (
+                    K.NOT_LEADER_FOR_PARTITION, K.LEADER_NOT_AVAILABLE, K.UNKNOWN_TOPIC_OR_PART))
+                if transient and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise map_error(e, f"offsets of {tp.topic}[{tp.partition}]") from e
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}, one request (each
