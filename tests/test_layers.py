@@ -35,7 +35,7 @@ LAYERS = [
     ("maintenance", ("eventlog.maintenance",)),
     ("offsets", ("eventlog.offsets",)),
     ("transactions", ("eventlog.transactions",)),
-    ("clients", ("eventlog.clients",)),
+    ("clients", ("eventlog.clients", "eventlog.serde", "eventlog.partitioners")),
     ("groups", ("eventlog.groups",)),
     ("backends", ("eventlog.backends",)),
     ("api", ("eventlog.log",)),
@@ -166,3 +166,13 @@ def test_no_import_cycles():
 @pytest.mark.parametrize("mod", sorted(modules()))
 def test_every_module_is_in_a_layer(mod):
     layer_of(mod)
+
+
+def test_the_0_1_import_paths_of_public_modules_still_work():
+    """`eventlog.serde` and `eventlog.partitioners` were public modules in 0.1; they are the
+    same module objects as their homes under eventlog.clients now."""
+    import eventlog.partitioners
+    import eventlog.serde
+    from eventlog.clients import partitioners, serde
+    from eventlog.serde import json_serializer  # noqa: F401
+    assert eventlog.serde is serde and eventlog.partitioners is partitioners
