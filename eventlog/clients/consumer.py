@@ -33,7 +33,7 @@ from eventlog.offsets import accepts_topic_ids
 from eventlog._os.fs import check_usable, fork_generation
 from eventlog._os.fs import wrap_public_methods
 from eventlog._os.wakeup import DirWatcher
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 from eventlog.transactions import isolation as _isolation
 from eventlog.errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
                      IllegalStateError, InvalidArgumentError, InvalidTypeError, LogClosedError,
