@@ -414,11 +414,11 @@ def test_temp_files_ignored_and_cleaned(tmp_path):
 def test_commit_survives_its_temp_file_being_cleaned(tmp_path, monkeypatch):
     """A cleaner may take a temp file in the instant before its writer locks it: the writer
     then retries and its commit still lands."""
-    import eventlog.offsets.file_store as offsets_module
+    from eventlog._os.fs import remove_abandoned_temp
 
     s = FileOffsetStore(tmp_path)
     s.commit("g", {TP("t", 0): 1})
-    real_flock = offsets_module.fcntl.flock
+    real_flock = fcntl.flock
     calls = []
 
     def flock_after_cleaner(fd, op):
@@ -427,10 +427,10 @@ def test_commit_survives_its_temp_file_being_cleaned(tmp_path, monkeypatch):
             topic_dir = os.path.dirname(s.path_for("g", TP("t", 0)))
             for name in os.listdir(topic_dir):
                 if name.endswith(".tmp"):
-                    assert offsets_module._remove_abandoned_temp(os.path.join(topic_dir, name))
+                    assert remove_abandoned_temp(os.path.join(topic_dir, name))
         return real_flock(fd, op)
 
-    monkeypatch.setattr(offsets_module.fcntl, "flock", flock_after_cleaner)
+    monkeypatch.setattr(fcntl, "flock", flock_after_cleaner)
     s.commit("g", {TP("t", 0): 2})
     assert calls
     assert s.committed("g", [TP("t", 0)]) == {TP("t", 0): 2}
