@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 import eventlog  # noqa: E402
-from eventlog.storage.partition import FetchState  # noqa: E402
+from eventlog.storage.reader import FetchState  # noqa: E402
 
 VALUE_SIZE = 100
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import eventlog
 from eventlog.storage import codec as _codec
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 from eventlog.errors import InvalidArgumentError
 
 SPAWN = multiprocessing.get_context("spawn")

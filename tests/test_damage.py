@@ -10,7 +10,7 @@ import pytest
 
 import eventlog
 from eventlog.storage import codec as _codec
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 from eventlog.errors import CorruptLogError
 
 from log_checker import assert_log_consistent

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import eventlog
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 
 from log_checker import assert_log_consistent
 

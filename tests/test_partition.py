@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import eventlog
 from eventlog import Record
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 from eventlog.errors import (InvalidArgumentError, InvalidTypeError, OffsetOutOfRangeError,
                              RecordTooLargeError)
 

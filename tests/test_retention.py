@@ -8,7 +8,8 @@ import eventlog
 from eventlog.maintenance import schedule as _maintenance
 from eventlog._os.clock import ManualClock
 from eventlog._os.fs import FileLock
-from eventlog.storage.partition import START_FILE, FetchState
+from eventlog.storage.partition import START_FILE
+from eventlog.storage.reader import FetchState
 from eventlog.errors import InvalidArgumentError, OffsetOutOfRangeError
 
 DAY = 24 * 3600 * 1000

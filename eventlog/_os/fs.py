@@ -81,40 +81,43 @@ def check_usable(closed, fork, closed_error, forked_error):
         raise forked_error()
 
 
-def fsync_dir(path):
+def fsync_dir(path, *, strict=False):
+    """fsync the directory `path` (so entries created or renamed in it survive a power cut).
+    `strict=False` ignores a failure (best effort); `strict=True` raises it."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
     except OSError:
+        if strict:
+            raise
         return
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        if strict:
+            raise
     finally:
         os.close(fd)
 
 
 def atomic_write(path, data, fsync=True):
-    """Replace `path` with `data` (bytes) so that a crash leaves the old or the new content."""
+    """Replace `path` with `data` (bytes) so that a crash leaves the old or the new content.
+
+    The data goes to a temp file `.<name>.<pid>.<12 hex>.tmp` beside `path`, flocked by its
+    writer until it is renamed into place (so a cleaner can tell a live writer's temp file
+    from an abandoned one: `remove_abandoned_temp`); with `fsync` the file is fsynced before
+    the rename and the directory after it, and a failure of either raises. On any failure the
+    temp file is removed and `path` keeps its old content."""
     d = os.path.dirname(path) or "."
-    tmp = os.path.join(d, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
+        # held until we are done: tells cleaners that this temp file's writer is alive
+        fcntl.flock(fd, fcntl.LOCK_EX)
         view = memoryview(data)
         while view:
-            n = os.write(fd, view)
-            view = view[n:]
+            view = view[os.write(fd, view):]
         if fsync:
             os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.close(fd)
-    try:
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -122,17 +125,65 @@ def atomic_write(path, data, fsync=True):
         except OSError:
             pass
         raise
+    finally:
+        os.close(fd)
     if fsync:
-        fsync_dir(d)
+        fsync_dir(d, strict=True)
+
+
+def remove_abandoned_temp(path):
+    """Delete a temp file of `atomic_write` whose writer is gone; True if it is gone, False
+    if still in use (its writer holds its flock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    except IsADirectoryError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False        # its writer is alive
+        try:
+            same = os.path.samestat(os.stat(path), os.fstat(fd))
+        except FileNotFoundError:
+            return True         # renamed into place (or removed) meanwhile
+        if same:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return same
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path, obj, fsync=True):
+    """`atomic_write` of `obj` as JSON (indented, keys sorted, UTF-8)."""
     atomic_write(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode("utf-8"), fsync)
 
 
 def read_json(path):
+    """The JSON document at `path`. Raises FileNotFoundError if it is missing and ValueError
+    if it is not valid JSON (for files whose damage must be reported)."""
     with open(path, "rb") as f:
         return json.loads(f.read().decode("utf-8"))
+
+
+def read_json_or_none(path):
+    """The JSON document at `path`, or None if it is missing or not valid JSON (for files
+    that are replaced atomically and rebuilt when lost, so invalid means damaged: treated
+    as absent)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 class FileLock:

@@ -25,7 +25,7 @@ import time
 from eventlog.storage import check as _check
 from eventlog.cli import util as u
 from eventlog.storage import codec as _codec
-from eventlog.storage.check import segment_bases as _segment_bases
+from eventlog.storage.segment import list_segment_bases
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
 from eventlog.storage.segment import _IDX, _TIDX
 from eventlog.log import VERIFY_SOURCES
@@ -57,7 +57,7 @@ def _targets(ctx, names):
 def _total_bytes(targets):
     total = 0
     for _t, _n, pdir, _c in targets:
-        for b in _segment_bases(pdir):
+        for b in list_segment_bases(pdir):
             try:
                 total += os.path.getsize(os.path.join(pdir, f"{b:020d}.log"))
             except FileNotFoundError:

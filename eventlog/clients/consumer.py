@@ -33,7 +33,7 @@ from eventlog.offsets import accepts_topic_ids
 from eventlog._os.fs import check_usable, fork_generation
 from eventlog._os.fs import wrap_public_methods
 from eventlog._os.wakeup import DirWatcher
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 from eventlog.transactions import isolation as _isolation
 from eventlog.errors import (ConsumerClosedError, CorruptLogError, EventLogError, ForkedProcessError,
                      IllegalStateError, InvalidArgumentError, InvalidTypeError, LogClosedError,
@@ -205,8 +205,23 @@ class Consumer:
     def __exit__(self, *exc):
         self.close()
 
-    def _check(self):
+    def _check_usable(self):
         check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
+
+    def _check(self):
+        """Assert the consumer's invariants (tests call it after every step): each assigned
+        partition's handle is that partition's; a known position is an offset >= 0, and one
+        located in the log (a fetch or poll has been there) is at most the partition's end
+        offset (ends never move back; a start offset may move past it, by retention or
+        delete_records, until the next fetch resets it); the paused partitions are a subset
+        of the assigned ones."""
+        for tp, a in self._assigned.items():
+            assert a.tp == tp and (a.part.topic, a.part.partition) == (tp.topic, tp.partition), (tp, a.tp)
+            if a.state is not None:
+                assert a.state.offset >= 0, (tp, a.state.offset)
+                if a.state.seg is not None:
+                    assert a.state.offset <= a.part.end_offset, (tp, a.state.offset, a.part.end_offset)
+        assert self.paused() <= set(self._assigned)
 
     @staticmethod
     def _closed_error():
@@ -247,7 +262,7 @@ class Consumer:
     def assign(self, partitions):
         """Take exactly these partitions (no group membership). Positions start from the
         committed offset (with a group_id) or `auto_offset_reset`."""
-        self._check()
+        self._check_usable()
         if self._group is not None:
             raise IllegalStateError("assign() after subscribe(): call unsubscribe() first")
         tps = _as_tps(partitions, "assign")
@@ -329,12 +344,12 @@ class Consumer:
                     pass
 
     def unassign(self):
-        self._check()
+        self._check_usable()
         self._set_assignment([])
 
     def assignment(self):
         """The set of assigned TopicPartitions."""
-        self._check()
+        self._check_usable()
         return set(self._assigned)
 
     def subscribe(self, topics=None, pattern=None, listener=None):
@@ -344,7 +359,7 @@ class Consumer:
         Subscribing again while a member of a cooperative group updates the subscription in
         place (KIP-429): only partitions of topics no longer subscribed are revoked, and only
         the new ones are assigned. With the eager protocol the member leaves and joins anew."""
-        self._check()
+        self._check_usable()
         if self.group_id is None:
             raise IllegalStateError("subscribe() needs a group_id; use assign() without a group")
         if self._coordinator_factory is None:
@@ -370,14 +385,14 @@ class Consumer:
         return self._group is not None and self._group.poll_timed_out
 
     def unsubscribe(self):
-        self._check()
+        self._check_usable()
         if self._group is not None:
             self._group.close()
             self._group = None
         self._set_assignment([])
 
     def subscription(self):
-        self._check()
+        self._check_usable()
         return set(self._group.topics()) if self._group is not None else set()
 
     # -- positions -------------------------------------------------------------------------
@@ -417,7 +432,7 @@ class Consumer:
 
     def position(self, tp):
         """The offset of the next record `poll` will return for `tp`."""
-        self._check()
+        self._check_usable()
         a = self._get(tp, "position")
         if self._iter_it is not None:
             off = self._iter_positions().get(a.tp)
@@ -429,7 +444,7 @@ class Consumer:
 
     def seek(self, tp, offset):
         """Make the next poll of `tp` start at `offset`."""
-        self._check()
+        self._check_usable()
         if type(offset) is not int or offset < 0:
             raise InvalidArgumentError(f"seek offset must be an int >= 0, got {offset!r}")
         a = self._get(tp, "seek")
@@ -443,32 +458,32 @@ class Consumer:
 
     def seek_to_beginning(self, partitions=None):
         """Seek `partitions` (default: all assigned) to their start offsets."""
-        self._check()
+        self._check_usable()
         self._sync_iter()
         for a in self._targets(partitions, "seek_to_beginning"):
             a.state = FetchState(a.part.start_offset)
 
     def seek_to_end(self, partitions=None):
         """Seek `partitions` (default: all assigned) to their end offsets."""
-        self._check()
+        self._check_usable()
         self._sync_iter()
         for a in self._targets(partitions, "seek_to_end"):
             a.state = FetchState(a.part.end_offset)
 
     def pause(self, partitions):
-        self._check()
+        self._check_usable()
         targets = self._targets(partitions, "pause")
         self._sync_iter()  # records of a paused partition not yet yielded are fetched again later
         for a in targets:
             a.paused = True
 
     def resume(self, partitions):
-        self._check()
+        self._check_usable()
         for a in self._targets(partitions, "resume"):
             a.paused = False
 
     def paused(self):
-        self._check()
+        self._check_usable()
         return {a.tp for a in self._assigned.values() if a.paused}
 
     # -- offsets of the log ----------------------------------------------------------------
@@ -477,16 +492,16 @@ class Consumer:
         return tp, self._log.topic(tp.topic).partition(tp.partition)
 
     def beginning_offsets(self, partitions):
-        self._check()
+        self._check_usable()
         return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
 
     def end_offsets(self, partitions):
-        self._check()
+        self._check_usable()
         return {tp: p.end_offset for tp, p in map(self._partition, partitions)}
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""
-        self._check()
+        self._check_usable()
         out = {}
         for tp, ts in timestamps.items():
             tp, p = self._partition(tp)
@@ -494,11 +509,11 @@ class Consumer:
         return out
 
     def partitions_for_topic(self, topic):
-        self._check()
+        self._check_usable()
         return set(range(self._log.topic(topic).config.partitions))
 
     def topics(self):
-        self._check()
+        self._check_usable()
         return self._log.topics()
 
     # -- commits ---------------------------------------------------------------------------
@@ -514,7 +529,7 @@ class Consumer:
         assigned partitions. Needs a group_id. `metadata` ({tp: str or None}, for partitions
         among `offsets`) is stored with the offsets (None: null metadata); values of
         `offsets` with `.offset` and `.metadata` (an OffsetAndMetadata) give both."""
-        self._check()
+        self._check_usable()
         if self.group_id is None:
             raise IllegalStateError("commit() needs a group_id: create the consumer with group_id=...")
         if offsets is None:
@@ -561,7 +576,7 @@ class Consumer:
 
     def committed(self, tp):
         """The committed offset of `tp` for this group, or None."""
-        self._check()
+        self._check_usable()
         if self.group_id is None:
             return None
         tp = _as_tps([tp], "committed")[0]
@@ -573,7 +588,7 @@ class Consumer:
 
         Waits up to `timeout` seconds (None: forever) for records to arrive from any process.
         """
-        self._check()
+        self._check_usable()
         if max_records is None:
             max_records = self.max_poll_records
         elif type(max_records) is not int or max_records < 1:
@@ -761,7 +776,7 @@ class Consumer:
     def __iter__(self):
         """Yield records forever (blocking), until the consumer is closed. A record counts
         as consumed (for `position` and `commit()`) once it has been yielded."""
-        self._check()
+        self._check_usable()
         return self._iterate()
 
     def _iterate(self):

@@ -24,6 +24,7 @@ import attrs
 
 from eventlog._os.fs import wrap_public_methods
 from eventlog.errors import GroupNotEmptyError, InvalidArgumentError, InvalidTypeError, UnknownTopicError
+from eventlog._os.fs import read_json_or_none
 from eventlog.groups import files as gf
 from eventlog.groups.subscription import tps_from
 from eventlog.record import TopicPartition
@@ -69,7 +70,7 @@ class ConsumerGroup:
         return f"<ConsumerGroup {self.group_id!r} generation={self.generation}>"
 
     def _assignment_doc(self):
-        doc = gf.read_json(self._paths.assignment)
+        doc = read_json_or_none(self._paths.assignment)
         return doc if isinstance(doc, dict) else {}
 
     @property

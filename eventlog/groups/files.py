@@ -37,12 +37,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
 import time
 
-from eventlog._os.fs import atomic_write_json
+from eventlog._os.fs import atomic_write_json, read_json_or_none
 from eventlog.offsets import decode_group_dir, encode_group_id
 
 GROUP_LOCK = "group.lock"
@@ -155,18 +154,6 @@ def clear_and_close(fd):
     os.close(fd)
 
 
-def read_json(path):
-    """The JSON document at `path`, or None if it is missing or not valid JSON (files are
-    replaced atomically, so invalid means damaged: treated as absent)."""
-    data = read_small_all(path)
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
 def read_small_all(path) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -210,7 +197,7 @@ def list_member_stems(paths: GroupPaths) -> list[str]:
 
 
 def read_member(paths: GroupPaths, stem):
-    doc = read_json(paths.member_json(stem))
+    doc = read_json_or_none(paths.member_json(stem))
     if not isinstance(doc, dict) or not isinstance(doc.get("member_id"), str):
         return None
     if member_stem(doc["member_id"]) != stem:
@@ -271,7 +258,7 @@ def remove_stale_temps(directory, max_age_s=60.0):
 
 def group_id_of_dir(gdir, name) -> str | None:
     """The real id of the group kept in `gdir` (named `name`), or None."""
-    doc = read_json(os.path.join(gdir, "group.json"))
+    doc = read_json_or_none(os.path.join(gdir, "group.json"))
     if isinstance(doc, dict):
         g = doc.get("group_id")
         if isinstance(g, str) and encode_group_id(g) == name:

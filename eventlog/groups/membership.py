@@ -48,6 +48,7 @@ import time
 from eventlog._os.clock import SYSTEM_CLOCK
 from eventlog._os.fs import fork_generation, release_in_forked_child
 from eventlog.errors import CommitFailedError, ForkedProcessError, IllegalStateError, InvalidTypeError
+from eventlog._os.fs import read_json_or_none
 from eventlog.groups import files as gf
 from eventlog.groups.assignors import (COOPERATIVE, EAGER, assignor_name, assignor_protocol,
                                        resolve_assignors)
@@ -496,7 +497,7 @@ class Membership:
         path = self._paths.assignment
         key = gf.stat_key(path)
         if key != self._assign_key:
-            doc = gf.read_json(path)
+            doc = read_json_or_none(path)
             if isinstance(doc, dict) or key is None:   # else damaged: keep what we had
                 self._assign_key = key
                 self._assign_doc = doc if isinstance(doc, dict) else None

@@ -17,6 +17,7 @@ import os
 import re
 
 from eventlog.errors import IllegalStateError, InvalidArgumentError, InvalidTypeError
+from eventlog._os.fs import read_json_or_none
 from eventlog.groups import files as gf
 from eventlog.record import TopicPartition
 from eventlog.storage.topic import validate_topic_name
@@ -116,7 +117,7 @@ class TopicMeta:
         hit = self._cache.get(topic)
         if hit is not None and hit[0] == key:
             return hit[1]
-        doc = gf.read_json(path)
+        doc = read_json_or_none(path)
         n = doc.get("partitions") if isinstance(doc, dict) else None
         if type(n) is not int or n < 1:
             return None

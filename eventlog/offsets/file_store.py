@@ -4,7 +4,6 @@ package docstring (`eventlog.offsets`)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -15,7 +14,7 @@ from typing import Callable
 
 
 from eventlog.storage.topic import NO_TOPIC_ID, read_topic_id
-from eventlog._os.fs import wrap_public_methods
+from eventlog._os.fs import atomic_write, fsync_dir, remove_abandoned_temp, wrap_public_methods
 from eventlog.storage.names import is_valid_topic_name
 from eventlog.errors import CorruptLogError, LogClosedError
 from eventlog.record import TopicPartition
@@ -181,7 +180,7 @@ class FileOffsetStore:
         """Atomically (re)place `directory/name` with `payload`, creating directories."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                self._atomic_write(directory, name, payload)
+                atomic_write(os.path.join(directory, name), payload, fsync=self._fsync)
                 return
             except FileNotFoundError:
                 # The directory does not exist yet (first commit), or delete_group just
@@ -190,30 +189,6 @@ class FileOffsetStore:
                 if attempt == WRITE_ATTEMPTS - 1:
                     raise
                 self._makedirs(directory)
-
-    def _atomic_write(self, directory: str, name: str, payload: bytes) -> None:
-        final = os.path.join(directory, name)
-        temp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            # Held until we are done: tells cleaners that this temp file's writer is alive.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            if self._fsync:
-                os.fdatasync(fd)
-            os.replace(temp, final)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
-        finally:
-            os.close(fd)
-        if self._fsync:
-            _fsync_dir(directory)
 
     def _makedirs(self, path: str) -> None:
         missing = []
@@ -229,7 +204,7 @@ class FileOffsetStore:
             except FileExistsError:
                 pass
             if self._fsync:
-                _fsync_dir(os.path.dirname(directory))
+                fsync_dir(os.path.dirname(directory), strict=True)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -290,7 +265,7 @@ class FileOffsetStore:
                     if entry is not None:
                         result[TopicPartition(topic, int(match.group(1)))] = entry
                 elif is_temp_name(name):
-                    _remove_abandoned_temp(os.path.join(topic_dir, name))
+                    remove_abandoned_temp(os.path.join(topic_dir, name))
         return {tp: result[tp] for tp in sorted(result)}
 
     def all_committed(self, group: str, *, topic_ids: Mapping[str, str] | None = None
@@ -335,7 +310,7 @@ class FileOffsetStore:
         for topic in touched:
             topic_dir = os.path.join(offsets_dir, topic)
             if self._fsync:
-                _fsync_dir(topic_dir)
+                fsync_dir(topic_dir, strict=True)
             try:
                 os.rmdir(topic_dir)
             except OSError:
@@ -360,7 +335,7 @@ class FileOffsetStore:
                 continue
             removed += 1
             if self._fsync:
-                _fsync_dir(os.path.join(gdir, OFFSETS_DIR))
+                fsync_dir(os.path.join(gdir, OFFSETS_DIR), strict=True)
             shutil.rmtree(tombstone, ignore_errors=True)
         return removed
 
@@ -394,7 +369,7 @@ class FileOffsetStore:
             pass
         else:
             if self._fsync:
-                _fsync_dir(gdir)
+                fsync_dir(gdir, strict=True)
         self._cleanup_group_dir(gdir)
         self._remove_group_dir_if_unused(gdir, group)
 
@@ -402,7 +377,7 @@ class FileOffsetStore:
         names = _listdir(gdir)
         if any(name != GROUP_FILE and not is_temp_name(name, GROUP_FILE) for name in names):
             return          # other layers' files, or offsets committed since the rename
-        if not all(_remove_abandoned_temp(os.path.join(gdir, name))
+        if not all(remove_abandoned_temp(os.path.join(gdir, name))
                    for name in names if is_temp_name(name, GROUP_FILE)):
             return          # someone is writing group.json right now
         try:
@@ -421,7 +396,7 @@ class FileOffsetStore:
             self._ensure_group_file(gdir, group)
             return
         if self._fsync:
-            _fsync_dir(self._groups_root)
+            fsync_dir(self._groups_root, strict=True)
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -443,25 +418,17 @@ class FileOffsetStore:
             if name.startswith(TOMBSTONE_PREFIX):
                 shutil.rmtree(path, ignore_errors=True)
                 removed += 1
-            elif is_temp_name(name, GROUP_FILE) and _remove_abandoned_temp(path):
+            elif is_temp_name(name, GROUP_FILE) and remove_abandoned_temp(path):
                 removed += 1
         for _topic, topic_dir, names in _topic_dirs(os.path.join(gdir, OFFSETS_DIR)):
             for name in names:
-                if is_temp_name(name) and _remove_abandoned_temp(os.path.join(topic_dir, name)):
+                if is_temp_name(name) and remove_abandoned_temp(os.path.join(topic_dir, name)):
                     removed += 1
         return removed
 
 
 # ---------------------------------------------------------------------------------------------
 # File helpers
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _listdir(path: str) -> list[str]:
@@ -545,28 +512,3 @@ def _read_entry(path: str) -> OffsetAndMetadata | None:
     return OffsetAndMetadata(offset, metadata, commit_time_ms, topic_id, committer)
 
 
-def _remove_abandoned_temp(path: str) -> bool:
-    """Delete a temp file whose writer is gone; True if it is gone, False if still in use."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True
-    except IsADirectoryError:
-        return False
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False        # its writer is alive
-        try:
-            same = os.path.samestat(os.stat(path), os.fstat(fd))
-        except FileNotFoundError:
-            return True         # renamed into place (or removed) meanwhile
-        if same:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        return same
-    finally:
-        os.close(fd)

@@ -41,8 +41,9 @@ import attrs
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE, CorruptBatchError
 from eventlog._os.fs import FileLock, now_ms
-from eventlog.storage.segment import (INDEX_INTERVAL, QUARANTINE_SUFFIX, Segment, _IDX, _TIDX, crosses_interval,
-                       fill_gap, parse_quarantine_name, quarantine, resync_point, valid_batches_in)
+from eventlog.storage.segment import (QUARANTINE_SUFFIX, Segment, _IDX, _TIDX, expected_indexes, fill_gap,
+                                      list_segment_bases, parse_quarantine_name, quarantine, resync_point,
+                                      valid_batches_in, write_gap)
 
 _CHUNK = 1 << 20
 log = logging.getLogger("eventlog")
@@ -236,20 +237,6 @@ def scan_segment(path, base, deep=False, progress=None):
     return s
 
 
-def expected_indexes(base, batches):
-    """The bytes the .index and .timeindex of a segment with these batches should hold."""
-    idx, tidx = [], []
-    mx = None
-    for p, info in batches:
-        if mx is None or info.max_timestamp > mx:
-            mx = info.max_timestamp
-        if crosses_interval(p, info.length, INDEX_INTERVAL):
-            rel = info.base_offset - base
-            idx.append(_IDX.pack(rel, p))
-            tidx.append(_TIDX.pack(mx, rel, p))
-    return b"".join(idx), b"".join(tidx)
-
-
 def _read(path):
     try:
         with open(path, "rb") as f:
@@ -279,15 +266,6 @@ def check_indexes(pdir, s):
         problems.append(f"the {what} disagrees with the log from entry {first} (it has {n_have} entries{torn}, "
                         f"the log needs {n_want})")
     return problems
-
-
-def segment_bases(pdir):
-    """Sorted bases of the segment files in a partition directory."""
-    try:
-        names = os.listdir(pdir)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
 
 
 def quarantine_files(pdir):
@@ -346,7 +324,7 @@ def check_partition(topic, number, pdir, compacted, deep=False, progress=None, l
     files. `locked`: the caller holds the append lock already; otherwise `wait()` is called
     before blocking on a busy append lock."""
     rep = PartitionReport(topic, number)
-    bases = segment_bases(pdir)
+    bases = list_segment_bases(pdir)
     scans = []
     prev = None
     add = rep.problems.append
@@ -481,12 +459,9 @@ def _resync_segment(pdir, s, below, deep, done, where):
 
 def _fill(path, pos, first, upto):
     """Write at `pos` of segment file `path` an empty batch covering offsets [first, upto)."""
-    prep = _codec.prepare_empty(upto - first - 1, now_ms())
-    data = _codec.seal(prep, first) + prep.payload
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
-        os.pwrite(fd, data, pos)
-        os.fsync(fd)
+        write_gap(fd, pos, first, upto, now_ms())
     finally:
         os.close(fd)
 

@@ -72,7 +72,7 @@ def list_segment_bases(directory):
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    return sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+    return sorted(b for b in map(segment_base_of, names) if b is not None)
 
 
 def remove_segment_files(directory, base):
@@ -95,6 +95,22 @@ def index_entries(seg_base, base_offset, pos, max_ts):
     in the segment up to and including the batch. The one encoding of index entries."""
     rel = base_offset - seg_base
     return _IDX.pack(rel, pos), _TIDX.pack(max_ts, rel, pos)
+
+
+def expected_indexes(seg_base, batches):
+    """The bytes (index, timeindex) the two index files of segment `seg_base` hold when its
+    valid batches are `batches` ([(pos, info)], in order): one entry per index interval."""
+    idx = []
+    tidx = []
+    mx = None
+    for p, info in batches:
+        if mx is None or info.max_timestamp > mx:
+            mx = info.max_timestamp
+        if crosses_interval(p, info.length):
+            e, te = index_entries(seg_base, info.base_offset, p, mx)
+            idx.append(e)
+            tidx.append(te)
+    return b"".join(idx), b"".join(tidx)
 
 
 def crosses_interval(pos, length, interval=INDEX_INTERVAL):
@@ -382,19 +398,9 @@ class Segment:
         same files open and keep appending to them. Callers hold the append lock. Returns
         the position just past the last valid batch."""
         pos, _next, _max_ts, batches = self.scan(0, self.base)
-        idx = []
-        tidx = []
-        mx = None
-        for p, info in batches:
-            if mx is None or info.max_timestamp > mx:
-                mx = info.max_timestamp
-            if crosses_interval(p, info.length):
-                e, te = index_entries(self.base, info.base_offset, p, mx)
-                idx.append(e)
-                tidx.append(te)
-        for fd, parts in ((idx_fd, idx), (tidx_fd, tidx)):
+        for fd, data in zip((idx_fd, tidx_fd), expected_indexes(self.base, batches)):
             os.ftruncate(fd, 0)
-            _write_all(fd, b"".join(parts))  # O_APPEND: lands at the (new) end
+            _write_all(fd, data)  # O_APPEND: lands at the (new) end
         self.drop_index_cache()
         return pos
 
@@ -484,15 +490,21 @@ def fill_gap(directory, base, fd, pos, length, first, upto, timestamp_ms, *, syn
     the valid batches after them stay where they are, readable. The caller holds the append
     lock. Returns the quarantine file's path."""
     path = quarantine(directory, base, fd, pos, end=pos + length, sync=sync)
-    data = _codec.gap_batch(first, upto - first - 1, timestamp_ms, length)
-    view = memoryview(data)
+    write_gap(fd, pos, first, upto, timestamp_ms, length, sync=sync)
+    return path
+
+
+def write_gap(fd, pos, first, upto, timestamp_ms, length=HEADER_SIZE, *, sync=True):
+    """Write at `pos` of the segment open read-write on `fd` a batch of no records,
+    `length` bytes long (default: a bare header), covering offsets [first, upto): the one
+    way an explicit gap is written (`fill_gap`, `verify --repair`). fsynced if `sync`."""
+    view = memoryview(_codec.gap_batch(first, upto - first - 1, timestamp_ms, length))
     p = pos
     while view:  # continue a short write
         n = os.pwrite(fd, view, p)
         view, p = view[n:], p + n
     if sync:
         os.fsync(fd)
-    return path
 
 
 def quarantine(directory, base, fd, pos, *, end=None, sync=True):

@@ -24,7 +24,7 @@ import time
 from operator import itemgetter
 
 from eventlog.storage.codec import COMMIT, CONTROL, TRANSACTIONAL
-from eventlog.storage.partition import FetchState
+from eventlog.storage.reader import FetchState
 
 READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"

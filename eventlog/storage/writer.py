@@ -1,0 +1,462 @@
+"""The writing half of a partition (`PartitionWriter`, a mixin of `storage.partition.Partition`):
+append, the public writer API the producer uses (`prepare_batch`, `append_prepared`), rolling
+segments, and recovering a damaged tail. `_Writer` is the appending process's view of the
+newest segment.
+
+Invariants:
+- Offsets are dense and increase by one per record across every process: they are assigned
+  under the append lock (`flock` on `append.lock` plus a thread lock) after the writer has
+  caught up with the true end of the log (it reads forward from where it last wrote,
+  validating what others wrote).
+- One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
+  a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
+  as `StorageError` subclasses (`_fs.storage_errors`).
+- A writer opening the newest segment trusts its valid chain of batches from position 0,
+  never an index entry alone.
+- A writer that finds an invalid tail under the lock cuts it off quietly (crash recovery)
+  when no valid batch follows it. When valid data follows (corruption) it resynchronises:
+  the first CRC-valid batch after the damage whose base offset continues the sequence past
+  it (`segment.resync_point`) ends the damage; only the damaged bytes go to a quarantine
+  file, and are overwritten in place by a batch of no records covering the offsets they held
+  (`segment.fill_gap`): an explicit gap, read across as across a compacted gap. The valid
+  batches after it stay, readable; a warning names the partition, the offsets lost, the
+  file. Valid batches that do not continue the sequence are moved aside whole (as before:
+  an empty batch covers their offsets, so no offset that was ever readable is reused). Until
+  a writer (or `verify --repair`) has done this, readers that reach the damage raise
+  `CorruptLogError` and `end_offset` stops before it. It cuts index entries that point past
+  the new end.
+- A segment is rolled only after the writer's last write to it; the new segment is named by
+  the old one's end offset. Segments are created only under the append lock, so a writer's
+  listing is complete.
+- The writer's position is its segment's size (`_Writer.check`, `Partition._check()`).
+"""
+import bisect
+import logging
+import os
+
+from eventlog.storage import codec as _codec
+from eventlog.storage.codec import HEADER_SIZE
+from eventlog._os.fs import fsync_dir, storage_errors, wrap_public_methods, write_at
+from eventlog._os.fs import now_ms as _now_ms
+from eventlog.storage.segment import (Segment, _IDX, _TIDX, crosses_interval, fill_gap, index_entries,
+                                      quarantine, resync_point, seg_name, valid_batches_in)
+from eventlog.errors import InvalidArgumentError, InvalidTypeError, RecordTooLargeError, UnknownTopicError
+
+_MAX_TS = (1 << 63) - 1
+log = logging.getLogger("eventlog")
+
+
+class _Writer:
+    """The appending process's view of the newest segment (valid only under the lock)."""
+
+    __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd")
+
+    def __init__(self, seg):
+        self.seg = seg
+        self.fd = self.idx_fd = self.tidx_fd = -1
+        self.pos = 0
+        self.next_offset = seg.base
+        self.max_ts = None
+        self.first_ts = None
+
+    def check(self, exclusive=True):
+        """Assert the writer's invariants: its position is within the file and, when no
+        other writer can have appended since (`exclusive`), equal to the file size."""
+        size = os.fstat(self.fd).st_size
+        assert self.pos <= size and self.next_offset >= self.seg.base, (self.pos, size)
+        if exclusive:
+            assert self.pos == size, f"writer pos {self.pos} != size {size} of {self.seg.path}"
+
+    def close(self):
+        for name in ("fd", "idx_fd", "tidx_fd"):
+            fd = getattr(self, name, -1)
+            if fd is not None and fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, -1)
+        self.seg.close()  # its read descriptor (a dup of fd)
+
+
+@wrap_public_methods(exclude=("prepare_batch", "append_prepared"))  # hot, no I/O / own wrapper
+class PartitionWriter:
+    """The writing methods of `Partition` (which sets the attributes they use)."""
+
+    def append(self, value, key=None, headers=(), timestamp_ms=None):
+        """Append one record; return its offset. Prefer `append_batch` for throughput."""
+        if headers:
+            headers = tuple(headers)
+            hs = [headers]
+        else:
+            hs = None
+        return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
+
+    def append_batch(self, records, timestamp_ms=None, *, _headers=None, _producer=None):
+        """Append records as one batch, all or nothing; return the `range` of their offsets.
+
+        `records` is a sequence of `(key, value)`, `(key, value, headers)` or
+        `(key, value, headers, timestamp_ms)` tuples; key and value are bytes or None, headers
+        a sequence of `(str, bytes | None)`. Records without their own timestamp get
+        `timestamp_ms` (default: now). The batch becomes visible to readers at once, whole.
+        """
+        self._check_usable()
+        cfg = self._topic.config
+        if not isinstance(records, (list, tuple)):
+            records = list(records)
+        if not records:
+            end = self.end_offset
+            return range(end, end)
+        try:
+            # strict: a record of another shape must not silently lose its headers/timestamp
+            cols = list(zip(*records, strict=True))
+        except TypeError:
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
+            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
+                                   f"{bad} is a {type(records[bad]).__name__}") from None
+        except ValueError:
+            n0 = len(records[0])
+            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
+            raise InvalidArgumentError(
+                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
+                "batch must have the same shape, (key, value), (key, value, headers) or "
+                "(key, value, headers, timestamp_ms)") from None
+        ncol = len(cols)
+        if ncol < 2 or ncol > 4:
+            raise InvalidArgumentError(
+                "each record must be (key, value), (key, value, headers) or "
+                f"(key, value, headers, timestamp_ms); got {ncol} fields")
+        keys, values = cols[0], cols[1]
+        headers = _headers if _headers is not None else (cols[2] if ncol >= 3 else None)
+        timestamps = cols[3] if ncol == 4 else None
+        if timestamp_ms is None:
+            timestamp_ms = _now_ms()
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= _MAX_TS:
+            raise InvalidArgumentError(
+                f"timestamp_ms must be an int in [0, 2**63) (ms since the epoch), got {timestamp_ms!r}")
+        if timestamps is not None:
+            timestamps = [timestamp_ms if t is None else t for t in timestamps]
+            for i, t in enumerate(timestamps):
+                if type(t) is not int or not 0 <= t <= _MAX_TS:
+                    raise InvalidArgumentError(
+                        f"record {i}: timestamp_ms must be an int in [0, 2**63), got {t!r}")
+        prep = self.prepare_batch(keys, values, timestamp_ms, timestamps, headers, cfg)
+        if _producer is not None:  # append_transactional
+            prep.mark_transactional(*_producer)
+        return self.append_prepared(prep)
+
+    # -- the writer API (Producer): prepare outside the locks, then append ------------------
+    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None):
+        """Encode records into a batch ready for `append_prepared`, checking them against the
+        topic's settings (`cfg`, default `self.config`): the slow part of an append, done
+        without any lock. `keys` and `values` are sequences of bytes or None of one length;
+        `timestamp_ms` (int ms) applies to every record unless `timestamps` (a sequence of
+        ints) gives each its own; `headers`, when given, holds a sequence of
+        `(str, bytes | None)` pairs per record. Raises InvalidTypeError / InvalidArgumentError
+        (naming the record) for bad records, RecordTooLargeError over `max_record_bytes`, and
+        InvalidArgumentError for a record without a key on a compacted topic."""
+        if cfg is None:
+            cfg = self._topic.config
+        compacted_topic = "compact" in cfg.cleanup_policy
+        try:
+            prep = _codec.prepare(keys, values, timestamp_ms, timestamps=timestamps, headers=headers,
+                                  codec=cfg.codec, zstd_level=cfg.compression_level)
+        except (TypeError, ValueError, OverflowError) as e:
+            self._explain_bad_records(keys, values, headers, e)
+            raise
+        if prep.attributes & (_codec.NO_KEYS | _codec.HAS_NULLS) and compacted_topic:
+            if None in keys:
+                raise InvalidArgumentError(
+                    f"topic {self.topic!r} is compacted (cleanup_policy={cfg.cleanup_policy!r}): "
+                    f"every record needs a key, record {list(keys).index(None)} has key None")
+        if prep.max_record > cfg.max_record_bytes:
+            # max_record is a bound (largest key + largest value + largest headers); the
+            # exact per-record sizes are only worth computing when it is over the limit
+            sizes = _codec.record_sizes(keys, values, headers)
+            i = max(range(len(sizes)), key=sizes.__getitem__)
+            if sizes[i] > cfg.max_record_bytes:
+                raise RecordTooLargeError(
+                    f"record {i} of the batch is {sizes[i]} bytes (key + value + headers), over "
+                    f"max_record_bytes={cfg.max_record_bytes} of topic {self.topic!r}")
+        return prep
+
+    @staticmethod
+    def _explain_bad_records(keys, values, headers, err):
+        ok = (bytes, bytearray, memoryview, type(None))
+        for what, col in (("key", keys), ("value", values)):
+            for i, x in enumerate(col):
+                if not isinstance(x, ok):
+                    raise InvalidTypeError(
+                        f"record {i}: {what} must be bytes or None, got {type(x).__name__} {x!r:.60}"
+                        + (" (encode it, or give the producer a serializer)" if isinstance(x, str) else "")) from None
+        if isinstance(err, TypeError):
+            raise InvalidTypeError(str(err) if str(err).startswith("record ") else f"bad headers: {err}") from None
+        raise InvalidArgumentError(str(err)) from None
+
+    @storage_errors(lambda self: f"append to {self.topic}[{self.partition}]")
+    def append_prepared(self, prep, fsync=None):
+        """Append a batch made by `prepare_batch` (all or nothing, visible to readers whole);
+        return the `range` of its offsets. `fsync` ("never" | "batch") overrides the topic's
+        setting when given. A prepared batch is appended once: its offsets are assigned here."""
+        cfg = self._topic.config
+        sync = (fsync or cfg.fsync) == "batch"
+        self._on_touch(self)
+        with self._wlock:
+            self._check_usable()
+            try:
+                self._flock.acquire()
+            except FileNotFoundError:
+                raise self._deleted() from None
+            try:
+                w = self._sync_writer(sync)
+                length = prep.length
+                if w.pos > 0 and (w.pos + length > cfg.segment_bytes or
+                                  (cfg.segment_ms is not None and w.first_ts is not None and
+                                   _now_ms() - w.first_ts >= cfg.segment_ms)):
+                    w = self._roll(w, sync)
+                return self._write(w, prep, sync)
+            finally:
+                self._flock.release()
+
+    @staticmethod
+    def _write(w, prep, sync):
+        """Write a prepared batch at the writer's end (under the append lock): the batch with
+        one pwritev, fdatasync if `sync`, then its index entries. Returns its offsets."""
+        length = prep.length
+        base = w.next_offset
+        head = _codec.seal(prep, base)
+        pos = w.pos
+        try:
+            write_at(w.fd, (head, prep.payload), pos, length)
+            if sync:
+                os.fdatasync(w.fd)
+        except BaseException:
+            # nothing half-written stays behind: cut back to where the batch began
+            try:
+                os.ftruncate(w.fd, pos)
+            except OSError:
+                pass
+            raise
+        w.pos = pos + length
+        w.next_offset = base + prep.last_delta + 1
+        if w.first_ts is None:
+            w.first_ts = prep.max_ts
+        if w.max_ts is None or prep.max_ts > w.max_ts:
+            w.max_ts = prep.max_ts
+        if crosses_interval(pos, length):
+            e, te = index_entries(w.seg.base, base, pos, w.max_ts)
+            try:
+                os.write(w.idx_fd, e)
+                os.write(w.tidx_fd, te)
+            except OSError:
+                pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
+        return range(base, w.next_offset)
+
+    # -- the newest segment: open, recover, roll (under the append lock) --------------------
+    def _deleted(self):
+        return UnknownTopicError(
+            f"topic {self.topic!r} was deleted (partition directory {self.dir} is gone); "
+            "look it up again with log.topic(...) if it has been re-created")
+
+    def _open_writer(self, base):
+        w = _Writer(Segment(self.dir, base))
+        try:
+            w.fd = os.open(w.seg.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            w.idx_fd = os.open(w.seg.index_path, flags, 0o644)
+            w.tidx_fd = os.open(w.seg.timeindex_path, flags, 0o644)
+            w.seg.fd = os.dup(w.fd)
+        except FileNotFoundError:
+            w.close()
+            raise self._deleted() from None
+        except BaseException:
+            w.close()
+            raise
+        return w
+
+    def _recover_into(self, w, start_pos, start_offset):
+        """Catch `w` up with the segment from a known-good (pos, offset): validate every batch
+        written since, cut an invalid tail (we hold the append lock) and any index entries
+        past the new end. Returns [(pos, info)] of the batches it validated."""
+        seg = w.seg
+        pos, nxt, mx, batches = seg.scan(start_pos, start_offset)
+        size = os.fstat(w.fd).st_size
+        resume = None
+        resynced = False
+        while size > pos:
+            data = os.pread(w.fd, size - pos, pos)
+            found = valid_batches_in(data)
+            if not found:
+                break  # a torn tail (an interrupted write): cut quietly below
+            at = resync_point(data, nxt)
+            if at is None:  # valid batches, but none continuing the log: move them all aside
+                resume = self._quarantine(w, pos, nxt, size, found)
+                break
+            # corruption with valid data after it: quarantine only the damaged bytes, make the
+            # offsets they held an explicit gap, keep every valid batch after them in place
+            self._resync(w, pos, at, nxt, mx)
+            resynced = True
+            pos, nxt, mx2, more = seg.scan(pos, nxt)
+            batches.extend(more)
+            if mx2 is not None and (mx is None or mx2 > mx):
+                mx = mx2
+        if size > pos:
+            os.ftruncate(w.fd, pos)
+            self._cut_indexes(w, pos)
+        if resynced:  # entries of the damaged batches point inside the gap now
+            seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
+        w.pos = pos
+        w.next_offset = nxt
+        if mx is not None and (w.max_ts is None or mx > w.max_ts):
+            w.max_ts = mx
+        if w.first_ts is None and pos > 0:
+            head = seg.header_at(0)
+            w.first_ts = head.max_timestamp if head is not None else None
+        if resume is not None and resume > nxt:
+            # the quarantined offsets were readable once: cover them with an empty batch so
+            # that they are never given to other records
+            self._write(w, _codec.prepare_empty(resume - nxt - 1, w.max_ts or _now_ms()), True)
+            batches.append((w.pos - HEADER_SIZE, _codec.peek(
+                w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
+        return batches
+
+    def _resync(self, w, pos, at, nxt, max_ts):
+        """Fill the damaged bytes [pos, pos + at[0]) of w's segment with a gap covering the
+        offsets from `nxt` to the base of the valid batch `at` = (distance, info) that follows
+        them (`_segment.fill_gap`: the bytes go to a quarantine file first), and warn."""
+        dist, info = at
+        ts = max_ts if max_ts is not None else info.max_timestamp
+        path = fill_gap(self.dir, w.seg.base, w.fd, pos, dist, nxt, info.base_offset, ts)
+        log.warning("%s[%d]: corrupt data in %s at position %d: offsets %d..%d were in %d damaged "
+                    "bytes, now moved to the quarantine file %s and skipped (an explicit gap); the "
+                    "valid batches after them, from offset %d, are kept",
+                    self.topic, self.partition, w.seg.path, pos, nxt, info.base_offset - 1, dist, path,
+                    info.base_offset)
+
+    def _quarantine(self, w, pos, nxt, size, found):
+        """Move the bytes of w's segment from `pos` to its end to a quarantine file (the
+        caller cuts them) and warn. Returns the offset after the last offset they held."""
+        resume = max(info.next_offset for _p, info in found)
+        path = quarantine(self.dir, w.seg.base, w.fd, pos)
+        what = (f"offsets {nxt}..{resume - 1}" if resume > nxt else
+                f"batches of offsets {min(i.base_offset for _p, i in found)}.."
+                f"{max(i.next_offset for _p, i in found) - 1} that do not continue the log at {nxt}")
+        log.warning("%s[%d]: corrupt data in %s at position %d (an invalid batch followed by %d valid "
+                    "ones): %s (%d bytes) moved to the quarantine file %s and cut from the log",
+                    self.topic, self.partition, w.seg.path, pos, len(found), what, size - pos, path)
+        return resume
+
+    def _cut_indexes(self, w, end):
+        """Drop index entries at or past position `end` (and any torn or disordered rest),
+        through the writer's descriptors: the files other writers append to."""
+        for fd, size, positions_of in ((w.idx_fd, _IDX.size, lambda d: Segment.parse_index(d)[1]),
+                                       (w.tidx_fd, _TIDX.size,
+                                        lambda d: [e[2] for e in Segment.parse_timeindex(d)])):
+            n = os.fstat(fd).st_size
+            keep = bisect.bisect_left(positions_of(os.pread(fd, n, 0)), end)
+            if keep * size != n:
+                os.ftruncate(fd, keep * size)
+        w.seg.drop_index_cache()
+
+    def _check_lock_file(self):
+        """The lock we hold must be on the partition's lock file as it is now: a deleted (and
+        perhaps re-created) topic would leave us holding a lock that nobody else takes."""
+        try:
+            cur = os.stat(self._flock.path)
+        except FileNotFoundError:
+            raise self._deleted() from None
+        held = os.fstat(self._flock.fd)
+        if (cur.st_ino, cur.st_dev) != (held.st_ino, held.st_dev):
+            raise self._deleted()
+
+    def _fresh_writer(self, sync=False):
+        """A writer for the newest segment, found from the directory and checked from its
+        last index entry on (so reopening costs time proportional to the damaged tail)."""
+        self._check_lock_file()
+        bases = self._list_bases()  # complete: segments are only created under the lock we hold
+        if not bases:
+            w = self._open_writer(self._persisted_start())
+            if sync:  # the new segment's directory entry must survive a power cut too
+                fsync_dir(self.dir)
+            return w
+        w = self._open_writer(bases[-1])
+        try:
+            seg = w.seg
+            if not seg.index_usable(os.fstat(w.fd).st_size):
+                seg.rebuild_indexes(w.idx_fd, w.tidx_fd)  # missing, torn or garbled: from the log
+            # from position 0, never from the last index entry: an entry may lie past damage
+            # in the middle of the segment (this costs one scan of the newest segment per
+            # writer opened)
+            batches = self._recover_into(w, 0, seg.base)
+            # entries left pointing at or past the end (skipped above) would put every later
+            # entry out of order: cut them now
+            _rel, ipos = seg._load_index()
+            _tss, tents = seg._load_timeindex()
+            if (len(ipos) and ipos[-1] >= w.pos) or (tents and tents[-1][2] >= w.pos):
+                self._cut_indexes(w, w.pos)
+                _rel, ipos = seg._load_index()
+                _tss, tents = seg._load_timeindex()
+            # a writer killed between a batch and its index entry leaves an entry missing
+            want = sum(1 for p, info in batches if crosses_interval(p, info.length))
+            if len(ipos) != want or len(tents) != want:
+                seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
+        except BaseException:
+            w.close()
+            raise
+        return w
+
+    def _sync_writer(self, sync=False):
+        """Bring the writer state up to the true end of the log (others may have appended,
+        rolled, or crashed mid-write since we last held the lock)."""
+        w = self._w
+        if w is not None:
+            st = os.fstat(w.fd)
+            if st.st_nlink == 0 or st.st_size < w.pos:
+                # our segment was removed or replaced, or cut below what we had validated
+                # (damage from outside): start over from the directory
+                w.close()
+                self._w = w = None
+            elif st.st_size != w.pos:
+                self._recover_into(w, w.pos, w.next_offset)
+        if w is None:
+            w = self._w = self._fresh_writer(sync)
+        # has another writer rolled to a newer segment? (it names it by our end offset)
+        while w.next_offset != w.seg.base:
+            if not os.path.exists(os.path.join(self.dir, seg_name(w.next_offset) + ".log")):
+                break
+            w.close()
+            self._w = None
+            w = self._w = self._open_writer(w.next_offset)
+            self._recover_into(w, 0, w.seg.base)
+        return w
+
+    def _roll(self, w, sync):
+        w.close()
+        self._w = None
+        nw = self._w = self._open_writer(w.next_offset)
+        if sync:
+            fsync_dir(self.dir)
+        self._on_roll(self)
+        return nw
+
+    # -- transactions (driven by eventlog.transactions; docs/transactions.md) ----------------
+    def append_transactional(self, records, producer_id, producer_epoch, timestamp_ms=None):
+        """`append_batch` for a transaction: the batch carries the TRANSACTIONAL flag and the
+        producer's id and epoch, so read_committed readers show it only once a commit marker
+        for that producer follows it. Refused on compacted topics (the cleaner rewrites
+        batches and would drop the flag and the markers)."""
+        self._check_usable()
+        if "compact" in self._topic.config.cleanup_policy:
+            raise InvalidArgumentError(
+                f"topic {self.topic!r} is compacted (cleanup_policy={self._topic.config.cleanup_policy!r}): "
+                "transactions are supported on cleanup_policy='delete' topics only")
+        return self.append_batch(records, timestamp_ms, _producer=(producer_id, producer_epoch))
+
+    def append_control(self, commit, producer_id, producer_epoch):
+        """Append a transaction marker (a record-less batch taking one offset) ending the
+        transaction of `producer_id` in this partition, fsynced whatever the topic's fsync
+        setting (the coordinator records COMPLETE only after every marker is durable).
+        Returns the marker's offset."""
+        self._check_usable()
+        prep = _codec.prepare_control(bool(commit), producer_id, producer_epoch, _now_ms())
+        return self.append_prepared(prep, fsync="batch").start
