@@ -355,6 +355,26 @@ def commit_offsets_with_metadata_in_assign_mode(s):
 
 
 @scenario
+def commit_offsets_with_metadata_in_a_group(s):
+    t = s.topic("metasub", 1)
+    g = s.group()
+    c = group_consumer(s, group_id=g, enable_auto_commit=False)
+    subscribe(c, [t])
+    until(lambda: c.poll(timeout_ms=100) == {} and c.assignment(), 20)
+    tp = tps(s, t, 1)[0]
+    out = []
+    for md in ("checkpoint", ""):
+        c.commit({tp: s.kafka.OffsetAndMetadata(3, md, -1)})
+        m = c.committed(tp, metadata=True)
+        out.append((m.offset, m.metadata))
+    c.commit({tp: s.kafka.OffsetAndMetadata(4, "last", -1)})
+    c.close()
+    c2 = consumer(s, group_id=g, enable_auto_commit=False)
+    m = c2.committed(tp, metadata=True)
+    return out, (m.offset, m.metadata)
+
+
+@scenario
 def commit_async_calls_back(s):
     t = s.topic("async", 1)
     g = s.group()
