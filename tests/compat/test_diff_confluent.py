@@ -719,6 +719,40 @@ def admin_describe_empty_and_unknown_groups(s):
     return out
 
 
+@scenario
+def admin_topic_configs_keep_what_the_client_set(s):
+    # values eventlog does not act on (gzip: eventlog compresses with zstd; file.delete.delay.ms)
+    # describe as the client set them; an empty cleanup.policy is accepted; list order is kept
+    ca = s.ck.admin
+    a = ca.AdminClient(s.cconf)
+    t1 = s.topic("cfg1", 1, config={"compression.type": "gzip"})
+    t2 = s.topic("cfg2", 1, config={"compression.type": "gzip"})
+
+    def desc(*topics):
+        fs = a.describe_configs([ca.ConfigResource(ca.ResourceType.TOPIC, t) for t in topics])
+        return [sorted((e.name, e.value, e.source) for e in f.result(10).values() if not e.is_default)
+                for _r, f in sorted(fs.items(), key=lambda kv: kv[0].name)]
+    out = [desc(t1, t2)]
+    op = ca.AlterConfigOpType
+    r1 = ca.ConfigResource(ca.ResourceType.TOPIC, t1, incremental_configs=[
+        ca.ConfigEntry("cleanup.policy", "compact", incremental_operation=op.APPEND),
+        ca.ConfigEntry("retention.ms", "10000", incremental_operation=op.SET)])
+    r2 = ca.ConfigResource(ca.ResourceType.TOPIC, t2, incremental_configs=[
+        ca.ConfigEntry("cleanup.policy", "delete", incremental_operation=op.SUBTRACT),
+        ca.ConfigEntry("file.delete.delay.ms", "12345", incremental_operation=op.SET)])
+    out.append([f.result(10) for f in a.incremental_alter_configs([r1, r2]).values()])
+    out.append(desc(t1, t2))
+    r2 = ca.ConfigResource(ca.ResourceType.TOPIC, t2, incremental_configs=[
+        ca.ConfigEntry("compression.type", None, incremental_operation=op.DELETE)])
+    a.incremental_alter_configs([r2])[r2].result(10)
+    out.append(desc(t2))
+    r1 = ca.ConfigResource(ca.ResourceType.TOPIC, t1, set_config={"compression.type": "snappy",
+                                                                   "file.delete.delay.ms": "777"})
+    a.alter_configs([r1])[r1].result(10)                    # replaces every set config
+    out.append(desc(t1))
+    return out
+
+
 COMPACT = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
            "min.compaction.lag.ms": "0"}
 
