@@ -94,13 +94,14 @@ def _choice(name, allowed):
 
 _CONFIG_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 MAX_CLIENT_CONFIGS = 200
+MAX_CONFIG_NAME = 255      # Kafka's config names are far shorter; a bound on what topic.json holds
 
 
 def _client_configs(_inst, _attr, value):
     if len(value) > MAX_CLIENT_CONFIGS:
         raise InvalidArgumentError(f"client_configs has {len(value)} entries; at most {MAX_CLIENT_CONFIGS}")
     for k, v in value.items():
-        if not isinstance(k, str) or not _CONFIG_NAME_RE.match(k) or len(k) > 249:
+        if not isinstance(k, str) or not _CONFIG_NAME_RE.match(k) or len(k) > MAX_CONFIG_NAME:
             raise InvalidArgumentError(
                 f"client_configs: {k!r} is not a config name (lower-case letters, digits, '.', '_', '-')")
         if not isinstance(v, str) or len(v) > 4096:
