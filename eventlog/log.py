@@ -189,9 +189,10 @@ class Log:
     def create_topic(self, name, partitions=1, **settings):
         """Create a topic and return it. Settings (Kafka's names and units): retention_ms,
         retention_bytes, segment_bytes, segment_ms, cleanup_policy ("delete" | "compact" |
-        "compact,delete"), compression ("none" | "zstd"), compression_level,
-        max_record_bytes, fsync ("never" | "batch"), delete_retention_ms,
-        min_compaction_lag_ms, min_cleanable_dirty_ratio.
+        "compact,delete" | "delete,compact" | "": kept forever), compression ("none" | "zstd"),
+        compression_level, max_record_bytes, fsync ("never" | "batch"), delete_retention_ms,
+        min_compaction_lag_ms, min_cleanable_dirty_ratio, client_configs ({Kafka config name:
+        str}: kept and described, not acted on).
 
         Raises TopicExistsError if it exists (in any process), InvalidTopicError for a bad name.
         """

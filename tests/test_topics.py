@@ -249,3 +249,41 @@ def test_topic_id_is_set_at_creation_kept_by_alter_and_new_on_recreate(tmp_path)
         with pytest.raises(UnknownTopicError, match="created again"):
             stale.alter(retention_ms=1)                   # a stale handle must not clobber it
         assert log.topic("t").config.partitions == 1
+
+
+def test_client_configs_are_kept_described_and_checked(tmp_path):
+    # Kafka configs eventlog does not act on are kept as the client set them (issue 13)
+    with eventlog.open(tmp_path) as lg:
+        lg.create_topic("t", compression="zstd",
+                        client_configs={"compression.type": "gzip", "file.delete.delay.ms": "12345"})
+    with eventlog.open(tmp_path) as lg:
+        t = lg.topic("t")
+        assert t.config.client_configs == {"compression.type": "gzip", "file.delete.delay.ms": "12345"}
+        assert t.config.compression == "zstd"
+        t.alter(client_configs={"flush.ms": "10"}, retention_ms=5)
+    with eventlog.open(tmp_path) as lg:
+        assert lg.topic("t").config.client_configs == {"flush.ms": "10"}
+        for bad, word in [({"Bad Name": "1"}, "Bad Name"), ({"flush.ms": 10}, "flush.ms"),
+                          ([("flush.ms", "1")], "mapping")]:
+            with pytest.raises((InvalidArgumentError, InvalidTypeError), match=word):
+                lg.create_topic("u", client_configs=bad)
+            with pytest.raises((InvalidArgumentError, InvalidTypeError), match=word):
+                lg.topic("t").alter(client_configs=bad)
+        assert lg.topics() == ["t"] and lg.topic("t").config.client_configs == {"flush.ms": "10"}
+
+
+def test_empty_cleanup_policy_keeps_records_and_the_policy_order_is_kept(tmp_path):
+    # Kafka 4.1+ accepts an empty cleanup.policy: records are neither deleted nor compacted
+    old = time.time_ns() // 1_000_000 - 3600_000
+    with eventlog.open(tmp_path) as lg:
+        t = lg.create_topic("t", cleanup_policy="", retention_ms=1, segment_bytes=1024)
+        p = t.partition(0)
+        for i in range(40):
+            p.append_batch([(b"k", b"x" * 200)], timestamp_ms=old)
+        lg.maintain()
+        assert (p.start_offset, p.end_offset) == (0, 40)
+        t.alter(cleanup_policy="delete,compact")
+    with eventlog.open(tmp_path) as lg:
+        assert lg.topic("t").config.cleanup_policy == "delete,compact"
+        lg.maintain()
+        assert lg.topic("t").partition(0).start_offset > 0      # now retention applies

@@ -39,3 +39,10 @@ def is_group_metadata(text):
     except ValueError:
         return False
     return isinstance(doc, dict) and bool(doc) and set(doc) <= _GROUP_META_KEYS
+
+
+def application_metadata(text):
+    """A committed offset's metadata as the application committed it: the text, or None for
+    null metadata and for eventlog's own (`is_group_metadata`). kafka-python reads None as
+    "" (as it decodes a broker's answer), confluent-kafka keeps None apart from ""."""
+    return None if is_group_metadata(text) else text

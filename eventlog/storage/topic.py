@@ -92,6 +92,30 @@ def _choice(name, allowed):
     return check
 
 
+_CONFIG_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+MAX_CLIENT_CONFIGS = 200
+MAX_CONFIG_NAME = 255      # Kafka's config names are far shorter; a bound on what topic.json holds
+
+
+def _client_configs(_inst, _attr, value):
+    if len(value) > MAX_CLIENT_CONFIGS:
+        raise InvalidArgumentError(f"client_configs has {len(value)} entries; at most {MAX_CLIENT_CONFIGS}")
+    for k, v in value.items():
+        if not isinstance(k, str) or not _CONFIG_NAME_RE.match(k) or len(k) > MAX_CONFIG_NAME:
+            raise InvalidArgumentError(
+                f"client_configs: {k!r} is not a config name (lower-case letters, digits, '.', '_', '-')")
+        if not isinstance(v, str) or len(v) > 4096:
+            raise InvalidArgumentError(f"client_configs[{k!r}] must be a str of at most 4096 characters, "
+                                       f"got {type(v).__name__}: {v!r:.80}")
+
+
+def _as_dict(value):
+    if not hasattr(value, "items"):
+        raise InvalidTypeError(f"client_configs must be a mapping of config name -> str, got "
+                               f"{type(value).__name__}: {value!r:.80}")
+    return dict(value)
+
+
 def _ratio(_inst, _attr, value):
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
         raise InvalidArgumentError(f"min_cleanable_dirty_ratio must be a number in [0, 1], got {value!r}")
@@ -106,8 +130,10 @@ class TopicConfig:
     retention_bytes: int | None = attrs.field(default=None, validator=_pos_int("retention_bytes", 0, True))
     segment_bytes: int = attrs.field(default=64 << 20, validator=_pos_int("segment_bytes", 1024))
     segment_ms: int | None = attrs.field(default=None, validator=_pos_int("segment_ms", 1, True))
+    #: "delete" (retention), "compact", both (in either order), or "" (Kafka 4.1+: neither
+    #: deleted nor compacted, records are kept until deleted by hand); the order given is kept
     cleanup_policy: str = attrs.field(default="delete", validator=_choice(
-        "cleanup_policy", ("delete", "compact", "compact,delete")))
+        "cleanup_policy", ("delete", "compact", "compact,delete", "delete,compact", "")))
     compression: str = attrs.field(default="none", validator=_choice("compression", ("none", "zstd")))
     compression_level: int = attrs.field(default=3, validator=_pos_int("compression_level", 1))
     max_record_bytes: int = attrs.field(default=1 << 20, validator=_pos_int("max_record_bytes", 1))
@@ -117,6 +143,12 @@ class TopicConfig:
     min_cleanable_dirty_ratio: float = attrs.field(default=0.5, validator=_ratio)
     # memory for the compactor's map of keys (more passes when a partition has more keys)
     cleaner_buffer_bytes: int = attrs.field(default=64 << 20, validator=_pos_int("cleaner_buffer_bytes", 1024))
+    #: Kafka topic configs a client set that eventlog keeps but does not act on, by Kafka's
+    #: name with the value as the client gave it ({"compression.type": "gzip",
+    #: "file.delete.delay.ms": "1000"}), so that describing the topic gives them back. Stored
+    #: in topic.json; eventlog's behaviour depends only on the fields above.
+    client_configs: dict = attrs.field(factory=dict, converter=_as_dict, validator=_client_configs,
+                                       hash=False)
 
     @property
     def codec(self):

@@ -312,7 +312,7 @@ def test_describe_alter_and_incremental_alter_configs_of_a_topic(url):
         ca.ConfigEntry("retention.ms", None, incremental_operation=ca.AlterConfigOpType.DELETE)])
     assert a.incremental_alter_configs([inc])[inc].result() is None
     cfg = a.describe_configs([r])[r].result()
-    assert cfg["cleanup.policy"].value == "compact,delete"
+    assert cfg["cleanup.policy"].value == "delete,compact"      # the order given, as the broker keeps it
     assert cfg["retention.ms"].is_default
     # alter_configs replaces: what is not given goes back to its default
     alt = ca.ConfigResource(ca.ResourceType.TOPIC, "t", set_config={"segment.bytes": "1048576"})
@@ -444,6 +444,25 @@ def test_max_poll_interval_exceeded_is_reported_then_partitions_are_lost(url):
     assert revoked == []
     c.poll(1)
     assert len(revoked) == 1        # lost partitions go to on_revoke when there is no on_lost
+    c.close()
+
+
+def test_a_blocking_poll_counts_as_polling_for_max_poll_interval(url):
+    # a poll that waits longer than max.poll.interval.ms for records keeps the member in its
+    # group (librdkafka and the core count the time inside poll as polling): no
+    # _MAX_POLL_EXCEEDED from the next poll, and the partitions are not lost
+    ck.admin.AdminClient({"bootstrap.servers": url}).create_topics([ck.admin.NewTopic("t", 1)])["t"].result()
+    lost = []
+    c = ck.Consumer({"bootstrap.servers": url, "group.id": "g", "max.poll.interval.ms": 700,
+                     "session.timeout.ms": 6000})
+    c.subscribe(["t"], on_lost=lambda cons, parts: lost.append(parts))
+    deadline = time.monotonic() + 10
+    while not c.assignment() and time.monotonic() < deadline:
+        assert c.poll(0.1) is None
+    assert c.poll(2.0) is None
+    m = c.poll(0.1)
+    assert m is None, m.error()
+    assert lost == [] and len(c.assignment()) == 1
     c.close()
 
 

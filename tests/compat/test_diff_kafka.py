@@ -355,6 +355,26 @@ def commit_offsets_with_metadata_in_assign_mode(s):
 
 
 @scenario
+def commit_offsets_with_metadata_in_a_group(s):
+    t = s.topic("metasub", 1)
+    g = s.group()
+    c = group_consumer(s, group_id=g, enable_auto_commit=False)
+    subscribe(c, [t])
+    until(lambda: c.poll(timeout_ms=100) == {} and c.assignment(), 20)
+    tp = tps(s, t, 1)[0]
+    out = []
+    for md in ("checkpoint", ""):
+        c.commit({tp: s.kafka.OffsetAndMetadata(3, md, -1)})
+        m = c.committed(tp, metadata=True)
+        out.append((m.offset, m.metadata))
+    c.commit({tp: s.kafka.OffsetAndMetadata(4, "last", -1)})
+    c.close()
+    c2 = consumer(s, group_id=g, enable_auto_commit=False)
+    m = c2.committed(tp, metadata=True)
+    return out, (m.offset, m.metadata)
+
+
+@scenario
 def commit_async_calls_back(s):
     t = s.topic("async", 1)
     g = s.group()
@@ -542,11 +562,10 @@ def admin_describe_and_alter_topic_configs(s):
     out.append(desc())
     out.append(a.alter_configs([CR(RT.TOPIC, t, {"cleanup.policy": (s.kafka.admin.AlterConfigOp.APPEND, "compact"),
                                                  "segment.ms": (s.kafka.admin.AlterConfigOp.DELETE, None)})]))
-    # (the broker keeps a list config's order, "delete,compact"; eventlog keeps the policy as
-    # a set: compared as one)
-    d = desc()
-    d["cleanup.policy"] = (",".join(sorted(d["cleanup.policy"][0].split(","))),) + tuple(d["cleanup.policy"][1:])
-    out.append(d)
+    out.append(desc())          # the broker keeps a list config's order: "delete,compact"
+    out.append(desc("all", {"min.insync.replicas": None, "file.delete.delay.ms": None}))
+    out.append(a.alter_configs([CR(RT.TOPIC, t, {"file.delete.delay.ms": "1234", "compression.type": "lz4"})]))
+    out.append(desc())
     out.append(exc_name(a.alter_configs, [CR(RT.TOPIC, t, {"nope.x": "1"})]))
     missing = f"{s.prefix}-nocfg"
     r = a.alter_configs([CR(RT.TOPIC, missing, {"retention.ms": "1"})], raise_on_unknown=False)

@@ -101,13 +101,21 @@ def unsupported(what, replacement):
 
 
 def topic_configs(settings):
-    """{eventlog setting: value} -> {Kafka topic config: str} (only the settings given)."""
+    """{eventlog setting: value} -> {Kafka topic config: str} (only the settings given).
+    `client_configs` (Kafka configs a directory kept without acting on them) go to the
+    cluster as they are, except where a setting given maps to the same config."""
     out = {}
+    kept = {}
     for k, v in settings.items():
+        if k == "client_configs":
+            kept = {str(n): str(x) for n, x in (v or {}).items()}
+            continue
         if k in UNSUPPORTED_SETTINGS:
             raise unsupported(f"the topic setting {k}=", UNSUPPORTED_SETTINGS[k])
         name, render = TOPIC_SETTINGS[k]
         out[name] = render(v)
+    for n, x in kept.items():
+        out.setdefault(n, x)
     return out
 
 

@@ -3,7 +3,8 @@ callbacks served by poll), committed.
 
 Rules kept: arguments are checked in confluent-kafka's order before anything is stored or
 committed; a subscribed member's commit goes through the group layer (fenced by generation),
-an assign()-mode commit to the offset store with the application's metadata; a commit for a
+an assign()-mode commit straight to the offset store; either way the application's metadata
+is stored as given (None, a commit without metadata, stays distinct from ""); a commit for a
 partition the log does not have fails as the broker answers (UNKNOWN_TOPIC_OR_PART); an
 asynchronous commit reports through on_commit, never by raising. Mixed into Consumer, which
 provides the assignment (`_assigned`, `_waiting`, `_exists`), `_c`, `_store`, `_group`,
@@ -77,10 +78,12 @@ class CommitsMixin:
         return self._commit(cand, sync, quiet)
 
     def _commit(self, offsets, sync, quiet=False, metadata=None):
-        """Commit {tp: offset}; `metadata` {tp: str} is kept for partitions assigned with
-        assign(). (A subscribed member's commit is fenced by the group layer, which keeps its
-        member id and generation in the metadata field: the application's text is not stored.)"""
-        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=(metadata or {}).get(tp))
+        """Commit {tp: offset} with the application's `metadata` {tp: str or None} (a
+        partition not in it commits null metadata, as librdkafka does). A subscribed member's
+        commit is fenced by the group layer, which keeps its member id and generation beside
+        the metadata, not in it."""
+        metadata = {tp: (metadata or {}).get(tp) for tp in offsets}
+        parts = [TopicPartition(tp.topic, tp.partition, off, metadata=metadata[tp])
                  for tp, off in sorted(offsets.items())]
         try:
             missing = [tp for tp in offsets if not self._exists(tp)]
@@ -88,7 +91,7 @@ class CommitsMixin:
                 # the broker refuses a commit for a partition it does not have
                 raise _el.UnknownTopicError("Broker: Unknown topic or partition")
             if self._subscribed:
-                self._c.commit(dict(offsets))
+                self._c.commit(dict(offsets), metadata=metadata)
             else:
                 self._store.commit(self._group, dict(offsets), metadata)
         except _el.EventLogError as e:
@@ -118,15 +121,15 @@ class CommitsMixin:
                 if p.offset < 0:
                     continue
                 off[_tp(p)] = p.offset
-                if getattr(p, "metadata", None):
-                    if "\x00" in p.metadata:
-                        raise ValueError("embedded null character in commit metadata")
-                    meta[_tp(p)] = p.metadata
+                md = getattr(p, "metadata", None)
+                if md is not None and "\x00" in md:
+                    raise ValueError("embedded null character in commit metadata")
+                meta[_tp(p)] = md
             if not off:
                 if sync:
                     raise _exc(KafkaError._NO_OFFSET, "Commit failed: Local: No offset stored")
                 return None
-            r = self._commit(off, sync, metadata=meta or None)
+            r = self._commit(off, sync, metadata=meta)
         else:
             r = self._commit_stored(None, sync)
         return r if sync else None
@@ -138,8 +141,8 @@ class CommitsMixin:
         for p, tp in zip(partitions, tps):
             e = got.get(tp)
             r = TopicPartition(p.topic, p.partition, OFFSET_INVALID if e is None else e.offset)
-            # eventlog stores no null metadata: an empty one reads back as None (no metadata)
-            if e is not None and e.metadata and not _groups.is_group_metadata(e.metadata):
-                r.metadata = e.metadata
+            # null metadata reads back as None, "" as ""
+            if e is not None:
+                r.metadata = _groups.application_metadata(e.metadata)
             out.append(r)
         return out

@@ -144,14 +144,15 @@ class Consumer(CommitsMixin):
         self._error_cb = c.get("error_cb")
         self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
                             str(c.get("client.id", "rdkafka")), "consumer")
-        self._max_poll_s = _int(c, "max.poll.interval.ms", 300000) / 1000.0
-        self._last_poll = None
+        self._max_poll_ms = _int(c, "max.poll.interval.ms", 300000)
+        self._last_poll = None           # when the application's last poll started
+        self._max_poll_reported = False  # _MAX_POLL_EXCEEDED reported for this departure
         self._ref = _open(c, "Consumer")
         try:
             self._c = self._ref.log.consumer(
                 group_id=self._group, auto_offset_reset=_RESETS[reset], enable_auto_commit=False,
                 partition_assignment_strategy=strategy,
-                max_poll_interval_ms=_int(c, "max.poll.interval.ms", 300000),
+                max_poll_interval_ms=self._max_poll_ms,
                 session_timeout_ms=_int(c, "session.timeout.ms", 45000),
                 group_instance_id=c.get("group.instance.id") or None,
                 client_id=str(c.get("client.id", "rdkafka")))
@@ -197,7 +198,12 @@ class Consumer(CommitsMixin):
         names, pattern = _pattern(topics)
         self._fetcher.sync()
         self._forget(self._waiting)
-        if (self._subscribed and self._join_error is None) or self._c.assignment():
+        # a joined member subscribes again through the core, which updates a cooperative
+        # member's subscription in place (only new partitions assigned, only partitions of
+        # dropped topics revoked) and makes an eager one leave and join anew; an assign()
+        # assignment is dropped first
+        joined = self._subscribed and self._join_error is None
+        if not joined and self._c.assignment():
             self._c.unsubscribe()
         self._subscribed = True
         if not _SESSION_TIMEOUT_MS[0] <= self._session_ms <= _SESSION_TIMEOUT_MS[1]:
@@ -212,6 +218,8 @@ class Consumer(CommitsMixin):
         try:
             self._c.subscribe(topics=names, pattern=pattern, listener=listener)
         except _el.EventLogError as e:
+            if joined:
+                self._c.unsubscribe()
             self._subscribed = False
             raise _from_el(e) from e
 
@@ -451,21 +459,22 @@ class Consumer(CommitsMixin):
             self._queue_eof(tp, pos)
 
     def _poll_interval_exceeded(self):
-        """librdkafka's _MAX_POLL_EXCEEDED event: when the application's last poll is longer
-        ago than max.poll.interval.ms, the group layer has made this member leave; the first
-        poll after that reports it as an error message (the next one runs the lost/revoke
-        callbacks and rejoins). The facade measures its own callers' poll gaps with the same
-        setting the group layer enforces."""
+        """librdkafka's _MAX_POLL_EXCEEDED event: once the group layer has made this member
+        leave for not polling within max.poll.interval.ms (`Consumer.max_poll_exceeded`),
+        the first poll reports it as an error message, without polling the core; the next
+        one polls it, which runs the lost/revoke callbacks and joins again. Reported once per
+        departure. (A poll that blocks counts as polling, as in librdkafka and the core.)"""
         now = time.monotonic()
         last, self._last_poll = self._last_poll, now
-        if last is None or not self._subscribed or self._group is None:
+        if not self._subscribed or not self._c.max_poll_exceeded:
+            self._max_poll_reported = False
             return None
-        over = (now - last) - self._max_poll_s
-        if over <= 0:
+        if self._max_poll_reported:
             return None
+        self._max_poll_reported = True
+        over = max(0, int(((now - last) if last is not None else 0) * 1000) - self._max_poll_ms)
         err = KafkaError(KafkaError._MAX_POLL_EXCEEDED,
-                         f"Application maximum poll interval ({int(self._max_poll_s * 1000)}ms) exceeded by "
-                         f"{int(over * 1000)}ms")
+                         f"Application maximum poll interval ({self._max_poll_ms}ms) exceeded by {over}ms")
         return Message(None, -1, OFFSET_INVALID, None, None, None, err, (TIMESTAMP_NOT_AVAILABLE, -1))
 
     def poll(self, timeout=None):

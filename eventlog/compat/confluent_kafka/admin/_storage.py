@@ -32,9 +32,9 @@ class StorageAdminMixin:
 
     def _describe(self, res):
         topic = self._topic_of(res)
-        return {name: ConfigEntry(name, value, source=ConfigSource.DYNAMIC_TOPIC_CONFIG if set_ else
-                                  ConfigSource.DEFAULT_CONFIG, is_default=not set_)
-                for name, value, set_ in _topic_configs.describe_topic_configs(topic.config)}
+        return {name: ConfigEntry(name, value, source=ConfigSource[source].value,   # an int, as librdkafka's
+                                  is_default=source == _topic_configs.DEFAULT)
+                for name, value, source in _topic_configs.describe_topic_configs(topic.config)}
 
     def describe_configs(self, resources, **kwargs):
         """{ConfigResource: future -> {name: ConfigEntry}} for topics (Kafka's topic config names)."""
@@ -44,9 +44,10 @@ class StorageAdminMixin:
 
     def _alter(self, res, settings, incremental):
         topic = self._topic_of(res)
-        current = {n: v for n, v, set_ in _topic_configs.describe_topic_configs(topic.config) if set_}
+        described = _topic_configs.describe_topic_configs(topic.config)
+        current = {n: v for n, v, source in described if source == _topic_configs.SET}
         if incremental:
-            effective = {n: v for n, v, _set in _topic_configs.describe_topic_configs(topic.config)}
+            effective = {n: v for n, v, _source in described}
             new = dict(current)
             for e in res.incremental_configs:
                 op = e.incremental_operation

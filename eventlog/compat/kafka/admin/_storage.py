@@ -28,6 +28,9 @@ _CONFIG_TYPES = {
     "retention.ms": "LONG", "retention.bytes": "LONG", "segment.bytes": "INT", "segment.ms": "LONG",
     "cleanup.policy": "LIST", "compression.type": "STRING", "max.message.bytes": "INT",
     "delete.retention.ms": "LONG", "min.compaction.lag.ms": "LONG", "min.cleanable.dirty.ratio": "DOUBLE",
+    # some that eventlog keeps without acting on them (others describe as STRING)
+    "min.insync.replicas": "INT", "file.delete.delay.ms": "LONG", "flush.ms": "LONG",
+    "flush.messages": "LONG", "max.compaction.lag.ms": "LONG", "message.timestamp.type": "STRING",
 }
 _NODE = 0
 
@@ -64,7 +67,7 @@ class StorageAdminMixin:
 
     # -- configs ----------------------------------------------------------------------------------
     def _configs_of(self, name):
-        """[(Kafka name, value, set on the topic?)] of a topic, or None if it does not exist."""
+        """[(Kafka name, value, source)] of a topic, or None if it does not exist."""
         try:
             topic = self._log.topic(name)
         except (_el.UnknownTopicError, _el.InvalidTopicError):
@@ -83,14 +86,14 @@ class StorageAdminMixin:
             rt = _resource_type(res.resource_type)
             entries = {}
             configs = self._configs_of(res.name) if rt == ConfigResourceType.TOPIC else None
-            for name, value, set_ in configs or ():
+            for name, value, source in configs or ():
                 if res.configs is not None and name not in res.configs:
                     continue
+                set_ = source == _topic_configs.SET     # kafka-python's is_modified()
                 if (flt == ConfigFilterType.MODIFIED and not set_) or (flt == ConfigFilterType.DEFAULT and set_) \
                         or flt == ConfigFilterType.STATIC:
                     continue
-                entries[name] = {"value": value, "read_only": False,
-                                 "config_source": "DYNAMIC_TOPIC_CONFIG" if set_ else "DEFAULT_CONFIG",
+                entries[name] = {"value": value, "read_only": False, "config_source": source,
                                  "is_sensitive": False, "synonyms": [], "config_type": _CONFIG_TYPES.get(name, "STRING"),
                                  "documentation": None}
             out.setdefault(rt.name.lower(), {})[res.name] = entries
@@ -104,7 +107,7 @@ class StorageAdminMixin:
         ValueError('Unrecognized configs: {...}') before anything changes."""
         if raise_on_unknown:
             for res in config_resources:
-                unknown = set(res.configs or ()) - set(_CONFIG_TYPES)
+                unknown = set(res.configs or ()) - _topic_configs.known_config_names()
                 if unknown:
                     raise ValueError(f"Unrecognized configs: {unknown}")
         out = {}
@@ -119,8 +122,8 @@ class StorageAdminMixin:
         configs = self._configs_of(res.name)
         if configs is None:
             return str(errors.UnknownTopicOrPartitionError(f"The topic '{res.name}' does not exist."))
-        current = {n: v for n, v, set_ in configs if set_}
-        effective = {n: v for n, v, _set in configs}
+        current = {n: v for n, v, source in configs if source == _topic_configs.SET}
+        effective = {n: v for n, v, _source in configs}
         new = dict(current)
         for name, spec in (res.configs or {}).items():
             op, value = spec if isinstance(spec, tuple) else (AlterConfigOp.SET, spec)

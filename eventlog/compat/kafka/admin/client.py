@@ -181,7 +181,7 @@ class KafkaAdminClient(StorageAdminMixin):
             entries = {tp: e for tp, e in store.committed_metadata(
                 group_id, [TopicPartition(*tp) for tp in partitions]).items() if e is not None}
         return {TopicPartition(*tp): OffsetAndMetadata(
-            e.offset, "" if _groups.is_group_metadata(e.metadata) else e.metadata, _LEADER_EPOCH)
+            e.offset, _groups.application_metadata(e.metadata) or "", _LEADER_EPOCH)
             for tp, e in sorted(entries.items())}
 
     def delete_consumer_groups(self, group_ids, group_coordinator_id=None):

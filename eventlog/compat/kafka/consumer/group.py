@@ -520,7 +520,7 @@ class KafkaConsumer:
             return
         with _translated():
             if self._sub is not None and not self._groupless:
-                self._c.commit(plain)
+                self._c.commit(plain, metadata=meta)
             else:
                 self._store.commit(self.config["group_id"], plain, meta)
 
@@ -561,7 +561,7 @@ class KafkaConsumer:
             return None
         if not metadata:
             return entry.offset
-        md = "" if _groups.is_group_metadata(entry.metadata) else entry.metadata
+        md = _groups.application_metadata(entry.metadata) or ""
         return OffsetAndMetadata(entry.offset, md, _LEADER_EPOCH)
 
     def group_metadata(self):
