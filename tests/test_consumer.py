@@ -28,10 +28,9 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
-def log(tmp_path):
-    lg = eventlog.open(tmp_path / "data")
-    yield lg
-    lg.close()
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 def fill(part, n, start=0, key=None, size=0):

@@ -17,10 +17,9 @@ from eventlog.groups.assignors import ConsumerPartitionAssignor
 
 
 @pytest.fixture
-def log(tmp_path):
-    lg = eventlog.open(str(tmp_path / "log"))
-    yield lg
-    lg.close()
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 @pytest.fixture

@@ -35,10 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def log(tmp_path):
-    lg = eventlog.open(tmp_path / "data")
-    yield lg
-    lg.close()
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 def read_all(part):

@@ -13,9 +13,9 @@ from eventlog.errors import (EventLogError, InvalidArgumentError, InvalidTopicEr
 
 
 @pytest.fixture
-def log(tmp_path):
-    with eventlog.open(tmp_path / "data") as lg:
-        yield lg
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 def topic_dir_entries(log):

@@ -7,7 +7,7 @@ offset}); offsets are reset or the group deleted only while it has no members
 """
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.errors import GroupNotEmptyError, InvalidArgumentError, InvalidTypeError, UnknownTopicError
-from eventlog.groups.membership import MemberDescription
+from eventlog.groups.admin import MemberDescription
 from eventlog.record import TopicPartition
 
 

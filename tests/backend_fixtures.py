@@ -1,0 +1,68 @@
+"""pytest glue running the public-API behaviour tests on both back ends: a directory and the
+session's real Kafka broker (kafka_fixtures.py).
+
+Rules it keeps:
+- A test that asks (directly or through another fixture) for `any_log` runs twice, ids
+  `[directory]` and `[kafka]`; the kafka run carries the `kafka` marker.
+- `@pytest.mark.directory_only(reason="...")` keeps a test on the directory: for behaviour a
+  cluster has no counterpart of (flocks across processes, fsync, crash recovery, maintenance,
+  file layout) or a documented difference (docs/kafka.md, "Differences that remain"). The
+  reason is required: collection fails without one.
+- The broker is shared by the session, so a kafka run leaves it as it found it: topics and
+  consumer groups the test made are deleted at teardown (tests may reuse fixed names).
+"""
+import pytest
+
+import eventlog
+
+BACKENDS = ("directory", "kafka")
+
+
+def pytest_generate_tests(metafunc):
+    if "any_log" not in metafunc.fixturenames:
+        return
+    only = metafunc.definition.get_closest_marker("directory_only")
+    if only is not None and not only.kwargs.get("reason"):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: directory_only needs reason=\"...\"")
+    params = [pytest.param("directory", id="directory")]
+    if only is None:
+        params.append(pytest.param("kafka", id="kafka", marks=pytest.mark.kafka))
+    metafunc.parametrize("any_log", params, indirect=True)
+
+
+def _cleanup(log, topics_before, groups_before):
+    for g in set(log.groups()) - groups_before:
+        try:
+            log.group(g).delete()
+        except Exception:  # a member may still be leaving; the group then expires by itself
+            pass
+    for t in set(log.topics()) - topics_before:
+        try:
+            log.delete_topic(t)
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def any_log(request, tmp_path):
+    """An opened log on one back end (`log.kind` is "directory" or "kafka")."""
+    kind = getattr(request, "param", "directory")
+    if kind == "directory":
+        log = eventlog.open(tmp_path / "log")
+        log.kind = kind
+        yield log
+        log.close()
+        return
+    pytest.importorskip("confluent_kafka")
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    log = eventlog.open(f"kafka://{bootstrap}?client.id=eventlog-tests")
+    log.kind = kind
+    topics, groups = set(log.topics()), set(log.groups())
+    try:
+        yield log
+    finally:
+        try:
+            log.close()
+        finally:
+            with eventlog.open(f"kafka://{bootstrap}?client.id=eventlog-tests-cleanup") as admin:
+                _cleanup(admin, topics, groups)
