@@ -9,7 +9,10 @@ Rules it keeps:
   file layout) or a documented difference (docs/kafka.md, "Differences that remain"). The
   reason is required: collection fails without one.
 - The broker is shared by the session, so a kafka run leaves it as it found it: topics and
-  consumer groups the test made are deleted at teardown (tests may reuse fixed names).
+  consumer groups the test made are deleted at teardown (tests may reuse fixed names). Tests
+  that list topics compare with `topics_made(log)`, not with an empty broker.
+- A parametrized case marked `directory_only` (pytest.param(..., marks=...)) is skipped on
+  kafka with its reason.
 """
 import pytest
 
@@ -43,21 +46,29 @@ def _cleanup(log, topics_before, groups_before):
             pass
 
 
+def topics_made(log):
+    """The topics this test made (a kafka log's broker is shared by the session)."""
+    return sorted(set(log.topics()) - log.topics_before)
+
+
 @pytest.fixture
 def any_log(request, tmp_path):
     """An opened log on one back end (`log.kind` is "directory" or "kafka")."""
     kind = getattr(request, "param", "directory")
+    only = request.node.get_closest_marker("directory_only")
+    if kind == "kafka" and only is not None:
+        pytest.skip(f"directory only: {only.kwargs.get('reason')}")
     if kind == "directory":
         log = eventlog.open(tmp_path / "log")
-        log.kind = kind
+        log.kind, log.topics_before = kind, frozenset()
         yield log
         log.close()
         return
     pytest.importorskip("confluent_kafka")
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     log = eventlog.open(f"kafka://{bootstrap}?client.id=eventlog-tests")
-    log.kind = kind
     topics, groups = set(log.topics()), set(log.groups())
+    log.kind, log.topics_before = kind, frozenset(topics)
     try:
         yield log
     finally:

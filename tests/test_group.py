@@ -61,7 +61,7 @@ def pump(cs, cond, timeout=10.0, records=None):
     while True:
         for c in cs:
             got = c.poll(timeout=0.005)
-            if c._group is not None:
+            if getattr(c, "_group", None) is not None:  # a directory member
                 c._group.check()    # the membership invariants after every step
             if records is not None:
                 records.extend(got)
@@ -78,6 +78,7 @@ def split_evenly(cs, n):
     return len(union) == n and sum(sizes) == n and sizes[-1] - sizes[0] <= 1
 
 
+@pytest.mark.directory_only(reason="librdkafka notices new partitions at its metadata refresh (topic.metadata.refresh.interval.ms, 5 min)")
 def test_partitions_added_to_a_subscribed_topic_are_assigned(log, consumers):
     t = log.create_topic("t", partitions=2)
     a, b = consumers(), consumers()
@@ -88,6 +89,7 @@ def test_partitions_added_to_a_subscribed_topic_are_assigned(log, consumers):
     print(f"\nnew partitions assigned {1000 * (time.monotonic() - t0):.0f} ms after add_partitions")
 
 
+@pytest.mark.directory_only(reason="librdkafka notices new topics at its metadata refresh (topic.metadata.refresh.interval.ms, 5 min)")
 def test_pattern_subscription_picks_up_new_topics(log, consumers):
     log.create_topic("orders.us", partitions=2)
     log.create_topic("payments", partitions=2)
@@ -208,6 +210,7 @@ def test_lost_falls_back_to_revoked(clock_log):
     a.close()
 
 
+@pytest.mark.directory_only(reason="Kafka fences the older member with the same group.instance.id instead of refusing the new one: docs/kafka.md")
 def test_static_instance_id_in_use_is_refused(log, consumers):
     log.create_topic("t", partitions=1)
     consumers(group_instance_id="worker-1")
@@ -243,6 +246,7 @@ class FirstTakesAll(ConsumerPartitionAssignor):
         return out
 
 
+@pytest.mark.directory_only(reason="custom Python assignors run only on a directory (librdkafka runs its own; UnsupportedOperationError on kafka://)")
 def test_custom_assignor_and_negotiation(log, consumers):
     log.create_topic("t", partitions=3)
     a = consumers(partition_assignment_strategy=[FirstTakesAll(), "range"])
@@ -257,6 +261,7 @@ def test_custom_assignor_and_negotiation(log, consumers):
     assert g.protocol == "eager"
 
 
+@pytest.mark.directory_only(reason="custom Python assignors run only on a directory (librdkafka runs its own)")
 def test_broken_custom_assignor_falls_back(log, consumers):
     log.create_topic("t", partitions=2)
 
@@ -344,6 +349,7 @@ def test_reset_needs_topics_when_nothing_committed(log):
     assert isinstance(log.group("x"), ConsumerGroup)
 
 
+@pytest.mark.directory_only(reason="the group's member files")
 def test_files_cleaned_after_members_leave_or_die(log, consumers):
     log.create_topic("t", partitions=2)
     a, b = consumers(), consumers()
@@ -370,6 +376,7 @@ def test_unsubscribe_releases_and_resubscribe_rejoins(log, consumers):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.directory_only(reason="the directory's fork guard; librdkafka clients must not cross a fork at all")
 def test_forked_child_cannot_use_the_membership(log, consumers):
     log.create_topic("t", partitions=1)
     a = consumers()
@@ -389,6 +396,7 @@ def test_forked_child_cannot_use_the_membership(log, consumers):
     a.commit({TP("t", 0): 0})      # the parent is unaffected
 
 
+@pytest.mark.directory_only(reason="max_poll_interval_ms below the broker's group.min.session.timeout.ms (6 s)")
 def test_waiting_inside_poll_is_not_stalling(log, consumers):
     """A consumer blocked in poll(timeout) longer than max_poll_interval_ms stays a member."""
     log.create_topic("t", partitions=1)
@@ -410,6 +418,7 @@ def _read_all(c, n, timeout=10.0):
     return got
 
 
+@pytest.mark.directory_only(reason="Kafka keeps a group's offsets by topic name across a re-creation: docs/kafka.md")
 def test_recreated_topic_does_not_inherit_committed_offsets(log, consumers):
     """Issue 11 item 4: a group that committed 10 on a deleted topic reads all 15 records of
     the topic created again under the same name (auto_offset_reset), skipping none."""
@@ -437,6 +446,7 @@ def test_recreated_topic_does_not_inherit_committed_offsets(log, consumers):
     assert log.group("g").committed() == {TP("t", 0): 15}
 
 
+@pytest.mark.directory_only(reason="topic incarnations (topic ids in the offset files)")
 def test_commit_of_a_deleted_incarnation_is_ignored_and_cleaned(log, consumers):
     """A commit racing with the topic's deletion (it lands after the offsets were removed,
     still naming the old topic id) is never read, is reported by the check, and is removed
@@ -467,6 +477,7 @@ def test_commit_of_a_deleted_incarnation_is_ignored_and_cleaned(log, consumers):
     assert store.stored_entries("g") == {} and check_committed_offsets(log) == []
 
 
+@pytest.mark.directory_only(reason="topic incarnations (topic ids in the offset files)")
 def test_live_consumer_of_a_deleted_topic_commits_against_the_old_incarnation(log, consumers):
     """A consumer still positioned on the deleted topic commits its position with the old
     id, so the new topic's group members do not start from it."""
@@ -487,6 +498,7 @@ def test_live_consumer_of_a_deleted_topic_commits_against_the_old_incarnation(lo
     assert [r.offset for r in _read_all(b, 15)] == list(range(15))
 
 
+@pytest.mark.directory_only(reason="offset files of an older layout")
 def test_offsets_of_a_topic_made_before_topic_ids_are_kept(log, consumers):
     """eventlog 0.1 wrote neither topic ids nor ids with offsets: such a topic has
     NO_TOPIC_ID, and its old commits still count (the upgrade loses no group's progress)."""
@@ -518,6 +530,7 @@ def test_offsets_of_a_topic_made_before_topic_ids_are_kept(log, consumers):
     assert log.topic("t").topic_id == NO_TOPIC_ID
 
 
+@pytest.mark.directory_only(reason="delete_offsets has no confluent-kafka admin call: docs/kafka.md")
 def test_delete_offsets_and_reset_of_a_new_group(log, consumers):
     log.create_topic("t", partitions=2)
     log.create_topic("u", partitions=1)
@@ -544,6 +557,7 @@ def test_delete_offsets_and_reset_of_a_new_group(log, consumers):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.directory_only(reason="the directory's fork guard; librdkafka clients must not cross a fork at all")
 def test_inherited_producer_and_consumer_refuse_at_once_in_a_forked_child(log, consumers):
     """Issue 11 item 5: send() of a Producer inherited through fork() raises
     ForkedProcessError at once (its sender thread does not exist in the child: a future
@@ -614,6 +628,7 @@ def clock_log(tmp_path):
     lg.close()
 
 
+@pytest.mark.directory_only(reason="offset_store= (the group coordinator keeps offsets on a cluster)")
 def test_a_consumer_made_without_the_log_cannot_subscribe(log):
     log.create_topic("t", partitions=1)
     c = eventlog.Consumer(log, group_id="g")
@@ -672,6 +687,7 @@ def test_group_commit_keeps_the_applications_metadata(log, consumers):
         a.commit({TP("t", 0): 1}, metadata={TP("t", 1): "x"})
 
 
+@pytest.mark.directory_only(reason="the directory's offset store")
 def test_the_log_owns_one_offset_store(log, consumers):
     log.create_topic("t", partitions=1)
     a = consumers()
