@@ -8,8 +8,9 @@ Rules it keeps:
   cluster has no counterpart of (flocks across processes, fsync, crash recovery, maintenance,
   file layout) or a documented difference (docs/kafka.md, "Differences that remain"). The
   reason is required: collection fails without one.
-- The broker is shared by the session, so a kafka run leaves it as it found it: topics and
-  consumer groups the test made are deleted at teardown (tests may reuse fixed names). Tests
+- The broker is shared by the session, so a kafka run leaves it as it found it: topics it
+  created and consumer groups it joined through `any_log` are deleted at teardown (tests may
+  reuse fixed names; other sessions' topics are left alone). Tests
   that list topics compare with `topics_made(log)`, not with an empty broker.
 - A parametrized case marked `directory_only` (pytest.param(..., marks=...)) is skipped on
   kafka with its reason.
@@ -33,13 +34,32 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("any_log", params, indirect=True)
 
 
-def _cleanup(log, topics_before, groups_before):
-    for g in set(log.groups()) - groups_before:
+def _track(log):
+    """Record the topics and groups this log makes (for the teardown: only those are removed,
+    so a concurrent session on the same broker keeps its own)."""
+    made = {"topics": set(), "groups": set()}
+    create, consumer = log.create_topic, log.consumer
+
+    def create_topic(name, *a, **kw):
+        t = create(name, *a, **kw)
+        made["topics"].add(name)
+        return t
+
+    def make_consumer(*a, **kw):
+        if kw.get("group_id") is not None:
+            made["groups"].add(kw["group_id"])
+        return consumer(*a, **kw)
+    log.create_topic, log.consumer = create_topic, make_consumer
+    return made
+
+
+def _cleanup(log, made):
+    for g in made["groups"]:
         try:
             log.group(g).delete()
         except Exception:  # a member may still be leaving; the group then expires by itself
             pass
-    for t in set(log.topics()) - topics_before:
+    for t in made["topics"]:
         try:
             log.delete_topic(t)
         except Exception:
@@ -67,8 +87,8 @@ def any_log(request, tmp_path):
     pytest.importorskip("confluent_kafka")
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     log = eventlog.open(f"kafka://{bootstrap}?client.id=eventlog-tests")
-    topics, groups = set(log.topics()), set(log.groups())
-    log.kind, log.topics_before = kind, frozenset(topics)
+    log.kind, log.topics_before = kind, frozenset(log.topics())
+    made = _track(log)
     try:
         yield log
     finally:
@@ -76,4 +96,4 @@ def any_log(request, tmp_path):
             log.close()
         finally:
             with eventlog.open(f"kafka://{bootstrap}?client.id=eventlog-tests-cleanup") as admin:
-                _cleanup(admin, topics, groups)
+                _cleanup(admin, made)
