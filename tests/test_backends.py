@@ -243,6 +243,8 @@ def test_directory_only_calls_name_the_kafka_setting(kafka_bootstrap, name):
             log.producer(fsync="batch")
         with pytest.raises(UnsupportedOperationError, match="__consumer_offsets"):
             log.consumer(group_id="g", offset_store=eventlog.MemoryOffsetStore())
+        with pytest.raises(UnsupportedOperationError, match="cooperative-sticky"):
+            log.consumer(group_id="g", partition_assignment_strategy=["range"])   # was a TypeError
 
 
 def test_bad_kafka_urls():

@@ -79,6 +79,10 @@ class KafkaConsumer:
                             ("session_timeout_ms", session_timeout_ms, 1)):
             if type(v) is not int or v < lo:
                 raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+        if not isinstance(partition_assignment_strategy, str):
+            raise unsupported(f"partition_assignment_strategy={partition_assignment_strategy!r}",
+                              f"librdkafka runs one of its own assignors: {', '.join(sorted(_STRATEGIES))} "
+                              "(custom Python assignors run only on a directory)")
         if partition_assignment_strategy not in _STRATEGIES:
             raise InvalidArgumentError(f"partition_assignment_strategy must be one of "
                                        f"{', '.join(map(repr, _STRATEGIES))}, got {partition_assignment_strategy!r}")
@@ -93,12 +97,7 @@ class KafkaConsumer:
         self.max_poll_records = max_poll_records
         self._kdes = key_deserializer
         self._vdes = value_deserializer
-        strategy = partition_assignment_strategy
-        if not isinstance(strategy, str) or strategy not in _STRATEGIES:
-            raise unsupported(f"partition_assignment_strategy={strategy!r}",
-                              f"librdkafka runs one of its own assignors: {', '.join(sorted(_STRATEGIES))} "
-                              "(custom Python assignors run only on a directory)")
-        self._strategy = _STRATEGIES[strategy]
+        self._strategy = _STRATEGIES[partition_assignment_strategy]
         conf = log.client_config(**{
             "group.id": group_id if group_id is not None else NO_GROUP_PREFIX + uuid.uuid4().hex,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
