@@ -16,20 +16,6 @@ from eventlog.errors import (IllegalStateError, InvalidArgumentError, OffsetOutO
                              UnknownPartitionError, UnknownTopicError, UnsupportedOperationError)
 
 
-@pytest.fixture(params=["directory", "kafka"])
-def any_log(request, tmp_path):
-    """An opened log on each back end (the kafka one on the session's broker)."""
-    if request.param == "directory":
-        log = eventlog.open(tmp_path / "log")
-    else:
-        pytest.importorskip("confluent_kafka")
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        log = eventlog.open(f"kafka://{bootstrap}?client.id=test-backends")
-    log.kind = request.param
-    yield log
-    log.close()
-
-
 @pytest.fixture
 def name():
     return "t-" + uuid.uuid4().hex[:10]
@@ -257,6 +243,8 @@ def test_directory_only_calls_name_the_kafka_setting(kafka_bootstrap, name):
             log.producer(fsync="batch")
         with pytest.raises(UnsupportedOperationError, match="__consumer_offsets"):
             log.consumer(group_id="g", offset_store=eventlog.MemoryOffsetStore())
+        with pytest.raises(UnsupportedOperationError, match="cooperative-sticky"):
+            log.consumer(group_id="g", partition_assignment_strategy=["range"])   # was a TypeError
 
 
 def test_bad_kafka_urls():

@@ -28,10 +28,9 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
-def log(tmp_path):
-    lg = eventlog.open(tmp_path / "data")
-    yield lg
-    lg.close()
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 def fill(part, n, start=0, key=None, size=0):
@@ -47,11 +46,19 @@ def vals(recs):
 
 
 def drain(c, max_records=None, rounds=1000):
+    """Everything available now. A directory's poll(timeout=0) reads the files; a cluster's
+    fetch is asynchronous, so there the end is three empty polls of 0.3 s in a row."""
     out = []
+    quiet = 3 if type(c).__name__ == "KafkaConsumer" else 1
+    empty = 0
     for _ in range(rounds):
-        got = c.poll(timeout=0, max_records=max_records)
+        got = c.poll(timeout=0 if quiet == 1 else 0.3, max_records=max_records)
         if not got:
-            return out
+            empty += 1
+            if empty >= quiet:
+                return out
+            continue
+        empty = 0
         out += got
     return out
 
@@ -151,6 +158,7 @@ def test_auto_commit_commits_returned_positions_on_poll_and_close(log):
         assert vals(c2.poll(timeout=1)) == list(range(10, 20))
 
 
+@pytest.mark.directory_only(reason="reads the file offset store")
 def test_auto_commit_is_off_without_a_group_and_close_does_not_commit_when_disabled(log):
     fill(log.create_topic("t").partition(0), 5)
     c = log.consumer(group_id="g", auto_offset_reset="earliest", enable_auto_commit=False)
@@ -214,6 +222,7 @@ def test_seek_by_time(log):
         assert c.offsets_for_times({tp: 10**12}) == {tp: None}
 
 
+@pytest.mark.directory_only(reason="poll(timeout=0) reads the files at once on a directory; a cluster's fetch is asynchronous")
 def test_seek_past_the_end_follows_auto_offset_reset(log):
     fill(log.create_topic("t").partition(0), 10)
     tp = TP("t", 0)
@@ -270,6 +279,7 @@ def test_pause_keeps_records_already_fetched_for_later(log):
 # ---------------------------------------------------------------------------------------------
 # reset policies
 
+@pytest.mark.directory_only(reason="poll(timeout=0) reads the files at once on a directory; a cluster's fetch is asynchronous")
 def test_reset_policies_without_a_committed_offset(log):
     p = log.create_topic("t").partition(0)
     fill(p, 10)
@@ -323,6 +333,7 @@ def _segmented_partition(log, n=200):
     return p, bases[2]
 
 
+@pytest.mark.directory_only(reason="needs segments of 1 KiB; Kafka's segment.bytes minimum is 1 MiB")
 @pytest.mark.parametrize("policy", ["earliest", "latest", "error"])
 def test_reset_after_the_start_offset_moved_past_the_committed_offset(log, policy):
     p, new_start = _segmented_partition(log)
@@ -350,6 +361,7 @@ def test_reset_after_the_start_offset_moved_past_the_committed_offset(log, polic
             assert vals(c.poll(timeout=1, max_records=1)) == [new_start]
 
 
+@pytest.mark.directory_only(reason="needs segments of 1 KiB; Kafka's segment.bytes minimum is 1 MiB")
 def test_a_running_consumer_below_the_new_start_offset_is_reset(log):
     p, new_start = _segmented_partition(log)
     tp = TP("t", 0)
@@ -361,6 +373,7 @@ def test_a_running_consumer_below_the_new_start_offset_is_reset(log):
         assert vals(got) == list(range(new_start, 200))
 
 
+@pytest.mark.directory_only(reason="needs segments of 1 KiB; Kafka's segment.bytes minimum is 1 MiB")
 def test_every_segment_removed_then_new_appends_are_read(log):
     p, _ = _segmented_partition(log)
     _drop_first_segments(p, 200)  # retention took everything
@@ -374,6 +387,7 @@ def test_every_segment_removed_then_new_appends_are_read(log):
         assert vals(c.poll(timeout=5)) == [200]
 
 
+@pytest.mark.directory_only(reason="moves the start offset inside a segment file")
 def test_start_offset_moved_inside_a_segment(log):
     """delete_records-style: the start offset moves into the middle of a segment."""
     p = log.create_topic("t").partition(0)
@@ -390,6 +404,7 @@ def test_start_offset_moved_inside_a_segment(log):
             c.poll(timeout=0)
 
 
+@pytest.mark.directory_only(reason="poll(timeout=0) reads the files at once on a directory; a cluster's fetch is asynchronous")
 def test_error_policy_returns_other_partitions_records_before_raising(log):
     t = log.create_topic("t", partitions=2)
     fill(t.partition(0), 10)
@@ -455,6 +470,7 @@ def test_bad_deserializer_settings(log):
 # ---------------------------------------------------------------------------------------------
 # offset stores
 
+@pytest.mark.directory_only(reason="offset_store= (the group coordinator keeps offsets on a cluster)")
 def test_memory_offset_store(log):
     fill(log.create_topic("t").partition(0), 10)
     store = MemoryOffsetStore()
@@ -756,6 +772,7 @@ def test_iteration_ends_when_closed_from_another_thread_and_refuses_a_closed_con
 # ---------------------------------------------------------------------------------------------
 # fairness, max_records, positions
 
+@pytest.mark.directory_only(reason="exact records per poll and which partition goes first follow the directory's fetch order; librdkafka fetches per broker")
 def test_a_busy_partition_does_not_starve_the_others(log):
     t = log.create_topic("t", partitions=3)
     fill(t.partition(0), 20_000)
@@ -883,6 +900,7 @@ def test_every_error_is_an_eventlog_error(log):
     c.close()
 
 
+@pytest.mark.directory_only(reason="the offset files' layout")
 def test_committed_offsets_file_layout_is_json(log):
     """The committed offset lives in a small JSON file (docs/consuming.md)."""
     fill(log.create_topic("t").partition(0), 3)

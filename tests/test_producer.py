@@ -35,10 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def log(tmp_path):
-    lg = eventlog.open(tmp_path / "data")
-    yield lg
-    lg.close()
+def log(any_log):
+    """A directory, and (parametrized) the session's Kafka broker: see backend_fixtures.py."""
+    return any_log
 
 
 def read_all(part):
@@ -170,6 +169,7 @@ def _runs(seq):
     return runs
 
 
+@pytest.mark.directory_only(reason="keyless records use librdkafka's sticky partitioner on a cluster (its batches, its linger): docs/kafka.md")
 def test_unkeyed_records_fill_one_partition_per_batch_and_spread_over_all(log):
     log.create_topic("s", partitions=4)
     n = 4000
@@ -541,7 +541,9 @@ def test_custom_serializer_failures_are_serialization_errors_with_the_cause(log)
 
 @pytest.mark.parametrize("kw,exc", [
     (dict(linger_ms=-1), InvalidArgumentError), (dict(batch_size=0), InvalidArgumentError),
-    (dict(buffer_memory="1"), InvalidArgumentError), (dict(fsync="always"), InvalidArgumentError),
+    (dict(buffer_memory="1"), InvalidArgumentError),
+    pytest.param(dict(fsync="always"), InvalidArgumentError, marks=pytest.mark.directory_only(
+        reason="any fsync= raises UnsupportedOperationError on a cluster")),
     (dict(value_serializer=42), InvalidTypeError), (dict(key_serializer="str"), InvalidTypeError),
 ])
 def test_bad_producer_options(log, kw, exc):
@@ -573,6 +575,7 @@ def append_lock_held_elsewhere(partition):
         pr.join(30)
 
 
+@pytest.mark.directory_only(reason="holds the partition's append flock from another process")
 def test_backpressure_blocks_send_up_to_max_block_ms_then_raises(log):
     topic = log.create_topic("bp", partitions=1)
     part = topic.partition(0)
@@ -601,6 +604,7 @@ def test_backpressure_blocks_send_up_to_max_block_ms_then_raises(log):
     p.close()
 
 
+@pytest.mark.directory_only(reason="holds the partition's append flock from another process")
 def test_send_waits_for_space_and_succeeds_when_the_writer_catches_up(log):
     topic = log.create_topic("bp", partitions=1)
     part = topic.partition(0)
@@ -621,6 +625,7 @@ def test_send_waits_for_space_and_succeeds_when_the_writer_catches_up(log):
     assert len(read_all(part)) == 50
 
 
+@pytest.mark.directory_only(reason="holds the partition's append flock from another process")
 def test_flush_and_close_timeouts_are_bounded(log):
     topic = log.create_topic("t", partitions=1)
     p = log.producer(linger_ms=60_000)
@@ -717,6 +722,7 @@ def test_batch_size_triggers_a_write_before_linger(log):
     assert len(read_all(part)) == 12
 
 
+@pytest.mark.directory_only(reason="fsync: a cluster makes records durable by replication")
 def test_fsync_batch(log):
     log.create_topic("t")
     with log.producer(fsync="batch") as p:
@@ -762,6 +768,7 @@ def test_unknown_topic_fails_the_future_not_send(log):
         assert isinstance(f.exception(), EventLogError)
 
 
+@pytest.mark.directory_only(reason="librdkafka keeps retrying records for a deleted topic until message.timeout.ms: docs/kafka.md")
 def test_topic_deleted_after_first_use_fails_later_futures(log):
     log.create_topic("t")
     with log.producer(linger_ms=0) as p:
@@ -771,6 +778,8 @@ def test_topic_deleted_after_first_use_fails_later_futures(log):
         assert isinstance(err, EventLogError)
 
 
+@pytest.mark.directory_only(reason="Kafka's max.message.bytes bounds the record batch with its overhead, "
+                            "not key + value + headers: docs/kafka.md")
 def test_too_large_record_fails_its_future_only(log):
     log.create_topic("big", max_record_bytes=1000)
     with log.producer(linger_ms=60_000) as p:
@@ -801,6 +810,7 @@ def test_compacted_topic_needs_keys(log):
 # ---------------------------------------------------------------------------------------------
 # Headers and timestamps
 
+@pytest.mark.directory_only(reason="timestamp_ms=0 means 'now' to librdkafka: docs/kafka.md")
 def test_headers_and_explicit_timestamps_round_trip(log):
     part = log.create_topic("h").partition(0)
     now = int(time.time() * 1000)
@@ -868,6 +878,7 @@ def test_keyed_records_without_headers_after_one_with_headers_in_one_batch(log):
     assert recs[1].timestamp_ms == fs[1].result().timestamp_ms != 42
 
 
+@pytest.mark.directory_only(reason="reads the segment files' batch layout")
 def test_batches_written_together_keep_each_records_headers_and_timestamp(log):
     """While the writer is blocked, sealed batches pile up; they are then written as one
     on-disk batch. Every record must keep its own headers, timestamp and offset."""

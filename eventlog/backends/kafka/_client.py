@@ -170,6 +170,15 @@ _BY_NAME = {
 _table = None
 
 
+# what eventlog's user should know, for Kafka errors whose text names no setting
+_HINTS = {
+    "MSG_SIZE_TOO_LARGE": "the record is over the topic's max_record_bytes (max.message.bytes) "
+                          "or the producer's message.max.bytes",
+    "INVALID_RECORD": "the broker refused the record: a compacted topic (cleanup_policy=compact) needs a "
+                      "key on every record",
+}
+
+
 def map_error(kerr, context=""):
     """An EventLogError for a confluent_kafka KafkaError (or a KafkaException holding one)."""
     E = ck().KafkaError
@@ -184,6 +193,10 @@ def map_error(kerr, context=""):
     if _table is None:
         _table = {getattr(E, n): cls for n, cls in _BY_NAME.items() if hasattr(E, n)}
     cls = _table.get(code, BackendError)
+    hint = _HINTS.get(kerr.name())
+    if hint:
+        msg += f"; {hint}"
+        cls = InvalidArgumentError if kerr.name() == "INVALID_RECORD" else cls
     err = cls(msg)
     err.kafka_error = kerr
     return err

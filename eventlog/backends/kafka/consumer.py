@@ -22,6 +22,7 @@ import uuid
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
+                             SerializationError,
                              InvalidTypeError, NoOffsetForPartitionError, UnknownPartitionError)
 from eventlog.record import TopicPartition
 
@@ -78,6 +79,10 @@ class KafkaConsumer:
                             ("session_timeout_ms", session_timeout_ms, 1)):
             if type(v) is not int or v < lo:
                 raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+        if not isinstance(partition_assignment_strategy, str):
+            raise unsupported(f"partition_assignment_strategy={partition_assignment_strategy!r}",
+                              f"librdkafka runs one of its own assignors: {', '.join(sorted(_STRATEGIES))} "
+                              "(custom Python assignors run only on a directory)")
         if partition_assignment_strategy not in _STRATEGIES:
             raise InvalidArgumentError(f"partition_assignment_strategy must be one of "
                                        f"{', '.join(map(repr, _STRATEGIES))}, got {partition_assignment_strategy!r}")
@@ -96,7 +101,10 @@ class KafkaConsumer:
         conf = log.client_config(**{
             "group.id": group_id if group_id is not None else NO_GROUP_PREFIX + uuid.uuid4().hex,
             "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "auto.offset.reset": auto_offset_reset, "fetch.max.bytes": fetch_max_bytes,
+            "auto.offset.reset": auto_offset_reset,
+            # as in Kafka, a fetch returns at least one batch however small fetch.max.bytes is;
+            # librdkafka wants fetch.max.bytes >= message.max.bytes (>= 1000)
+            "fetch.max.bytes": max(1000, fetch_max_bytes), "message.max.bytes": min(1_000_000, max(1000, fetch_max_bytes)),
             "partition.assignment.strategy": self._strategy,
             "max.poll.interval.ms": max_poll_interval_ms, "session.timeout.ms": session_timeout_ms})
         if group_instance_id is not None:
@@ -432,6 +440,9 @@ class KafkaConsumer:
             if not hasattr(offsets, "items"):
                 raise InvalidTypeError(f"commit(offsets) takes a dict {{TopicPartition: offset}}, got {offsets!r}")
             offsets = {TopicPartition(*tp): getattr(o, "offset", o) for tp, o in offsets.items()}
+            for tp, o in offsets.items():
+                if type(o) is not int or o < 0:
+                    raise InvalidArgumentError(f"commit offset for {tp} must be an int >= 0, got {o!r}")
         if not offsets:
             return
         T = ck().TopicPartition
@@ -475,7 +486,9 @@ class KafkaConsumer:
         if self._mode is None:
             raise IllegalStateError("poll() with no partitions: call assign([...]) or subscribe([...]) first")
         self._sync_iter()
-        if self.enable_auto_commit and time.monotonic() - self._last_commit >= self.auto_commit_interval:
+        if self.enable_auto_commit and getattr(self, "_consumed", False) \
+                and time.monotonic() - self._last_commit >= self.auto_commit_interval:
+            self._consumed = False      # only positions that records were returned up to
             try:
                 self.commit(_async=True)
             except EventLogError:
@@ -499,7 +512,41 @@ class KafkaConsumer:
             if self._closed:
                 return []
             raise
-        return records_from(msgs, self._kdes, self._vdes)
+        recs = records_from(msgs)
+        if self._kdes is not None or self._vdes is not None:
+            recs = self._deserialize(recs)
+        if recs:
+            self._consumed = True
+        return recs
+
+    def _deserialize(self, recs):
+        """Deserialized records; at a record that fails, the records before it are returned
+        and every partition is put back at its first record not returned (the failing one is
+        fetched again, so the next poll raises SerializationError naming it): nothing lost."""
+        out = []
+        kdes, vdes = self._kdes, self._vdes
+        for i, r in enumerate(recs):
+            what = "key"
+            try:
+                k = kdes(r.key) if kdes is not None and r.key is not None else r.key
+                what = "value"
+                v = vdes(r.value) if vdes is not None and r.value is not None else r.value
+            except Exception as e:
+                firsts = {}
+                for x in recs[i:]:
+                    firsts.setdefault(TopicPartition(x.topic, x.partition), x.offset)
+                for tp, off in firsts.items():
+                    self._seek(tp, off)
+                if out:
+                    return out
+                fn = kdes if what == "key" else vdes
+                err = SerializationError(
+                    f"{what} deserializer {getattr(fn, '__name__', fn)!r} failed for {r.topic}[{r.partition}] "
+                    f"at offset {r.offset}: {type(e).__name__}: {e} (seek past it to skip the record)")
+                err.topic_partition, err.offset = TopicPartition(r.topic, r.partition), r.offset
+                raise err from e
+            out.append(r._replace(key=k, value=v))
+        return out
 
     def __iter__(self):
         """Yield records forever (blocking), until closed. A record counts as consumed (for

@@ -20,6 +20,7 @@ import time
 import uuid
 
 from eventlog.backends.kafka import _client
+from eventlog.backends.kafka import producer as _producer
 from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.errors import (InvalidArgumentError, InvalidTypeError, LogClosedError, OffsetOutOfRangeError,
@@ -438,17 +439,30 @@ class KafkaPartition:
         if not records:
             end = self.end_offset
             return range(end, end)
-        p = self._log._write()
-        futs = []
-        for r in records:
+        # every record is checked before the first is sent: a bad one writes nothing
+        batch = []
+        for i, r in enumerate(records):
             if not isinstance(r, (tuple, list)) or not 2 <= len(r) <= 4:
-                raise InvalidArgumentError("each record must be (key, value), (key, value, headers) or "
-                                           f"(key, value, headers, timestamp_ms), got {r!r:.80}")
-            k, v = r[0], r[1]
+                raise InvalidArgumentError(f"record {i}: each record must be (key, value), (key, value, headers) "
+                                           f"or (key, value, headers, timestamp_ms), got {r!r:.80}")
+            for what, x in (("key", r[0]), ("value", r[1])):
+                if not isinstance(x, (bytes, bytearray, memoryview, type(None))):
+                    raise InvalidTypeError(
+                        f"record {i}: {what} must be bytes or None, got {type(x).__name__} {x!r:.60}"
+                        + (" (encode it, or give the producer a serializer)" if isinstance(x, str) else ""))
             h = r[2] if len(r) > 2 else None
+            if h:
+                try:
+                    h = _producer.check_headers(h)
+                except InvalidTypeError as e:
+                    raise InvalidTypeError(f"record {i}: {e}") from None
             ts = r[3] if len(r) > 3 else timestamp_ms
-            futs.append(p.send(self.topic, value=v, key=k, headers=h or None, partition=self.partition,
-                               timestamp_ms=ts))
+            if ts is not None and (type(ts) is not int or not 0 <= ts < 2**63):
+                raise InvalidArgumentError(f"record {i}: timestamp_ms must be an int in [0, 2**63), got {ts!r}")
+            batch.append((r[0], r[1], h or None, ts))
+        p = self._log._write()
+        futs = [p.send(self.topic, value=v, key=k, headers=h, partition=self.partition, timestamp_ms=ts)
+                for k, v, h, ts in batch]
         p.flush()
         offs = [f.result().offset for f in futs]
         return range(min(offs), max(offs) + 1)

@@ -21,53 +21,54 @@ from eventlog.errors import (BufferFullError, IllegalStateError, InvalidArgument
 from eventlog.record import RecordMetadata
 
 _cv = threading.Condition(threading.Lock())
+_watched = {}             # id(future) -> future with waiters or done-callbacks, until it resolves
+_in_callback = threading.local()   # .active: this thread is running send callbacks
 _META_TTL_S = 30.0
 
 
-class KafkaRecordFuture:
+class KafkaRecordFuture(dict):
     """The future of one sent record (concurrent.futures.Future-like, as the directory's
     RecordFuture): result(timeout) -> RecordMetadata, exception(timeout), done(),
-    add_done_callback(fn)."""
+    add_done_callback(fn).
 
-    __slots__ = ("topic", "_md", "_err", "_done", "_waiting", "_cbs")
+    Cheap per record: librdkafka's delivery report resolves it through `dict.__setitem__`
+    (`self[err] = msg`, C code, no Python frame per record); the RecordMetadata or error is
+    built only when asked for. Futures with waiters or callbacks sit in `_watched`, which the
+    producer's poll thread (and flush) settles after each batch of delivery reports
+    (`_settle_watched`)."""
 
-    def __init__(self, topic):
-        self.topic = topic
-        self._md = None
-        self._err = None
-        self._done = False
-        self._waiting = False
-        self._cbs = None
-
-    def _deliver(self, err, msg):
-        if err is not None:
-            self._err = map_error(err, f"send to topic {self.topic!r}")
-        else:
-            self._md = msg
-        self._done = True
-        if self._waiting:
-            with _cv:
-                _cv.notify_all()
-        if self._cbs is not None:
-            for fn in self._cbs:
-                try:
-                    fn(self)
-                except Exception:
-                    import logging
-                    logging.getLogger("eventlog.producer").exception("exception in a send callback")
+    __slots__ = ("topic", "_md", "_err", "_cbs")
 
     def _fail(self, error):
         self._err = error
-        self._done = True
+        self[None] = None
         return self
 
+    def _outcome(self):
+        """(RecordMetadata, None) or (None, EventLogError) of a resolved future."""
+        try:
+            if self._err is not None:
+                return None, self._err
+        except AttributeError:
+            pass
+        try:
+            return self._md, None
+        except AttributeError:
+            pass
+        (err, m), = self.items()
+        if err is not None:
+            self._err = map_error(err, f"send to topic {self.topic!r}")
+            return None, self._err
+        self._md = RecordMetadata(m.topic(), m.partition(), m.offset(), m.timestamp()[1])
+        return self._md, None
+
     def _wait(self, timeout):
-        if self._done:
+        if self:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         with _cv:
-            self._waiting = True
-            while not self._done:
+            _watched[id(self)] = self
+            while not self:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -75,10 +76,10 @@ class KafkaRecordFuture:
         return True
 
     def done(self):
-        return self._done
+        return bool(self)
 
     def running(self):
-        return not self._done
+        return not self
 
     def cancelled(self):
         return False
@@ -87,37 +88,82 @@ class KafkaRecordFuture:
         return False
 
     def result(self, timeout=None):
-        if not self._done and not self._wait(timeout):
+        if not self and not self._wait(timeout):
             raise KafkaTimeoutError(f"record to {self.topic} not acknowledged within {timeout} s")
-        if self._err is not None:
-            raise self._err
-        m = self._md
-        if not isinstance(m, RecordMetadata):
-            m = self._md = RecordMetadata(m.topic(), m.partition(), m.offset(), m.timestamp()[1])
-        return m
+        md, err = self._outcome()
+        if err is not None:
+            raise err
+        return md
 
     get = result
 
     def exception(self, timeout=None):
-        if not self._done and not self._wait(timeout):
+        if not self and not self._wait(timeout):
             raise KafkaTimeoutError(f"record to {self.topic} not acknowledged within {timeout} s")
-        return self._err
+        return self._outcome()[1]
 
     def add_done_callback(self, fn):
         """Call fn(future) once acknowledged or failed (at once if it already is); callbacks run
-        on the producer's poll thread: keep them short."""
-        if not self._done:
-            if self._cbs is None:
-                self._cbs = []
-            self._cbs.append(fn)
-            if not self._done:
+        on the producer's poll thread (or in flush()): keep them short."""
+        with _cv:
+            if not self:
+                cbs = getattr(self, "_cbs", None)
+                if cbs is None:
+                    cbs = self._cbs = []
+                cbs.append(fn)
+                _watched[id(self)] = self
                 return
-            self._cbs.remove(fn)
-        fn(self)
+        _run_callback(fn, self)
 
     def __repr__(self):
-        state = "pending" if not self._done else ("error" if self._err else "done")
-        return f"<KafkaRecordFuture {self.topic} {state}>"
+        if not self:
+            return f"<KafkaRecordFuture {self.topic} pending>"
+        md, err = self._outcome()
+        return f"<KafkaRecordFuture {self.topic} " + (f"error {err!r}>" if err else f"done {md!r}>")
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+
+def _run_callback(fn, fut):
+    try:
+        fn(fut)
+    except Exception:
+        import logging
+        logging.getLogger("eventlog.producer").exception("exception in a send callback")
+
+
+def _settle_watched():
+    """Wake the waiters of resolved futures and run their done-callbacks, each exactly once."""
+    if not _watched:
+        return
+    with _cv:
+        ready = [f for f in _watched.values() if f]
+        if not ready:
+            return
+        run = []
+        for f in ready:
+            del _watched[id(f)]
+            cbs = getattr(f, "_cbs", None)
+            if cbs:
+                f._cbs = None
+                run.append((f, cbs))
+        _cv.notify_all()
+    _in_callback.active = True
+    try:
+        for f, cbs in run:
+            for fn in cbs:
+                _run_callback(fn, f)
+    finally:
+        _in_callback.active = False
+
+
+def _new_future(topic, _new=KafkaRecordFuture):
+    f = _new()
+    f.topic = topic
+    return f
 
 
 class KafkaProducer:
@@ -185,6 +231,8 @@ class KafkaProducer:
         last = time.monotonic()
         while not self._closed:
             p.poll(0.05)
+            if _watched:
+                _settle_watched()
             if time.monotonic() - last > _META_TTL_S:   # partition counts of the fast path
                 last = time.monotonic()
                 for topic in list(self._pcache):
@@ -207,7 +255,8 @@ class KafkaProducer:
         """The partition numbers of `topic`."""
         return list(range(self._count(topic)))
 
-    def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None):
+    def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None,
+             _new=KafkaRecordFuture):
         """Queue one record for `topic`; return a future of its RecordMetadata at once.
         Argument errors raise here; unknown topic or partition, too large records and broker
         errors resolve the future with an EventLogError."""
@@ -222,9 +271,10 @@ class KafkaProducer:
                     if len(pc) >= 100_000:
                         pc.clear()
                     p = pc[key] = self._partitioner(key, self._counts[topic][0])
-                fut = KafkaRecordFuture(topic)
+                fut = _new()
+                fut.topic = topic
                 try:
-                    self._produce(topic, value, key, p, on_delivery=fut._deliver)
+                    self._produce(topic, value, key, p, on_delivery=fut.__setitem__)
                     return fut
                 except BufferError:
                     pass
@@ -241,9 +291,13 @@ class KafkaProducer:
             key = _coerce(key, "key")
         if value is not None and value.__class__ is not bytes:
             value = _coerce(value, "value")
-        fut = KafkaRecordFuture(topic)
+        fut = _new_future(topic)
         if partition is None:
             if key is None and self._default:
+                try:
+                    self._count(topic)   # an unknown topic fails the future now, as on a directory
+                except EventLogError as e:
+                    return fut._fail(e)
                 p = -1     # librdkafka's sticky partitioner
             else:
                 try:
@@ -268,17 +322,17 @@ class KafkaProducer:
                 return fut._fail(InvalidArgumentError(
                     f"partition={p} but topic {topic!r} has {n} partition(s) (0..{n - 1})"))
         if headers:
-            headers = _headers(headers)
+            headers = check_headers(headers)
         else:
             headers = None
         if timestamp_ms is not None and (isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int)
-                                         or timestamp_ms < 0):
-            raise InvalidArgumentError(f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}")
+                                         or not 0 <= timestamp_ms < 2**63):
+            raise InvalidArgumentError(f"timestamp_ms must be an int in [0, 2**63) (ms since the epoch), got {timestamp_ms!r}")
         produce = self._p.produce
         deadline = None
         while True:
             try:
-                produce(topic, value, key, p, on_delivery=fut._deliver, timestamp=timestamp_ms or 0, headers=headers)
+                produce(topic, value, key, p, on_delivery=fut.__setitem__, timestamp=timestamp_ms or 0, headers=headers)
                 return fut
             except BufferError:
                 if deadline is None:
@@ -306,10 +360,11 @@ class KafkaProducer:
     def flush(self, timeout=None):
         """Wait until everything sent so far is acknowledged (KafkaTimeoutError after
         `timeout` seconds)."""
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() is self._thread or getattr(_in_callback, "active", False):
             raise IllegalStateError("flush() inside a send callback would wait for itself; flush "
                                     "from another thread")
         left = self._p.flush(-1 if timeout is None else timeout)
+        _settle_watched()
         if left:
             raise KafkaTimeoutError(f"flush did not finish within {timeout} s ({left} records unacknowledged)")
 
@@ -341,7 +396,8 @@ def _coerce(x, what):
     raise InvalidTypeError(f"{what} must be bytes or None, got {type(x).__name__}{hint}")
 
 
-def _headers(headers):
+def check_headers(headers):
+    """Headers as a list of (str, bytes | None); InvalidTypeError naming the bad pair."""
     if isinstance(headers, (str, bytes, bytearray)) or not hasattr(headers, "__iter__"):
         raise InvalidTypeError(f"headers must be a sequence of (str, bytes) pairs, got {headers!r:.80}")
     out = []
