@@ -14,7 +14,9 @@ Kinds (`--kinds`, comma separated; default all):
   inside an append, a roll or an index write). Writers are forked by one long-lived, spawned
   fork server that has eventlog imported (about 1 ms per writer instead of ~150 ms per spawn).
 - ``power`` -- as ``kill`` with ``fsync="batch"``, then a simulated power cut: every writer
-  is killed at the same instant and whatever was not fsynced is dropped. In each writer a
+  is killed at the same instant (in half the trials with several writers, variant
+  ``staggered``: one by one at their own moments, as in ``kill``, so that survivors append
+  after a writer died mid-roll or mid-sync) and whatever was not fsynced is dropped. In each writer a
   fault-injection wrapper around ``os.fsync`` / ``os.fdatasync`` records, before returning,
   the size of the file (by inode) at each sync and, for a directory sync, the names and inodes
   it held. After the kill each file is cut back to its last synced size (variants: cut,
@@ -910,9 +912,13 @@ def process_trial(kind, seed, workdir, server):
     huge = rng.random() < 0.25
     specs = [{"path": path, "writer": w, "seed": rng.getrandbits(32), "tag": tag, "ack": acks[w],
               "sync_log": syncs[w] if syncs else None, "huge": huge} for w in range(nw)]
+    # half the power trials with several writers kill them one by one before the cut (a
+    # writer dies -- kill -9, OOM -- while the others go on; later the power fails); drawn
+    # from its own stream so that the seed's other choices stay as they were
+    staggered = kind == "power" and nw > 1 and random.Random(f"stagger:{seed}").random() < 0.5
     pids = server.call(op="start", writers=specs)["pids"]
     try:
-        targets = _kill_writers(kind, rng, nw, huge, pids, acks)
+        targets = _kill_writers(kind, rng, nw, huge, pids, acks, staggered)
     finally:  # never leave a writer running (an exception here, a ^C)
         for pid in pids:
             try:
@@ -920,7 +926,7 @@ def process_trial(kind, seed, workdir, server):
             except ProcessLookupError:
                 pass
         status = server.call(op="reap", pids=pids)["status"]
-    variant = f"writers{nw}:{'huge' if huge else 'small'}:after{targets}"
+    variant = f"writers{nw}:{'huge' if huge else 'small'}:after{targets}" + (":staggered" if staggered else "")
     if kind == "power":
         variant += ":" + power_cut(path, baseline, syncs, rng)
     res = Result(kind, seed, variant)
@@ -946,13 +952,14 @@ def process_trial(kind, seed, workdir, server):
     return res, path
 
 
-def _kill_writers(kind, rng, nw, huge, pids, acks):
+def _kill_writers(kind, rng, nw, huge, pids, acks, staggered=False):
     """Kill the writers at their random moments; returns the kill targets used."""
     # each writer dies after its own number of acknowledged batches (all writers together),
-    # plus a jitter; a power cut kills them all at once
+    # plus a jitter; a power cut kills them all at once, unless `staggered`: then the writers
+    # die one by one as in `kill` and the power cut follows the last death
     targets = sorted(rng.choice((0, 1, 2, 3, 5, 8, 13, 21, 34) if not huge else (0, 1, 2, 3, 5))
                      for _ in range(nw))
-    if kind == "power":
+    if kind == "power" and not staggered:
         targets = [targets[-1]] * nw
     order = list(range(nw))
     rng.shuffle(order)
@@ -964,7 +971,7 @@ def _kill_writers(kind, rng, nw, huge, pids, acks):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.0005)
-        if kind == "power":
+        if kind == "power" and not staggered:
             for w2 in order:
                 os.kill(pids[w2], signal.SIGKILL)
             alive.clear()

@@ -49,11 +49,15 @@ log = logging.getLogger("eventlog")
 class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
-    __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd")
+    __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
+                 "entry_synced")
 
     def __init__(self, seg):
         self.seg = seg
         self.fd = self.idx_fd = self.tidx_fd = -1
+        # has this process fsynced the directory since the segment file existed? Whoever
+        # created it may have died before its own directory fsync (see PartitionWriter._write)
+        self.entry_synced = False
         self.pos = 0
         self.next_offset = seg.base
         self.max_ts = None
@@ -221,11 +225,20 @@ class PartitionWriter:
     @staticmethod
     def _write(w, prep, sync):
         """Write a prepared batch at the writer's end (under the append lock): the batch with
-        one pwritev, fdatasync if `sync`, then its index entries. Returns its offsets."""
+        one pwritev, fdatasync if `sync`, then its index entries. Returns its offsets.
+
+        With `sync`, the segment's directory entry is fsynced too, once per writer: the
+        segment may have been created by another process that died (or was killed) between
+        creating it and fsyncing the directory; fdatasync of the file alone does not make
+        its directory entry durable, so a power cut could remove the whole segment with the
+        acknowledged batch in it."""
         length = prep.length
         base = w.next_offset
         head = _codec.seal(prep, base)
         pos = w.pos
+        if sync and not w.entry_synced:
+            fsync_dir(w.seg.dir)
+            w.entry_synced = True
         try:
             write_at(w.fd, (head, prep.payload), pos, length)
             if sync:
@@ -374,11 +387,8 @@ class PartitionWriter:
         last index entry on (so reopening costs time proportional to the damaged tail)."""
         self._check_lock_file()
         bases = self._list_bases()  # complete: segments are only created under the lock we hold
-        if not bases:
-            w = self._open_writer(self._persisted_start())
-            if sync:  # the new segment's directory entry must survive a power cut too
-                fsync_dir(self.dir)
-            return w
+        if not bases:  # (with `sync`, _write fsyncs the new segment's directory entry)
+            return self._open_writer(self._persisted_start())
         w = self._open_writer(bases[-1])
         try:
             seg = w.seg
@@ -431,11 +441,16 @@ class PartitionWriter:
         return w
 
     def _roll(self, w, sync):
+        """Start a new segment named by w's end. With `sync`, the old segment is fdatasynced
+        first: its end may be a batch that a writer which then died wrote but never synced,
+        and the new segment's name counts that batch's offsets (a power cut dropping it would
+        leave a hole before the acknowledged batches of the new segment). The new segment's
+        directory entry is fsynced by `_write` before its first batch is acknowledged."""
+        if sync:
+            os.fdatasync(w.fd)
         w.close()
         self._w = None
         nw = self._w = self._open_writer(w.next_offset)
-        if sync:
-            fsync_dir(self.dir)
         self._on_roll(self)
         return nw
 
