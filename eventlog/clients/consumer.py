@@ -106,6 +106,32 @@ class _Assigned:
         self.paused = False
 
 
+def check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
+                           max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms):
+    """Refuse bad consumer options (InvalidTypeError / InvalidArgumentError naming the value
+    and what is allowed): the one check of the options every back end's consumer shares."""
+    if group_id is not None and not isinstance(group_id, str):
+        raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
+    if enable_auto_commit is not None and not isinstance(enable_auto_commit, bool):
+        raise InvalidTypeError(f"enable_auto_commit must be True, False or None (the default: on "
+                               f"with a group_id), got {enable_auto_commit!r}")
+    if enable_auto_commit and group_id is None:
+        # Kafka's consumer refuses this too ("enable.auto.commit cannot be set to true when
+        # default group id (null) is used"): there is no group to commit to
+        raise InvalidArgumentError(
+            "enable_auto_commit=True needs a group_id (commits belong to a consumer group): pass "
+            "group_id=..., or leave enable_auto_commit unset / False for a consumer without a group")
+    if auto_offset_reset not in _RESETS:
+        raise InvalidArgumentError(f"auto_offset_reset must be one of {', '.join(map(repr, _RESETS))}; "
+                                   f"got {auto_offset_reset!r}")
+    for name, v, lo in (("auto_commit_interval_ms", auto_commit_interval_ms, 0),
+                        ("max_poll_records", max_poll_records, 1), ("fetch_max_bytes", fetch_max_bytes, 1),
+                        ("max_poll_interval_ms", max_poll_interval_ms, 1),
+                        ("session_timeout_ms", session_timeout_ms, 1)):
+        if type(v) is not int or v < lo:
+            raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+
+
 @wrap_public_methods(where=lambda c: getattr(getattr(c, "_log", None), "path", None))
 class Consumer:
     """Reads records from a Log. Create with `log.consumer(...)`; a context manager.
@@ -132,26 +158,8 @@ class Consumer:
                  group_instance_id=None, session_timeout_ms=45_000, client_id=None,
                  isolation_level="read_uncommitted", transaction_coordinator=None,
                  _coordinator_factory=None):
-        if group_id is not None and not isinstance(group_id, str):
-            raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
-        if enable_auto_commit is not None and not isinstance(enable_auto_commit, bool):
-            raise InvalidTypeError(f"enable_auto_commit must be True, False or None (the default: on "
-                                   f"with a group_id), got {enable_auto_commit!r}")
-        if enable_auto_commit and group_id is None:
-            # Kafka's consumer refuses this too ("enable.auto.commit cannot be set to true when
-            # default group id (null) is used"): there is no group to commit to
-            raise InvalidArgumentError(
-                "enable_auto_commit=True needs a group_id (commits belong to a consumer group): pass "
-                "group_id=..., or leave enable_auto_commit unset / False for a consumer without a group")
-        if auto_offset_reset not in _RESETS:
-            raise InvalidArgumentError(f"auto_offset_reset must be one of {', '.join(map(repr, _RESETS))}; "
-                                       f"got {auto_offset_reset!r}")
-        for name, v, lo in (("auto_commit_interval_ms", auto_commit_interval_ms, 0),
-                            ("max_poll_records", max_poll_records, 1), ("fetch_max_bytes", fetch_max_bytes, 1),
-                            ("max_poll_interval_ms", max_poll_interval_ms, 1),
-                            ("session_timeout_ms", session_timeout_ms, 1)):
-            if type(v) is not int or v < lo:
-                raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
+                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms)
         for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
             if fn is not None and not callable(fn):
                 raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")

@@ -25,9 +25,10 @@ from eventlog._os.clock import check_clock
 from eventlog._os.fs import check_usable, fork_generation, release_in_forked_child
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.clients import partitioners as _partitioners
+from eventlog.clients import serde as _serde
 from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError, IllegalStateError, InvalidArgumentError,
                      InvalidTypeError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError,
-                     SerializationError, UnknownTopicError)
+                     UnknownTopicError)
 from eventlog.record import RecordMetadata, TopicPartition
 
 _new = tuple.__new__
@@ -344,9 +345,9 @@ class Producer:
     def _send(self, topic, value, key, headers, partition, timestamp_ms):
         check_usable(self._closed, self._fork, self._closed_error, self._forked_error)
         if self._kser is not None:
-            key = self._serialize(self._kser, key, "key", topic)
+            key = _serde.serialize(self._kser, key, "key", topic)
         if self._vser is not None:
-            value = self._serialize(self._vser, value, "value", topic)
+            value = _serde.serialize(self._vser, value, "value", topic)
         if value is not None and value.__class__ is not bytes:
             value = self._coerce(value, "value")
         if key is not None and key.__class__ is not bytes:
@@ -523,18 +524,6 @@ class Producer:
                 assert self._open.get(b.tp) is not b and not b.done
 
     # -- send helpers (slow paths) ---------------------------------------------------------
-    @staticmethod
-    def _serialize(fn, obj, what, topic):
-        try:
-            out = fn(obj)
-        except SerializationError:
-            raise
-        except Exception as e:
-            raise SerializationError(f"{what} serializer {getattr(fn, '__name__', fn)!r} failed for topic "
-                                     f"{topic!r}: {type(e).__name__}: {e}") from e
-        if out is not None and not isinstance(out, (bytes, bytearray, memoryview)):
-            raise SerializationError(f"{what} serializer returned {type(out).__name__}, not bytes")
-        return out
 
     @staticmethod
     def _coerce(x, what):

@@ -134,3 +134,19 @@ def wrap(fn, what):
     wrapped.__doc__ = fn.__doc__
     wrapped.__wrapped__ = fn
     return wrapped
+
+
+def serialize(fn, obj, what, topic):
+    """`fn(obj)` for a producer's `what` ("key" or "value") serializer, checked: its errors and
+    a result that is not bytes-like become SerializationError naming the serializer and topic
+    (SerializationErrors it raises pass unchanged). The one serializer call of every producer."""
+    try:
+        out = fn(obj)
+    except SerializationError:
+        raise
+    except Exception as e:
+        raise SerializationError(f"{what} serializer {getattr(fn, '__name__', fn)!r} failed for topic "
+                                 f"{topic!r}: {type(e).__name__}: {e}") from e
+    if out is not None and not isinstance(out, (bytes, bytearray, memoryview)):
+        raise SerializationError(f"{what} serializer returned {type(out).__name__}, not bytes")
+    return out

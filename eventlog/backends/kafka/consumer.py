@@ -21,12 +21,12 @@ import uuid
 
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
+from eventlog.clients.consumer import check_consumer_options
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
                              SerializationError,
                              InvalidTypeError, NoOffsetForPartitionError, UnknownPartitionError)
 from eventlog.record import TopicPartition
 
-_RESETS = ("earliest", "latest", "error")
 _STRATEGIES = {"cooperative-sticky": "cooperative-sticky", "range": "range", "roundrobin": "roundrobin",
                "round_robin": "roundrobin", "sticky": "cooperative-sticky"}
 
@@ -62,23 +62,8 @@ class KafkaConsumer:
         if offset_store is not None:
             raise unsupported("offset_store=", "a Kafka cluster keeps committed offsets in its group "
                               "coordinator (__consumer_offsets); commit with consumer.commit()")
-        if group_id is not None and not isinstance(group_id, str):
-            raise InvalidTypeError(f"group_id must be a str or None, got {type(group_id).__name__}")
-        if enable_auto_commit is not None and not isinstance(enable_auto_commit, bool):
-            raise InvalidTypeError(f"enable_auto_commit must be True, False or None, got {enable_auto_commit!r}")
-        if enable_auto_commit and group_id is None:
-            raise InvalidArgumentError(
-                "enable_auto_commit=True needs a group_id (commits belong to a consumer group): pass "
-                "group_id=..., or leave enable_auto_commit unset / False for a consumer without a group")
-        if auto_offset_reset not in _RESETS:
-            raise InvalidArgumentError(f"auto_offset_reset must be one of {', '.join(map(repr, _RESETS))}; "
-                                       f"got {auto_offset_reset!r}")
-        for name, v, lo in (("auto_commit_interval_ms", auto_commit_interval_ms, 0),
-                            ("max_poll_records", max_poll_records, 1), ("fetch_max_bytes", fetch_max_bytes, 1),
-                            ("max_poll_interval_ms", max_poll_interval_ms, 1),
-                            ("session_timeout_ms", session_timeout_ms, 1)):
-            if type(v) is not int or v < lo:
-                raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
+                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms)
         if not isinstance(partition_assignment_strategy, str):
             raise unsupported(f"partition_assignment_strategy={partition_assignment_strategy!r}",
                               f"librdkafka runs one of its own assignors: {', '.join(sorted(_STRATEGIES))} "

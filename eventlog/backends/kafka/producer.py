@@ -16,8 +16,9 @@ import time
 
 from eventlog.backends.kafka._client import UNSUPPORTED_SETTINGS, ck, map_error, unsupported
 from eventlog.clients import partitioners as _partitioners
+from eventlog.clients.serde import serialize
 from eventlog.errors import (BufferFullError, IllegalStateError, InvalidArgumentError, InvalidTypeError,
-                             KafkaTimeoutError, ProducerClosedError, SerializationError, UnknownTopicError, EventLogError)
+                             KafkaTimeoutError, ProducerClosedError, UnknownTopicError, EventLogError)
 from eventlog.record import RecordMetadata
 
 _cv = threading.Condition(threading.Lock())
@@ -284,9 +285,9 @@ class KafkaProducer:
         if self._closed:
             raise ProducerClosedError("send() after close(): create a new producer with log.producer()")
         if self._kser is not None:
-            key = self._ser(self._kser, key, topic, "key")
+            key = serialize(self._kser, key, "key", topic)
         if self._vser is not None:
-            value = self._ser(self._vser, value, topic, "value")
+            value = serialize(self._vser, value, "value", topic)
         if key is not None and key.__class__ is not bytes:
             key = _coerce(key, "key")
         if value is not None and value.__class__ is not bytes:
@@ -344,18 +345,6 @@ class KafkaProducer:
             except ck().KafkaException as e:
                 return fut._fail(map_error(e, f"send to topic {topic!r}"))
 
-    @staticmethod
-    def _ser(fn, obj, topic, what):
-        try:
-            out = fn(obj)
-        except SerializationError:
-            raise
-        except Exception as e:
-            raise SerializationError(f"{what} serializer {getattr(fn, '__name__', fn)!r} failed for topic "
-                                     f"{topic!r}: {type(e).__name__}: {e}") from e
-        if out is not None and not isinstance(out, (bytes, bytearray, memoryview)):
-            raise SerializationError(f"{what} serializer returned {type(out).__name__}, not bytes")
-        return out
 
     def flush(self, timeout=None):
         """Wait until everything sent so far is acknowledged (KafkaTimeoutError after
