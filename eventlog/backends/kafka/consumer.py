@@ -109,7 +109,7 @@ class KafkaConsumer:
         self._iter_rest = None       # records fetched but not yet yielded by __iter__
         self._iter_i = 0             # ... and how many of them were yielded
         self._lock = threading.RLock()
-        log._clients.append(self)
+        log.add_client(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self):
@@ -141,10 +141,7 @@ class KafkaConsumer:
                 self._c.close()
             except (RuntimeError, ck().KafkaException):
                 pass
-            try:
-                self._log._clients.remove(self)
-            except ValueError:
-                pass
+            self._log.remove_client(self)
 
     # -- assignment --------------------------------------------------------------------------------
     def _validate(self, tps):

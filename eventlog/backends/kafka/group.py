@@ -26,8 +26,8 @@ class KafkaGroup:
 
     def _describe(self):
         log = self._log
-        fut = log._admin.describe_consumer_groups([self.group_id], request_timeout=log.timeout)
-        return log._retrying(lambda: fut[self.group_id].result(timeout=log.timeout), f"describe group {self.group_id!r}")
+        fut = log.admin.describe_consumer_groups([self.group_id], request_timeout=log.timeout)
+        return log.retrying(lambda: fut[self.group_id].result(timeout=log.timeout), f"describe group {self.group_id!r}")
 
     @property
     def state(self):
@@ -67,8 +67,8 @@ class KafkaGroup:
         """{TopicPartition: committed offset} of every partition the group committed."""
         log = self._log
         req = ck().ConsumerGroupTopicPartitions(self.group_id)
-        futs = log._admin.list_consumer_group_offsets([req], request_timeout=log.timeout)
-        res = log._retrying(lambda: futs[self.group_id].result(timeout=log.timeout),
+        futs = log.admin.list_consumer_group_offsets([req], request_timeout=log.timeout)
+        res = log.retrying(lambda: futs[self.group_id].result(timeout=log.timeout),
                             f"committed offsets of group {self.group_id!r}")
         return dict(sorted((TopicPartition(t.topic, t.partition), t.offset)
                            for t in res.topic_partitions if t.offset >= 0))
@@ -120,8 +120,8 @@ class KafkaGroup:
         T = ck().TopicPartition
         req = ck().ConsumerGroupTopicPartitions(
             self.group_id, [T(tp.topic, tp.partition, o) for tp, o in sorted(plan.items())])
-        futs = log._admin.alter_consumer_group_offsets([req], request_timeout=log.timeout)
-        res = log._retrying(lambda: futs[self.group_id].result(timeout=log.timeout),
+        futs = log.admin.alter_consumer_group_offsets([req], request_timeout=log.timeout)
+        res = log.retrying(lambda: futs[self.group_id].result(timeout=log.timeout),
                             f"reset offsets of group {self.group_id!r}")
         for t in res.topic_partitions:
             if t.error is not None:
@@ -136,5 +136,5 @@ class KafkaGroup:
         """Delete the group and its committed offsets (GroupNotEmptyError while members run)."""
         self._require_empty("deleting the group")
         log = self._log
-        futs = log._admin.delete_consumer_groups([self.group_id], request_timeout=log.timeout)
-        log._retrying(lambda: futs[self.group_id].result(timeout=log.timeout), f"delete group {self.group_id!r}")
+        futs = log.admin.delete_consumer_groups([self.group_id], request_timeout=log.timeout)
+        log.retrying(lambda: futs[self.group_id].result(timeout=log.timeout), f"delete group {self.group_id!r}")

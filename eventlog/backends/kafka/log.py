@@ -54,7 +54,7 @@ class KafkaLog:
         self._admin_client = None
         self._writer = None
         self._reader = None
-        self._reader_lock = threading.Lock()
+        self.reader_lock = threading.Lock()   # held by whoever uses reader() (assign/consume)
         self._clients = []      # producers and consumers made from this log, closed with it
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -69,8 +69,20 @@ class KafkaLog:
         if self._closed:
             raise LogClosedError(f"the log at {self.url} is closed")
 
+    def add_client(self, client):
+        """Register a producer or consumer made from this log, so that `close()` closes it."""
+        self._clients.append(client)
+
+    def remove_client(self, client):
+        """Forget a client registered with `add_client` (it closed itself); absent is fine."""
+        try:
+            self._clients.remove(client)
+        except ValueError:
+            pass
+
     @property
-    def _admin(self):
+    def admin(self):
+        """This log's AdminClient (confluent-kafka), made on first use; LogClosedError once closed."""
         self._check()
         if self._admin_client is None:
             with self._lock:
@@ -78,8 +90,9 @@ class KafkaLog:
                     self._admin_client = ck().admin.AdminClient(self.client_config())
         return self._admin_client
 
-    def _wait(self, futures, what, retry=None):
-        """{key: result} of a dict of admin futures; the first error raises (mapped)."""
+    def admin_results(self, futures, what, retry=None):
+        """{key: result} of a dict of admin futures, each waited for up to `self.timeout`;
+        the first error raises (mapped to an EventLogError, its message starting with `what`)."""
         out = {}
         for k, f in futures.items():
             try:
@@ -91,8 +104,8 @@ class KafkaLog:
                                         f"within {self.timeout} s") from None
         return out
 
-    def _retrying(self, fn, what):
-        """Run fn(), retrying a few seconds on 'coordinator load in progress' / not available."""
+    def retrying(self, fn, what):
+        """Return fn(), retrying up to `self.timeout` on 'coordinator load in progress' / not available."""
         E = ck().KafkaError
         deadline = time.monotonic() + self.timeout
         while True:
@@ -109,7 +122,7 @@ class KafkaLog:
 
     def _metadata(self, topic=None):
         try:
-            return self._admin.list_topics(topic=topic, timeout=self.timeout)
+            return self.admin.list_topics(topic=topic, timeout=self.timeout)
         except ck().KafkaException as e:
             raise map_error(e, "metadata request") from e
 
@@ -126,8 +139,8 @@ class KafkaLog:
     def partition_count(self, name):
         return len(self._topic_meta(name).partitions)
 
-    def _write(self):
-        """The internal producer of Partition.append (acks=all, no linger)."""
+    def writer(self):
+        """The internal producer of Partition.append (acks=all, no linger), made on first use."""
         self._check()
         if self._writer is None:
             with self._lock:
@@ -136,8 +149,9 @@ class KafkaLog:
                     self._writer = KafkaProducer(self, linger_ms=0, _internal=True)
         return self._writer
 
-    def _read(self):
-        """The internal consumer of reads and offset look-ups (no group, EOF events on)."""
+    def reader(self):
+        """The internal consumer of reads and offset look-ups (no group, EOF events on), made on
+        first use; hold `reader_lock` while assigning and consuming with it."""
         self._check()
         if self._reader is None:
             with self._lock:
@@ -154,7 +168,7 @@ class KafkaLog:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return self._read().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
+                return self.reader().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
                                                           timeout=self.timeout, cached=False)
             except ck().KafkaException as e:
                 err = e.args[0] if e.args else None
@@ -173,7 +187,7 @@ class KafkaLog:
         if not req:
             return {}
         try:
-            res = self._read().offsets_for_times(req, timeout=self.timeout)
+            res = self.reader().offsets_for_times(req, timeout=self.timeout)
         except ck().KafkaException as e:
             raise map_error(e, "offsets_for_times") from e
         out = {}
@@ -237,17 +251,19 @@ class KafkaLog:
         if config:
             configs.update({str(k): str(v) for k, v in config.items()})
         nt = ck().admin.NewTopic(name, partitions, replication_factor=replication_factor, config=configs)
-        admin = self._admin
-        self._wait(admin.create_topics([nt], operation_timeout=self.timeout), "create_topic")
-        self._await(lambda: self._served(name, partitions), f"topic {name!r} to be served")
+        admin = self.admin
+        self.admin_results(admin.create_topics([nt], operation_timeout=self.timeout), "create_topic")
+        self.wait_until(lambda: self.is_served(name, partitions), f"topic {name!r} to be served")
         return self.topic(name)
 
-    def _served(self, name, partitions):
+    def is_served(self, name, partitions):
+        """True once topic `name` exists with >= `partitions` partitions, each with a leader."""
         md = self._metadata(name).topics.get(name)
         return (md is not None and md.error is None and len(md.partitions) >= partitions
                 and all(p.leader >= 0 for p in md.partitions.values()))
 
-    def _await(self, cond, what):
+    def wait_until(self, cond, what):
+        """Poll cond() until true; KafkaTimeoutError naming `what` after `self.timeout`."""
         deadline = time.monotonic() + self.timeout
         while not cond():
             if time.monotonic() > deadline:
@@ -265,8 +281,8 @@ class KafkaLog:
         UnknownTopicError if absent."""
         self._check()
         self._topic_meta(name)
-        self._wait(self._admin.delete_topics([name], operation_timeout=self.timeout), "delete_topic")
-        self._await(lambda: name not in self._metadata().topics, f"topic {name!r} to disappear")
+        self.admin_results(self.admin.delete_topics([name], operation_timeout=self.timeout), "delete_topic")
+        self.wait_until(lambda: name not in self._metadata().topics, f"topic {name!r} to disappear")
 
     def producer(self, **options):
         """A new Producer (see `eventlog.backends.kafka.producer.KafkaProducer` for options)."""
@@ -289,7 +305,7 @@ class KafkaLog:
     def groups(self):
         """Ids of the cluster's consumer groups, sorted."""
         self._check()
-        res = self._retrying(lambda: self._admin.list_consumer_groups(request_timeout=self.timeout)
+        res = self.retrying(lambda: self.admin.list_consumer_groups(request_timeout=self.timeout)
                              .result(timeout=self.timeout), "list groups")
         return sorted(g.group_id for g in res.valid if not g.group_id.startswith(NO_GROUP_PREFIX))
 
@@ -326,7 +342,7 @@ class KafkaTopic:
     def kafka_configs(self):
         """{Kafka topic config name: value} as the cluster reports them."""
         res = ck().admin.ConfigResource(ck().admin.ResourceType.TOPIC, self.name)
-        got = self._log._wait(self._log._admin.describe_configs([res], request_timeout=self._log.timeout),
+        got = self._log.admin_results(self._log.admin.describe_configs([res], request_timeout=self._log.timeout),
                               "describe topic")
         entries = next(iter(got.values()))
         return {k: e.value for k, e in entries.items()}
@@ -377,18 +393,18 @@ class KafkaTopic:
             if type(partitions) is not int or partitions < self._count:
                 raise InvalidArgumentError(
                     f"partitions can only grow (topic {self.name!r} has {self._count}, asked {partitions!r})")
-            log._wait(log._admin.create_partitions([ck().admin.NewPartitions(self.name, partitions)],
+            log.admin_results(log.admin.create_partitions([ck().admin.NewPartitions(self.name, partitions)],
                                                    operation_timeout=log.timeout), "add partitions")
-            log._await(lambda: log._served(self.name, partitions), f"{self.name!r} to have {partitions} partitions")
+            log.wait_until(lambda: log.is_served(self.name, partitions), f"{self.name!r} to have {partitions} partitions")
             self._count = partitions
         if settings:
             A = ck().admin
             entries = [A.ConfigEntry(k, v, incremental_operation=A.AlterConfigOpType.SET)
                        for k, v in _client.topic_configs(settings).items()]
             res = A.ConfigResource(A.ResourceType.TOPIC, self.name, incremental_configs=entries)
-            log._wait(log._admin.incremental_alter_configs([res]), "alter topic")
+            log.admin_results(log.admin.incremental_alter_configs([res]), "alter topic")
             want = _client.topic_configs(settings)
-            log._await(lambda: all(self.kafka_configs().get(k) == v for k, v in want.items()),
+            log.wait_until(lambda: all(self.kafka_configs().get(k) == v for k, v in want.items()),
                        f"the new settings of {self.name!r} to apply")
         self._config = None
         return self.config
@@ -425,9 +441,9 @@ class KafkaPartition:
 
     def append(self, value, key=None, headers=(), timestamp_ms=None):
         """Append one record (acks=all); return its offset."""
-        f = self._log._write().send(self.topic, value=value, key=key, headers=headers or None,
+        f = self._log.writer().send(self.topic, value=value, key=key, headers=headers or None,
                                     partition=self.partition, timestamp_ms=timestamp_ms)
-        self._log._write().flush()
+        self._log.writer().flush()
         return f.result().offset
 
     def append_batch(self, records, timestamp_ms=None):
@@ -460,7 +476,7 @@ class KafkaPartition:
             if ts is not None and (type(ts) is not int or not 0 <= ts < 2**63):
                 raise InvalidArgumentError(f"record {i}: timestamp_ms must be an int in [0, 2**63), got {ts!r}")
             batch.append((r[0], r[1], h or None, ts))
-        p = self._log._write()
+        p = self._log.writer()
         futs = [p.send(self.topic, value=v, key=k, headers=h, partition=self.partition, timestamp_ms=ts)
                 for k, v, h, ts in batch]
         p.flush()
@@ -481,8 +497,8 @@ class KafkaPartition:
         if offset == hi:
             return []
         log = self._log
-        with log._reader_lock:
-            c = log._read()
+        with log.reader_lock:
+            c = log.reader()
             c.assign([ck().TopicPartition(self.topic, self.partition, offset)])
             out = []
             deadline = time.monotonic() + log.timeout
@@ -523,7 +539,7 @@ class KafkaPartition:
             return lo
         log = self._log
         req = ck().TopicPartition(self.topic, self.partition, before_offset)
-        res = log._wait(log._admin.delete_records([req], operation_timeout=log.timeout), "delete_records")
+        res = log.admin_results(log.admin.delete_records([req], operation_timeout=log.timeout), "delete_records")
         return next(iter(res.values())).low_watermark
 
     def check(self, deep=False):

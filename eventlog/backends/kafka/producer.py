@@ -40,7 +40,9 @@ class KafkaRecordFuture(dict):
 
     __slots__ = ("topic", "_md", "_err", "_cbs")
 
-    def _fail(self, error):
+    def set_exception(self, error):
+        """Resolve this pending future with `error` (an EventLogError) instead of a delivery
+        report; returns the future. For the producer that made it."""
         self._err = error
         self[None] = None
         return self
@@ -116,6 +118,14 @@ class KafkaRecordFuture(dict):
                 return
         _run_callback(fn, self)
 
+    def take_callbacks(self):
+        """Remove and return the done-callbacks added so far (None if none), so that each runs
+        once; for `_settle_watched`, with `_cv` held."""
+        cbs = getattr(self, "_cbs", None)
+        if cbs:
+            self._cbs = None
+        return cbs
+
     def __repr__(self):
         if not self:
             return f"<KafkaRecordFuture {self.topic} pending>"
@@ -147,9 +157,8 @@ def _settle_watched():
         run = []
         for f in ready:
             del _watched[id(f)]
-            cbs = getattr(f, "_cbs", None)
+            cbs = f.take_callbacks()
             if cbs:
-                f._cbs = None
                 run.append((f, cbs))
         _cv.notify_all()
     _in_callback.active = True
@@ -216,7 +225,7 @@ class KafkaProducer:
         self._thread = threading.Thread(target=self._run, name="eventlog-kafka-producer", daemon=True)
         self._thread.start()
         if not _internal:
-            log._clients.append(self)
+            log.add_client(self)
 
     def __enter__(self):
         return self
@@ -298,19 +307,19 @@ class KafkaProducer:
                 try:
                     self._count(topic)   # an unknown topic fails the future now, as on a directory
                 except EventLogError as e:
-                    return fut._fail(e)
+                    return fut.set_exception(e)
                 p = -1     # librdkafka's sticky partitioner
             else:
                 try:
                     n = self._count(topic)
                 except UnknownTopicError as e:
-                    return fut._fail(e)
+                    return fut.set_exception(e)
                 except EventLogError as e:
-                    return fut._fail(e)
+                    return fut.set_exception(e)
                 try:
                     p = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
                 except EventLogError as e:
-                    return fut._fail(e)
+                    return fut.set_exception(e)
         else:
             if isinstance(partition, bool) or not isinstance(partition, int):
                 raise InvalidTypeError(f"partition must be an int, got {type(partition).__name__}: {partition!r}")
@@ -318,9 +327,9 @@ class KafkaProducer:
             try:
                 n = self._count(topic)
             except EventLogError as e:
-                return fut._fail(e)
+                return fut.set_exception(e)
             if not 0 <= p < n:
-                return fut._fail(InvalidArgumentError(
+                return fut.set_exception(InvalidArgumentError(
                     f"partition={p} but topic {topic!r} has {n} partition(s) (0..{n - 1})"))
         if headers:
             headers = check_headers(headers)
@@ -343,7 +352,7 @@ class KafkaProducer:
                                           f"{self.max_block * 1000:.0f}") from None
                 self._p.poll(0.01)
             except ck().KafkaException as e:
-                return fut._fail(map_error(e, f"send to topic {topic!r}"))
+                return fut.set_exception(map_error(e, f"send to topic {topic!r}"))
 
 
     def flush(self, timeout=None):
@@ -368,10 +377,7 @@ class KafkaProducer:
             self._closed = True
             if threading.current_thread() is not self._thread:
                 self._thread.join()
-            try:
-                self._log._clients.remove(self)
-            except ValueError:
-                pass
+            self._log.remove_client(self)
 
     @property
     def closed(self):
