@@ -393,7 +393,7 @@ def test_damaged_indexes_do_not_change_results(tmp_path, how):
         newest = p._list()[-1]
         seg = p._seg(newest)
         assert seg.index_usable(seg.size())
-        _rel, positions = seg._load_index()
+        _rel, positions = seg.load_index()
         assert len(positions) * 8 == os.path.getsize(seg.index_path)   # nothing cut off as disorder
         assert all(x < seg.size() for x in positions)                    # nothing past the end
 

@@ -226,7 +226,7 @@ class Segment:
             return None
         return st.st_ino, st.st_size, st.st_mtime_ns
 
-    def _load_index(self):
+    def load_index(self):
         """(rel offsets, positions) of the offset index as it is on disk now (re-read when
         the file changed); ((), ()) if missing."""
         stamp = self._stamp(self.index_path)
@@ -241,7 +241,7 @@ class Segment:
         self._index_size = stamp
         return self._index
 
-    def _load_timeindex(self):
+    def load_timeindex(self):
         """([max ts], [(max ts, rel offset, position)]) of the time index as on disk now."""
         stamp = self._stamp(self.timeindex_path)
         if stamp is None:
@@ -273,7 +273,7 @@ class Segment:
         """(position, base offset) of an indexed batch at or before `offset`, checked against
         the log; (0, segment base) when the index has nothing usable. Entries that do not
         point at a batch with the indexed offset (garbled, or past a cut tail) are skipped."""
-        rel_a, pos_a = self._load_index()
+        rel_a, pos_a = self.load_index()
         i = bisect.bisect_right(rel_a, offset - self.base) - 1
         tries = 0
         while i >= 0 and tries < _MAX_TRIES:
@@ -289,7 +289,7 @@ class Segment:
         running max timestamp is < `timestamp` (every record before it is older), or
         (0, segment base, None). An entry is used only if the batch at its position has the
         indexed offset and a max timestamp no larger than the entry claims."""
-        tss, entries = self._load_timeindex()
+        tss, entries = self.load_timeindex()
         i = bisect.bisect_left(tss, timestamp) - 1
         tries = 0
         while i >= 0 and tries < _MAX_TRIES:
@@ -419,8 +419,8 @@ class Segment:
             return False
         if log_size == 0:
             return isz == 0 and tsz == 0
-        rel, pos = self._load_index()
-        _tss, entries = self._load_timeindex()
+        rel, pos = self.load_index()
+        _tss, entries = self.load_timeindex()
         if len(rel) * _IDX.size != isz or len(entries) * _TIDX.size != tsz:
             return False
         if not rel or not entries or rel[0] != 0 or pos[0] != 0 or entries[0][1:] != (0, 0):

@@ -400,12 +400,12 @@ class PartitionWriter:
             batches = self._recover_into(w, 0, seg.base)
             # entries left pointing at or past the end (skipped above) would put every later
             # entry out of order: cut them now
-            _rel, ipos = seg._load_index()
-            _tss, tents = seg._load_timeindex()
+            _rel, ipos = seg.load_index()
+            _tss, tents = seg.load_timeindex()
             if (len(ipos) and ipos[-1] >= w.pos) or (tents and tents[-1][2] >= w.pos):
                 self._cut_indexes(w, w.pos)
-                _rel, ipos = seg._load_index()
-                _tss, tents = seg._load_timeindex()
+                _rel, ipos = seg.load_index()
+                _tss, tents = seg.load_timeindex()
             # a writer killed between a batch and its index entry leaves an entry missing
             want = sum(1 for p, info in batches if crosses_interval(p, info.length))
             if len(ipos) != want or len(tents) != want:
