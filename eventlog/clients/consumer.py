@@ -44,7 +44,10 @@ from eventlog.record import Record, TopicPartition
 _RESETS = ("earliest", "latest", "error")
 
 
-def _as_tps(partitions, what):
+def as_topic_partitions(partitions, what):
+    """`partitions` (one TopicPartition, or an iterable of (topic, partition) pairs) as a list
+    of TopicPartition; InvalidTypeError naming `what` otherwise. Shared by every back end's
+    consumer."""
     if isinstance(partitions, TopicPartition):
         return [partitions]
     if isinstance(partitions, (str, bytes)) or not hasattr(partitions, "__iter__"):
@@ -273,7 +276,7 @@ class Consumer:
         self._check_usable()
         if self._group is not None:
             raise IllegalStateError("assign() after subscribe(): call unsubscribe() first")
-        tps = _as_tps(partitions, "assign")
+        tps = as_topic_partitions(partitions, "assign")
         self._set_assignment(tps)
 
     def _assign_existing(self, tps):
@@ -462,7 +465,7 @@ class Consumer:
     def _targets(self, partitions, what):
         if partitions is None or partitions == ():
             return list(self._assigned.values())
-        return [self._get(tp, what) for tp in _as_tps(partitions, what)]
+        return [self._get(tp, what) for tp in as_topic_partitions(partitions, what)]
 
     def seek_to_beginning(self, partitions=None):
         """Seek `partitions` (default: all assigned) to their start offsets."""
@@ -496,7 +499,7 @@ class Consumer:
 
     # -- offsets of the log ----------------------------------------------------------------
     def _partition(self, tp):
-        tp = _as_tps([tp], "offsets")[0]
+        tp = as_topic_partitions([tp], "offsets")[0]
         return tp, self._log.topic(tp.topic).partition(tp.partition)
 
     def beginning_offsets(self, partitions):
@@ -587,7 +590,7 @@ class Consumer:
         self._check_usable()
         if self.group_id is None:
             return None
-        tp = _as_tps([tp], "committed")[0]
+        tp = as_topic_partitions([tp], "committed")[0]
         return self._store.committed(self.group_id, [tp]).get(tp)
 
     # -- fetching --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import uuid
 
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
-from eventlog.clients.consumer import check_consumer_options
+from eventlog.clients.consumer import as_topic_partitions, check_consumer_options
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
                              SerializationError,
                              InvalidTypeError, NoOffsetForPartitionError, UnknownPartitionError)
@@ -29,19 +29,6 @@ from eventlog.record import TopicPartition
 
 _STRATEGIES = {"cooperative-sticky": "cooperative-sticky", "range": "range", "roundrobin": "roundrobin",
                "round_robin": "roundrobin", "sticky": "cooperative-sticky"}
-
-
-def _tps(partitions, what):
-    if isinstance(partitions, TopicPartition):
-        return [partitions]
-    if isinstance(partitions, (str, bytes)) or not hasattr(partitions, "__iter__"):
-        raise InvalidTypeError(f"{what} takes a list of TopicPartition, got {partitions!r}")
-    out = []
-    for tp in partitions:
-        if not (isinstance(tp, tuple) and len(tp) == 2):
-            raise InvalidTypeError(f"{what}: expected TopicPartition(topic, partition), got {tp!r}")
-        out.append(TopicPartition(tp[0], tp[1]))
-    return out
 
 
 class KafkaConsumer:
@@ -160,7 +147,7 @@ class KafkaConsumer:
         self._check()
         if self._mode == "subscribe":
             raise IllegalStateError("assign() after subscribe(): call unsubscribe() first")
-        tps = list(dict.fromkeys(_tps(partitions, "assign")))
+        tps = list(dict.fromkeys(as_topic_partitions(partitions, "assign")))
         self._validate(tps)
         self._sync_iter()
         keep = self._positions([tp for tp in tps if tp in self._start]) if self._start else {}
@@ -309,7 +296,7 @@ class KafkaConsumer:
     def position(self, tp):
         """The offset of the next record poll will return for `tp`."""
         self._check()
-        tp = _tps([tp], "position")[0]
+        tp = as_topic_partitions([tp], "position")[0]
         self._require([tp], "position")
         self._sync_iter()
         return self._positions([tp])[tp]
@@ -343,7 +330,7 @@ class KafkaConsumer:
         self._check()
         if type(offset) is not int or offset < 0:
             raise InvalidArgumentError(f"seek offset must be an int >= 0, got {offset!r}")
-        tp = _tps([tp], "seek")[0]
+        tp = as_topic_partitions([tp], "seek")[0]
         self._require([tp], "seek")
         self._sync_iter()
         self._seek(tp, offset)
@@ -351,7 +338,7 @@ class KafkaConsumer:
     def _targets(self, partitions, what):
         if partitions is None or partitions == ():
             return sorted(self.assignment())
-        tps = _tps(partitions, what)
+        tps = as_topic_partitions(partitions, what)
         self._require(tps, what)
         return tps
 
@@ -389,16 +376,16 @@ class KafkaConsumer:
     # -- offsets of the log ------------------------------------------------------------------------
     def beginning_offsets(self, partitions):
         self._check()
-        return {tp: self._log.watermarks(tp)[0] for tp in _tps(partitions, "beginning_offsets")}
+        return {tp: self._log.watermarks(tp)[0] for tp in as_topic_partitions(partitions, "beginning_offsets")}
 
     def end_offsets(self, partitions):
         self._check()
-        return {tp: self._log.watermarks(tp)[1] for tp in _tps(partitions, "end_offsets")}
+        return {tp: self._log.watermarks(tp)[1] for tp in as_topic_partitions(partitions, "end_offsets")}
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""
         self._check()
-        return self._log.offsets_for_times({_tps([tp], "offsets_for_times")[0]: ts for tp, ts in timestamps.items()})
+        return self._log.offsets_for_times({as_topic_partitions([tp], "offsets_for_times")[0]: ts for tp, ts in timestamps.items()})
 
     def partitions_for_topic(self, topic):
         self._check()
@@ -451,7 +438,7 @@ class KafkaConsumer:
         self._check()
         if self.group_id is None:
             return None
-        tp = _tps([tp], "committed")[0]
+        tp = as_topic_partitions([tp], "committed")[0]
         return self._committed([tp])[tp]
 
     # -- fetching ----------------------------------------------------------------------------------
