@@ -18,6 +18,8 @@ from eventlog.groups.admin import ConsumerGroup
 from eventlog.groups.rebalance import ConsumerRebalanceListener
 from eventlog.clients.producer import Producer, RecordFuture
 from eventlog.clients.consumer import Consumer
+from eventlog.clients.transactional import GroupMetadata, TransactionalProducer
+from eventlog.storage.check import PartitionReport, Problem, VerifyReport
 from eventlog.record import Record, RecordMetadata, TopicPartition
 
 __version__ = "0.1.0"
@@ -49,4 +51,5 @@ def open(path, **options):  # noqa: A001 - mirrors io.open / sqlite3.connect nam
 
 __all__ = ["open", "Log", "Topic", "TopicConfig", "Partition", "Record", "RecordMetadata",
            "TopicPartition", "EventLogError", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore",
-           "ConsumerGroup", "ConsumerRebalanceListener", "Producer", "RecordFuture", "Consumer"]
+           "ConsumerGroup", "ConsumerRebalanceListener", "Producer", "RecordFuture", "Consumer",
+           "TransactionalProducer", "GroupMetadata", "VerifyReport", "PartitionReport", "Problem"]
