@@ -47,7 +47,6 @@ class SystemClock:
 
 
 SYSTEM = SystemClock()
-SYSTEM_CLOCK = SYSTEM  # the name the groups layer uses
 
 _POLL = 0.002  # real seconds between a ManualClock waiter's looks at its event and the time
 

@@ -45,7 +45,7 @@ import socket
 import threading
 import time
 
-from eventlog._os.clock import SYSTEM_CLOCK
+from eventlog._os.clock import SYSTEM
 from eventlog._os.fs import fork_generation, release_in_forked_child
 from eventlog.errors import CommitFailedError, ForkedProcessError, IllegalStateError, InvalidTypeError
 from eventlog._os.fs import read_json_or_none
@@ -89,7 +89,7 @@ _ACQUIRE_MAX_S = 0.1
 _TOUCH_S = 1.0              # how often a polling member refreshes its last-poll time
 
 
-def coordinator_factory(store, clock=SYSTEM_CLOCK):
+def coordinator_factory(store, clock=SYSTEM):
     """The factory a Log gives its consumers: `factory(control, **subscription)` makes the
     `Membership` of the consumer behind `control`, with the Log's offset `store` (for the
     group directory) and `clock` (for max_poll_interval_ms and session timeouts)."""
@@ -102,7 +102,7 @@ class Membership:
     """A consumer's membership of its group (see the module docstring). Methods other than
     `close` are called on the consumer's thread."""
 
-    def __init__(self, control, *, group_store, clock=SYSTEM_CLOCK, topics=None, pattern=None,
+    def __init__(self, control, *, group_store, clock=SYSTEM, topics=None, pattern=None,
                  listener=None, partition_assignment_strategy="cooperative-sticky",
                  max_poll_interval_ms=300_000, group_instance_id=None, session_timeout_ms=45_000,
                  client_id=None):
