@@ -15,6 +15,8 @@ Rules it keeps:
 - A parametrized case marked `directory_only` (pytest.param(..., marks=...)) is skipped on
   kafka with its reason.
 """
+import time
+
 import pytest
 
 import eventlog
@@ -55,10 +57,19 @@ def _track(log):
 
 def _cleanup(log, made):
     for g in made["groups"]:
-        try:
-            log.group(g).delete()
-        except Exception:  # a member may still be leaving; the group then expires by itself
-            pass
+        # a member may still be leaving (the broker drops it after its session timeout): wait
+        # until the group can be deleted, so the next test that uses the same id starts clean
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                log.group(g).delete()
+                break
+            except eventlog.GroupNotEmptyError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            except Exception:   # no such group (nothing was committed), or the log is gone
+                break
     for t in made["topics"]:
         try:
             log.delete_topic(t)
