@@ -364,8 +364,9 @@ def test_watch_limit_falls_back_to_polling_that_dir(monkeypatch, tmp_path):
             w.watch(full)
         w.watch(ok)
         assert w.watched == frozenset({str(full), str(ok)})
-        proc = child("import sys, time; time.sleep(0.2); open(sys.argv[1], 'ab').write(b'1')",
-                     full / "seg.log")
+        # One atomic change (a rename), so a poll cannot see a half-made file and then its end.
+        proc = child("import os, sys, time; time.sleep(0.2); open(sys.argv[1], 'wb').write(b'1');"
+                     " os.rename(sys.argv[1], sys.argv[2])", tmp_path / "staging", full / "seg.log")
         try:
             assert w.wait(LONG) is True
         finally:
