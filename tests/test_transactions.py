@@ -460,3 +460,55 @@ def test_verify_shows_open_transactions(log):
                        capture_output=True, text=True, timeout=60)
     assert "open transaction" not in r.stdout
     p.close()
+
+
+def test_offset_metadata_is_committed_with_the_transaction(log):
+    """Offsets sent as OffsetAndMetadata keep their metadata (a str, or None for null); one
+    sent as a plain int gets the store's default ""; a later send of the same partition in
+    the transaction replaces the earlier one."""
+    from eventlog.offsets.model import OffsetAndMetadata
+    log.create_topic("in3", partitions=3)
+    for i in range(3):
+        log.topic("in3").partition(i).append_batch([(None, b"i")] * 10)   # offsets within the input
+    p = log.producer(transactional_id="t")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send_offsets_to_transaction({TP("in3", 0): OffsetAndMetadata(1, "first"), TP("in3", 1): 2}, "g")
+    p.send_offsets_to_transaction({TP("in3", 0): OffsetAndMetadata(3, "kept"),
+                                   TP("in3", 2): OffsetAndMetadata(4, None)}, "g")
+    p.commit_transaction()
+    got = log.offset_store.committed_metadata("g", [TP("in3", i) for i in range(3)])
+    assert {tp.partition: (e.offset, e.metadata) for tp, e in got.items()} == \
+        {0: (3, "kept"), 1: (2, ""), 2: (4, None)}
+    p.begin_transaction()
+    p.send_offsets_to_transaction({TP("in3", 0): OffsetAndMetadata(9, "aborted")}, "g")
+    p.abort_transaction()
+    assert log.offset_store.committed_metadata("g", [TP("in3", 0)])[TP("in3", 0)].metadata == "kept"
+    p.close()
+
+
+def test_read_committed_end_offset_is_the_last_stable_offset(log):
+    """A read_committed consumer's end_offsets and seek_to_end give the LSO (the first offset
+    of the oldest open transaction), as Kafka's; read_uncommitted gives the end of the log."""
+    p = log.producer(transactional_id="t")
+    p.init_transactions()
+    plain = log.producer()
+    plain.send("out", value=b"before", partition=0).result(5)
+    p.begin_transaction()
+    p.send("out", value=b"open", partition=0)
+    p.flush()
+    plain.send("out", value=b"after", partition=0).result(5)
+    tp = TP("out", 0)
+    rc = log.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
+    ru = log.consumer(auto_offset_reset="earliest")
+    rc.assign([tp])
+    ru.assign([tp])
+    assert rc.end_offsets([tp]) == {tp: 1} and ru.end_offsets([tp]) == {tp: 3}
+    rc.seek_to_end([tp])
+    assert rc.position(tp) == 1
+    p.commit_transaction()                        # marker at 3
+    assert rc.end_offsets([tp]) == {tp: 4} == ru.end_offsets([tp])
+    rc.seek_to_end([tp])
+    assert rc.position(tp) == 4
+    for c in (rc, ru, p, plain):
+        c.close()

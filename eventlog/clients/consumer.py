@@ -475,11 +475,12 @@ class Consumer:
             a.state = FetchState(a.part.start_offset)
 
     def seek_to_end(self, partitions=None):
-        """Seek `partitions` (default: all assigned) to their end offsets."""
+        """Seek `partitions` (default: all assigned) to their end offsets (the last stable
+        offset for a read_committed consumer, as in Kafka)."""
         self._check_usable()
         self._sync_iter()
         for a in self._targets(partitions, "seek_to_end"):
-            a.state = FetchState(a.part.end_offset)
+            a.state = FetchState(self._end_offset(a.tp, a.part))
 
     def pause(self, partitions):
         self._check_usable()
@@ -506,9 +507,16 @@ class Consumer:
         self._check_usable()
         return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
 
+    def _end_offset(self, tp, part):
+        if self._committed_reader is not None:   # read_committed: the LSO
+            return self._committed_reader.end_offset(tp, part)
+        return part.end_offset
+
     def end_offsets(self, partitions):
+        """{tp: end offset}: the offset the next record written will get; for a
+        read_committed consumer the last stable offset, as Kafka's consumers report it."""
         self._check_usable()
-        return {tp: p.end_offset for tp, p in map(self._partition, partitions)}
+        return {tp: self._end_offset(tp, p) for tp, p in map(self._partition, partitions)}
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""

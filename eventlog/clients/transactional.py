@@ -188,9 +188,10 @@ class TransactionalProducer:
 
     def send_offsets_to_transaction(self, offsets, group_metadata, timeout=None):
         """Make committing `offsets` ({TopicPartition: next offset to read}, values may be
-        OffsetAndMetadata-like objects with `.offset`) for the consumer group of
-        `group_metadata` (a `GroupMetadata`, a consumer's `group_metadata()`, or a group id)
-        part of the open transaction: they are committed if and only if it commits."""
+        OffsetAndMetadata-like objects with `.offset` and `.metadata`, the metadata is
+        committed with the offset) for the consumer group of `group_metadata` (a
+        `GroupMetadata`, a consumer's `group_metadata()`, or a group id) part of the open
+        transaction: they are committed if and only if it commits."""
         with self._lock:
             self._check(need_txn=True)
             gid = group_metadata if isinstance(group_metadata, str) else getattr(group_metadata, "group_id", None)
@@ -200,12 +201,19 @@ class TransactionalProducer:
             if not hasattr(offsets, "items"):
                 raise InvalidTypeError(f"offsets must be a dict {{TopicPartition: offset}}, got {offsets!r:.80}")
             clean = {}
+            meta = {}
             for tp, o in offsets.items():
+                tp = TopicPartition(*tp)
+                if hasattr(o, "metadata"):
+                    md = o.metadata
+                    if md is not None and not isinstance(md, str):
+                        raise InvalidTypeError(f"metadata of {tp} must be a str or None, got {md!r:.80}")
+                    meta[tp] = md
                 o = getattr(o, "offset", o)
                 if type(o) is not int or o < 0:
                     raise InvalidArgumentError(f"offset of {tp} must be an int >= 0, got {o!r}")
-                clean[TopicPartition(*tp)] = o
-            self._guard(self._coord.add_offsets, self.transactional_id, self._pid, self._epoch, gid, clean)
+                clean[tp] = o
+            self._guard(self._coord.add_offsets, self.transactional_id, self._pid, self._epoch, gid, clean, meta)
 
     def commit_transaction(self, timeout=None):
         """Write what is buffered, then commit: every record of the transaction becomes

@@ -212,7 +212,9 @@ class TransactionCoordinator:
             self._fault(f"marker-{i}")
         if commit and st["offsets"]:
             o = st["offsets"]
-            self._offsets.commit(o["group"], {TopicPartition(t, p): off for t, p, off in o["offsets"]})
+            # [topic, partition, offset] or, with the application's metadata, [..., metadata]
+            self._offsets.commit(o["group"], {TopicPartition(e[0], e[1]): e[2] for e in o["offsets"]},
+                                 {TopicPartition(e[0], e[1]): e[3] for e in o["offsets"] if len(e) > 3})
             self._fault("offsets")
         st["state"] = COMPLETE_COMMIT if commit else COMPLETE_ABORT
         st["partitions"] = []
@@ -250,9 +252,11 @@ class TransactionCoordinator:
                 out[tp] = self._partition_for(tp.topic, tp.partition).append_transactional(records, pid, epoch)
             return out
 
-    def add_offsets(self, txn_id, pid, epoch, group_id, offsets):
+    def add_offsets(self, txn_id, pid, epoch, group_id, offsets, metadata=None):
         """Record `offsets` ({TopicPartition: next offset}) of consumer group `group_id` in the
-        transaction: committed to the group's store if and only if the transaction commits."""
+        transaction: committed to the group's store if and only if the transaction commits.
+        `metadata` ({TopicPartition: str or None}, for partitions among `offsets`) is committed
+        with them; a partition without it gets the store's default ("")."""
         with self.held(txn_id):
             st = self.load(txn_id)
             self._fenced(st, txn_id, pid, epoch)
@@ -262,10 +266,11 @@ class TransactionCoordinator:
                 raise IllegalStateError(
                     f"transaction of {txn_id!r} already holds offsets of group {cur['group']!r}; offsets of "
                     f"one group per transaction are supported, got group {group_id!r}")
-            merged = {} if cur is None else {(t, p): o for t, p, o in cur["offsets"]}
+            merged = {} if cur is None else {(e[0], e[1]): e[2:] for e in cur["offsets"]}
+            metadata = metadata or {}
             for tp, off in offsets.items():
-                merged[(tp.topic, tp.partition)] = off
-            st["offsets"] = {"group": group_id, "offsets": sorted([t, p, o] for (t, p), o in merged.items())}
+                merged[(tp.topic, tp.partition)] = [off, metadata[tp]] if tp in metadata else [off]
+            st["offsets"] = {"group": group_id, "offsets": sorted([t, p, *v] for (t, p), v in merged.items())}
             self._save(st)
 
     def end(self, txn_id, pid, epoch, commit):

@@ -126,10 +126,22 @@ class CommittedReader:
 
     def __init__(self, expire=None):
         self._views = {}
+        self._ends = {}     # tp -> PartitionView from the partition's start, for end_offset
         self._expire = expire
 
     def forget(self, tp):
         self._views.pop(tp, None)
+
+    def end_offset(self, tp, part):
+        """The end of `tp` for a read_committed reader: its LSO (what Kafka's ListOffsets
+        LATEST answers under read_committed). Exact at any position: the view starts at the
+        partition's start and each call scans only what was written since the last."""
+        v = self._ends.get(tp)
+        if v is None or v.part is not part:
+            v = self._ends[tp] = PartitionView(part, part.start_offset)
+        lso = v.refresh()
+        v.aborted.clear()   # only the open ranges matter here
+        return lso
 
     def view(self, tp, part, offset):
         v = self._views.get(tp)
