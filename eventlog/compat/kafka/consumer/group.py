@@ -56,6 +56,21 @@ _RESETS = {"earliest": "earliest", "smallest": "earliest", "latest": "latest", "
 _GROUPLESS_REFRESH_S = 0.5
 
 
+_ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
+
+
+def _isolation_level(value):
+    """eventlog's isolation level for kafka-python's setting, read as its
+    IsolationLevel.build_from reads it: 0 / 1 (or the enum), or the name in any case."""
+    if isinstance(value, int) and value in (0, 1):
+        return _ISOLATION_LEVELS[value]
+    name = str(value).strip().lower().replace("-", "_")
+    if name not in _ISOLATION_LEVELS:
+        raise KafkaConfigurationError(f"Unrecognized isolation_level {value!r}: use 'read_uncommitted' (the "
+                                      "default) or 'read_committed'")
+    return name
+
+
 class _Listener:
     """Adapts eventlog's rebalance callbacks to kafka-python's listener and bookkeeping."""
 
@@ -109,8 +124,7 @@ class KafkaConsumer:
         reset = c["auto_offset_reset"]
         if reset not in _RESETS:
             raise KafkaConfigurationError(f"Unrecognized auto_offset_reset {reset!r}")
-        if c["isolation_level"] not in ("read_uncommitted", "read_committed"):
-            raise KafkaConfigurationError(f"Unrecognized isolation_level {c['isolation_level']!r}")
+        isolation = _isolation_level(c["isolation_level"])
         self._strategy = _strategy(c["partition_assignment_strategy"])
         if c["group_id"] is None and c["group_instance_id"] is not None:
             raise KafkaConfigurationError("group_instance_id requires group_id")
@@ -122,7 +136,8 @@ class KafkaConsumer:
                 partition_assignment_strategy=self._strategy,
                 max_poll_interval_ms=int(c["max_poll_interval_ms"]),
                 group_instance_id=c["group_instance_id"], session_timeout_ms=int(c["session_timeout_ms"]),
-                client_id=c["client_id"] if isinstance(c["client_id"], str) else None)
+                client_id=c["client_id"] if isinstance(c["client_id"], str) else None,
+                isolation_level=isolation)
         except Exception:
             self._ref.release()
             raise
@@ -440,8 +455,14 @@ class KafkaConsumer:
         return {TopicPartition(*tp): self._part(tp).start_offset for tp in partitions}
 
     def end_offsets(self, partitions, timeout_ms=None):
+        """{tp: end offset}; with isolation_level='read_committed', the last stable offset."""
         self._check()
-        return {TopicPartition(*tp): self._part(tp).end_offset for tp in partitions}
+        tps = [TopicPartition(*tp) for tp in partitions]
+        for tp in tps:
+            self._part(tp)   # TypeError / UnknownTopicOrPartitionError first, as before
+        with _translated():
+            ends = self._c.end_offsets(tps)
+        return {tp: ends[tp] for tp in tps}
 
     def _part_or_timeout(self, tp, deadline, message):
         """The partition, waiting until `deadline` for it to exist: kafka-python retries an

@@ -13,9 +13,11 @@ class FutureRecordMetadata(Future):
 
     Its state is read from eventlog's future when asked (`is_done`, `value`, `exception`,
     `get`); callbacks are hooked onto eventlog's future only when added, so a send that nobody
-    waits on costs no callback machinery."""
+    waits on costs no callback machinery. A record sent in a transaction is buffered by the
+    transactional producer: `get` writes the buffer first (`flush`), as kafka-python's sender
+    would have sent it by then."""
 
-    def __init__(self, efut, sizes, tp=None):
+    def __init__(self, efut, sizes, tp=None, flush=None, kerr=_kerr):
         self._d = False
         self._v = None
         self._x = None
@@ -24,6 +26,8 @@ class FutureRecordMetadata(Future):
         self._sizes = sizes
         self._hooked = False
         self._tp = tp
+        self._flush = flush   # writes what is buffered (a transaction's records wait for it)
+        self._kerr = kerr     # eventlog error -> the kafka-python one
 
     is_done = property(lambda self: self._settle() or self._d, lambda self, v: setattr(self, "_d", v))
     value = property(lambda self: self._settle() or self._v, lambda self, v: setattr(self, "_v", v))
@@ -45,7 +49,7 @@ class FutureRecordMetadata(Future):
             if self._d:
                 return None
             if e is not None:
-                self._x = _kerr(e)
+                self._x = self._kerr(e)
                 fns = list(self._errbacks)
             else:
                 self._v = md
@@ -62,7 +66,7 @@ class FutureRecordMetadata(Future):
 
     @property
     def topic_partition(self):
-        if self._efut is None:
+        if self._efut is None or self._tp is not None:
             return self._tp
         b = self._efut[0]
         return TopicPartition(b.tp.topic, b.tp.partition)
@@ -79,6 +83,8 @@ class FutureRecordMetadata(Future):
 
     def get(self, timeout=None):
         ef = self._efut
+        if ef is not None and not ef.done() and self._flush is not None:
+            self._flush()   # records of a transaction are written when asked for (or at commit)
         if ef is not None and not ef.done():
             try:
                 ef.result(timeout)
