@@ -135,8 +135,10 @@ def test_patch_unknown_name():
 def test_kafka_python_config_checks(url):
     with pytest.raises(kp.errors.KafkaConfigurationError, match="Unrecognized configs"):
         kp.KafkaConsumer(bootstrap_servers=url, colour="red")
-    with pytest.raises(kp.errors.KafkaConfigurationError, match="transactions"):
-        kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    with pytest.raises(kp.errors.KafkaConfigurationError, match="without enable_idempotence"):
+        kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx", enable_idempotence=False)
+    with pytest.raises(kp.errors.KafkaConfigurationError, match="Unrecognized isolation_level 'serializable'"):
+        kp.KafkaConsumer(bootstrap_servers=url, isolation_level="serializable")
     with pytest.raises(kp.errors.KafkaConfigurationError, match="custom kafka-python assignors"):
         kp.KafkaConsumer(bootstrap_servers=url, group_id="g", partition_assignment_strategy=[object()])
     # network-only settings are accepted and ignored

@@ -64,3 +64,171 @@ def test_max_usable_produce_magic():
     assert kp.KafkaProducer.max_usable_produce_magic((4, 0)) == 2
     assert kp.KafkaProducer.max_usable_produce_magic((0, 10, 1)) == 1
     assert kp.KafkaProducer.max_usable_produce_magic((0, 9)) == 0
+
+
+# -- transactions (issue 15), checked against kafka-python 3.0's TransactionManager --------------
+
+def read_committed(url, tps, n, **kw):
+    c = kp.KafkaConsumer(bootstrap_servers=url, isolation_level=kw.pop("isolation_level", "read_committed"),
+                         auto_offset_reset="earliest", consumer_timeout_ms=kw.pop("timeout_ms", 5000), **kw)
+    c.assign(tps)
+    out = []
+    for r in c:
+        out.append((r.partition, r.offset, r.value))
+        if len(out) == n:
+            break
+    c.close()
+    return out
+
+
+def test_transactional_producer_abort_then_commit(url):
+    """kafka-python's test_transactional_producer_messages, in our words: records of the
+    aborted transaction are never read with read_committed, those of the committed one are;
+    each send's future resolves inside the transaction (the record is written on get())."""
+    tp = kp.TopicPartition("t", 0)
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="testing")
+    p.init_transactions()
+    p.begin_transaction()
+    assert [p.send("t", partition=0, value=v).get(5).offset for v in (b"msg1", b"msg2")] == [0, 1]
+    p.abort_transaction()
+    p.begin_transaction()
+    f = p.send("t", partition=0, value=b"msg3")
+    assert f.get(5).offset == 3                       # the abort marker took offset 2
+    p.send("t", partition=0, value=b"msg4")
+    p.commit_transaction()
+    p.close()
+    assert read_committed(url, [tp], 2) == [(0, 3, b"msg3"), (0, 4, b"msg4")]
+    assert [v for _p, _o, v in read_committed(url, [tp], 4, isolation_level="read_uncommitted")] == \
+        [b"msg1", b"msg2", b"msg3", b"msg4"]
+
+
+def test_transactional_producer_offsets(url):
+    """kafka-python's test_transactional_producer_offsets, in our words: offsets sent to a
+    committed transaction are committed with their metadata, those of an aborted one not."""
+    lg = kp.KafkaProducer(bootstrap_servers=url)
+    for i in range(4):
+        lg.send("in", b"x", partition=0).get(5)
+    lg.close()
+    kp.KafkaAdminClient(bootstrap_servers=url).create_partitions({"in": kp.admin.NewPartitions(2)})
+    tp0, tp1 = kp.TopicPartition("in", 0), kp.TopicPartition("in", 1)
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="testing")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", partition=0, value=b"msg1").get(5)
+    p.send_offsets_to_transaction({tp0: kp.OffsetAndMetadata(2, "metadata", 0)}, "txn-test-group")
+    p.commit_transaction()
+    p.begin_transaction()
+    p.send_offsets_to_transaction({tp1: kp.OffsetAndMetadata(0, "bad", 0)}, "txn-test-group")
+    p.abort_transaction()
+    p.close()
+    a = kp.KafkaAdminClient(bootstrap_servers=url)
+    assert a.list_group_offsets("txn-test-group") == \
+        {"txn-test-group": {tp0: kp.OffsetAndMetadata(2, "metadata", 0)}}
+    a.close()
+
+
+def test_fenced_producer_fails_as_kafka_python_does(url):
+    tp = kp.TopicPartition("t", 0)
+    p1 = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p1.init_transactions()
+    p1.begin_transaction()
+    p1.send("t", b"old", partition=0).get(5)
+    p1.send("t", b"buffered", partition=0)
+    p2 = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p2.init_transactions()                            # fences p1, aborts its transaction
+    with pytest.raises(kp.errors.ProducerFencedError, match="fenced"):
+        p1.commit_transaction()
+    with pytest.raises(kp.errors.KafkaError, match="error state: .*ProducerFencedError"):
+        p1.abort_transaction()
+    with pytest.raises(kp.errors.KafkaError, match="Cannot perform send"):
+        p1.send("t", b"late", partition=0)
+    p1.init_transactions()                            # already done: nothing happens
+    p2.begin_transaction()
+    p2.send("t", b"new", partition=0)
+    p2.commit_transaction()
+    for p in (p1, p2):
+        p.close()
+    assert [v for _p, _o, v in read_committed(url, [tp], 1)] == [b"new"]
+
+
+def test_fenced_record_future_fails_with_invalid_producer_epoch(url):
+    p1 = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p1.init_transactions()
+    p1.begin_transaction()
+    kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx").init_transactions()
+    f = p1.send("t", b"x", partition=0)
+    with pytest.raises(kp.errors.InvalidProducerEpochError):
+        f.get(5)
+    assert f.failed() and isinstance(f.exception, kp.errors.InvalidProducerEpochError)
+    with pytest.raises(kp.errors.KafkaError, match="error state"):
+        p1.commit_transaction()
+    p1.close()
+
+
+def test_open_transaction_and_last_stable_offset(url):
+    """read_committed stops at the open transaction's first offset (end_offsets says so);
+    highwater and read_uncommitted see the whole log; close() leaves the transaction open
+    for the next producer with its id to abort."""
+    tp = kp.TopicPartition("t", 0)
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("t", b"open", partition=0).get(5)
+    plain = kp.KafkaProducer(bootstrap_servers=url)
+    plain.send("t", b"plain", partition=0).get(5)
+    plain.close()
+    c = kp.KafkaConsumer(bootstrap_servers=url, isolation_level="READ_COMMITTED", auto_offset_reset="earliest")
+    c.assign([tp])
+    assert c.poll(200) == {} and c.end_offsets([tp]) == {tp: 0} and c.highwater(tp) == 2
+    p.close()
+    kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx").init_transactions()   # aborts it
+    got = {}
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        got = c.poll(100)
+    assert [(r.offset, r.value) for r in got[tp]] == [(1, b"plain")]
+    assert c.end_offsets([tp]) == {tp: 3}
+    c.close()
+
+
+def test_isolation_level_spellings(url):
+    for v in ("read_committed", "READ_COMMITTED", "read-committed", 1, kp.IsolationLevel.READ_COMMITTED):
+        c = kp.KafkaConsumer(bootstrap_servers=url, isolation_level=v)
+        assert c._c.isolation_level == "read_committed"
+        c.close()
+    c = kp.KafkaConsumer(bootstrap_servers=url)
+    assert c.config["isolation_level"] == "read_uncommitted" == c._c.isolation_level   # kafka-python's default
+    c.close()
+    with pytest.raises(kp.errors.KafkaConfigurationError, match="Unrecognized isolation_level"):
+        kp.KafkaConsumer(bootstrap_servers=url, isolation_level=2)
+
+
+def test_non_transactional_producer_refuses_transactional_calls(url):
+    p = kp.KafkaProducer(bootstrap_servers=url)          # idempotent by default, as kafka-python 3
+    with pytest.raises(kp.errors.IllegalStateError, match="non-transactional producer"):
+        p.init_transactions()
+    p.close()
+    p = kp.KafkaProducer(bootstrap_servers=url, enable_idempotence=False)
+    with pytest.raises(kp.errors.IllegalStateError, match="without setting a transactional_id"):
+        p.init_transactions()
+    with pytest.raises(kp.errors.IllegalStateError, match="without enabling transactions"):
+        p.begin_transaction()
+    p.close()
+    with pytest.raises(kp.errors.KafkaConfigurationError, match="incompatible with user-provided acks=1"):
+        kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx", acks=1)
+
+
+def test_send_offsets_argument_checks(url):
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p.init_transactions()
+    p.begin_transaction()
+    tp = kp.TopicPartition("t", 0)
+    with pytest.raises(TypeError, match="ConsumerGroupMetadata or a group_id str"):
+        p.send_offsets_to_transaction({tp: kp.OffsetAndMetadata(0, "", 0)}, 42)
+    with pytest.raises(TypeError, match="OffsetAndMetadata"):
+        p.send_offsets_to_transaction({tp: 5}, "g")
+    with pytest.raises(ValueError, match="member_id is empty"):
+        p.send_offsets_to_transaction({tp: kp.OffsetAndMetadata(0, "", 0)},
+                                      kp.structs.ConsumerGroupMetadata("g", 3, ""))
+    p.abort_transaction()
+    p.close()

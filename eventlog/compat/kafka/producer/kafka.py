@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from eventlog import errors as _el
+from eventlog.clients import partitioners as _partitioners
 from eventlog.compat.kafka import errors
 from eventlog.compat.kafka._shared import _check_configs, _header_size, _kerr, _open, _ser, _translated
 from eventlog.compat.kafka.errors import IllegalStateError, KafkaConfigurationError, KafkaError, KafkaTimeoutError
@@ -100,6 +101,8 @@ class KafkaProducer:
         self._last_error = None
         try:
             if self._transactional:
+                # murmur2 for keyed records, as kafka-python; sticky for null keys
+                self._txn_partitioner = _partitioners.get_partitioner(None)
                 with _translated():
                     self._txn = self._ref.log.producer(
                         transactional_id=c["transactional_id"],
@@ -317,6 +320,9 @@ class KafkaProducer:
                                     " when transactions are enabled.")
         if self._state != IN_TRANSACTION:
             raise IllegalStateError(f"Cannot call send in state {self._state}")
+        if partition is None:   # chosen here, so the future knows its partition at once
+            partition = self._txn_partitioner(kb, self._count(topic))
+        tp = TopicPartition(topic, partition)
         try:
             ef = self._txn.send(topic, value=vb, key=kb, headers=headers or None, partition=partition,
                                 timestamp_ms=timestamp_ms)
@@ -325,9 +331,8 @@ class KafkaProducer:
                 raise _kerr(e) from e
             # the buffer was full and writing it failed: that record's future fails
             self._failed(e)
-            tp = TopicPartition(topic, partition if partition is not None else -1)
             return _failed_future(tp, _txn_record_error(e), sizes)
-        return FutureRecordMetadata(ef, sizes, flush=self._txn_flush, kerr=_txn_record_error)
+        return FutureRecordMetadata(ef, sizes, tp, flush=self._txn_flush, kerr=_txn_record_error)
 
     def init_transactions(self):
         """Register the transactional_id: fence every older producer with it (their
