@@ -512,3 +512,26 @@ def test_read_committed_end_offset_is_the_last_stable_offset(log):
     assert rc.position(tp) == 4
     for c in (rc, ru, p, plain):
         c.close()
+
+
+def test_topic_deleted_during_a_transaction_does_not_wedge_its_id(log, caplog):
+    """A topic deleted while a transaction has records buffered for it: the write fails, the
+    transaction can still be aborted (no marker for the deleted topic, a warning says so), and
+    the id stays usable; the other partitions get their marker."""
+    log.create_topic("gone", partitions=1)
+    p = log.producer(transactional_id="t")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", value=b"x", partition=0)
+    p.send("gone", value=b"y", partition=0)
+    log.delete_topic("gone")
+    with pytest.raises(eventlog.errors.UnknownTopicError):
+        p.flush()
+    with caplog.at_level("WARNING", logger="eventlog.transactions"):
+        p.abort_transaction()
+    assert "topic 'gone' was deleted" in caplog.text
+    p.begin_transaction()
+    p.send("out", value=b"z", partition=0)
+    p.commit_transaction()
+    p.close()
+    assert values(read_all(log, "out", "read_committed")[0]) == [b"z"]

@@ -26,15 +26,18 @@ Invariants:
   finishes it the same way: all-or-nothing. An ONGOING transaction is aborted by the next
   `init_transactions` of the same id, or by anyone once `transaction_timeout_ms` passed.
 """
+import logging
 import os
 import re
 
 from eventlog._os.fs import FileLock, atomic_write_json, read_json
 from eventlog._os.fs import now_ms as _now_ms
-from eventlog.errors import IllegalStateError, InvalidArgumentError, InvalidTypeError, ProducerFencedError
+from eventlog.errors import (IllegalStateError, InvalidArgumentError, InvalidTypeError, ProducerFencedError,
+                             UnknownTopicError)
 from eventlog.record import TopicPartition
 from eventlog.storage.codec import MAX_PRODUCER_EPOCH, MAX_PRODUCER_ID
 
+_log = logging.getLogger("eventlog.transactions")
 DIR = "transactions"
 FORMAT = 1
 EMPTY, ONGOING = "EMPTY", "ONGOING"
@@ -208,7 +211,14 @@ class TransactionCoordinator:
         commit = st["state"] == PREPARE_COMMIT
         pid, epoch = st["txn_producer_id"], st["txn_producer_epoch"]
         for i, (topic, p) in enumerate(st["partitions"], 1):
-            self._partition_for(topic, p).append_control(commit, pid, epoch)
+            try:
+                part = self._partition_for(topic, p)
+            except UnknownTopicError:   # deleted since: nothing of the transaction is left there
+                _log.warning("transactional_id %r: topic %r was deleted during its transaction; no %s "
+                             "marker for partition %d", st["transactional_id"], topic,
+                             "commit" if commit else "abort", p)
+                continue
+            part.append_control(commit, pid, epoch)
             self._fault(f"marker-{i}")
         if commit and st["offsets"]:
             o = st["offsets"]

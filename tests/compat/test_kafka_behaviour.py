@@ -192,15 +192,24 @@ def test_open_transaction_and_last_stable_offset(url):
 
 
 def test_isolation_level_spellings(url):
+    """kafka-python's spellings of read_committed give a consumer that stops at an open
+    transaction (end_offsets is its LSO); the default is read_uncommitted, as kafka-python's."""
+    tp = kp.TopicPartition("t", 0)
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("t", b"open", partition=0).get(5)
     for v in ("read_committed", "READ_COMMITTED", "read-committed", 1, kp.IsolationLevel.READ_COMMITTED):
         c = kp.KafkaConsumer(bootstrap_servers=url, isolation_level=v)
-        assert c._c.isolation_level == "read_committed"
+        assert c.end_offsets([tp]) == {tp: 0}, v
         c.close()
-    c = kp.KafkaConsumer(bootstrap_servers=url)
-    assert c.config["isolation_level"] == "read_uncommitted" == c._c.isolation_level   # kafka-python's default
-    c.close()
+    for c in (kp.KafkaConsumer(bootstrap_servers=url), kp.KafkaConsumer(bootstrap_servers=url, isolation_level=0)):
+        assert c.end_offsets([tp]) == {tp: 1}
+        c.close()
+    assert kp.KafkaConsumer.DEFAULT_CONFIG["isolation_level"] == "read_uncommitted"
     with pytest.raises(kp.errors.KafkaConfigurationError, match="Unrecognized isolation_level"):
         kp.KafkaConsumer(bootstrap_servers=url, isolation_level=2)
+    p.close()
 
 
 def test_non_transactional_producer_refuses_transactional_calls(url):
@@ -232,3 +241,28 @@ def test_send_offsets_argument_checks(url):
                                       kp.structs.ConsumerGroupMetadata("g", 3, ""))
     p.abort_transaction()
     p.close()
+
+
+def test_failed_write_is_abortable(url):
+    """A transaction's records that cannot be written (here: their topic was deleted) fail
+    their futures and put the producer in kafka-python's abortable error state: commit is
+    refused naming the error, abort works, and the next transaction commits."""
+    a = kp.KafkaAdminClient(bootstrap_servers=url)
+    a.create_topics([kp.admin.NewTopic("gone", 1, 1), kp.admin.NewTopic("t", 1, 1)])
+    p = kp.KafkaProducer(bootstrap_servers=url, transactional_id="tx")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("t", b"x", partition=0)
+    f = p.send("gone", b"y", partition=0)
+    a.delete_topics(["gone"])
+    a.close()
+    with pytest.raises(kp.errors.UnknownTopicOrPartitionError):
+        f.get(5)
+    with pytest.raises(kp.errors.KafkaError, match="error state: .*UnknownTopicOrPartitionError"):
+        p.commit_transaction()
+    p.abort_transaction()
+    p.begin_transaction()
+    p.send("t", b"z", partition=0)
+    p.commit_transaction()
+    p.close()
+    assert [v for _p, _o, v in read_committed(url, [kp.TopicPartition("t", 0)], 1)] == [b"z"]
