@@ -286,7 +286,7 @@ class KafkaProducer:
             raise KafkaError(f"TransactionalId {self.config['transactional_id']}: Invalid transition attempted "
                              f"from state {self._state} to state {target}")
 
-    def _failed(self, e, fatal_only=False):
+    def _failed(self, e):
         """Enter the error state an eventlog error while writing the transaction puts the
         producer in: fenced -> FATAL_ERROR (ProducerFencedError), else ABORTABLE_ERROR.
         Returns the kafka-python error for it."""
@@ -296,7 +296,7 @@ class KafkaProducer:
             self._state, self._last_error = FATAL_ERROR, k
             return k
         k = _kerr(e)
-        if not fatal_only and self._state == IN_TRANSACTION:
+        if self._state == IN_TRANSACTION:
             self._state, self._last_error = ABORTABLE_ERROR, k
         return k
 
@@ -386,6 +386,8 @@ class KafkaProducer:
             self._txn.send_offsets_to_transaction(dict(offsets), group_metadata.group_id)
         except (_el.InvalidArgumentError, _el.InvalidTypeError):
             raise
+        except _el.IllegalStateError as e:   # refused before anything was stored (a second group)
+            raise _kerr(e) from e
         except _el.EventLogError as e:
             raise self._failed(e) from e
 
