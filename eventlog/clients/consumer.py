@@ -433,7 +433,7 @@ class Consumer:
         if policy == "earliest":
             return p.start_offset
         if policy == "latest":
-            return p.end_offset
+            return self._end_offset(a.tp, p)
         if bad is None:
             raise NoOffsetForPartitionError(
                 f"{a.tp} has no committed offset and auto_offset_reset='error'; seek() first")
@@ -479,7 +479,7 @@ class Consumer:
         self._check_usable()
         self._sync_iter()
         for a in self._targets(partitions, "seek_to_end"):
-            a.state = FetchState(a.part.end_offset)
+            a.state = FetchState(self._end_offset(a.tp, a.part))
 
     def pause(self, partitions):
         self._check_usable()
@@ -507,8 +507,21 @@ class Consumer:
         return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
 
     def end_offsets(self, partitions):
+        """{tp: end offset}: the log's end, or for a read_committed consumer the last stable
+        offset (the first offset of the oldest open transaction), as Kafka's endOffsets."""
         self._check_usable()
-        return {tp: p.end_offset for tp, p in map(self._partition, partitions)}
+        return {tp: self._end_offset(tp, p) for tp, p in map(self._partition, partitions)}
+
+    def _end_offset(self, tp, part):
+        """Where a poll of `tp` can reach: `part.end_offset`, or for read_committed the last
+        stable offset. An assigned partition's is its reader's view (from the position on:
+        a position never passes the LSO but by a seek); another's is scanned from the start."""
+        if self._committed_reader is None:
+            return part.end_offset
+        a = self._assigned.get(tp)
+        if a is not None and a.state is not None and a.part is part:
+            return self._committed_reader.last_stable_offset(tp, part, a.state.offset)
+        return _isolation.PartitionView(part, part.start_offset).refresh()
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""

@@ -30,18 +30,31 @@ _BYTES = (bytes, bytearray, memoryview)
 
 
 class GroupMetadata:
-    """What `send_offsets_to_transaction` needs to know of a consumer group: its id
-    (`Consumer.group_metadata()` returns one)."""
+    """What `send_offsets_to_transaction` needs to know of a consumer group (Kafka's
+    ConsumerGroupMetadata; `Consumer.group_metadata()` returns one): its id, and for a member
+    of a subscribed group its generation, member id and group instance id (KIP-447: the
+    offsets of a member of an older generation are refused). `generation_id` -1 and
+    `member_id` "" mean "no member": no such check. `native` is a back end's own form of it
+    (confluent-kafka's, on the kafka:// back end)."""
 
-    __slots__ = ("group_id",)
+    __slots__ = ("group_id", "generation_id", "member_id", "group_instance_id", "native")
 
-    def __init__(self, group_id):
+    def __init__(self, group_id, generation_id=-1, member_id="", group_instance_id=None, native=None):
         if not isinstance(group_id, str) or not group_id:
             raise InvalidArgumentError(f"group_id must be a non-empty str, got {group_id!r}")
+        if type(generation_id) is not int:
+            raise InvalidArgumentError(f"generation_id must be an int (-1: no member), got {generation_id!r}")
+        if not isinstance(member_id, str):
+            raise InvalidArgumentError(f"member_id must be a str (\"\": no member), got {member_id!r}")
         self.group_id = group_id
+        self.generation_id = generation_id
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.native = native
 
     def __repr__(self):
-        return f"GroupMetadata(group_id={self.group_id!r})"
+        return (f"GroupMetadata(group_id={self.group_id!r}, generation_id={self.generation_id}, "
+                f"member_id={self.member_id!r}, group_instance_id={self.group_instance_id!r})")
 
 
 class TransactionalProducer:
