@@ -102,6 +102,11 @@ class KafkaTransactionalProducer(KafkaProducer):
                 self._fatal = err
         return err
 
+    def _on_fatal(self, exc):
+        """From the poll thread: remember a fatal error (fencing), so every later call raises it."""
+        if self._fatal is None:
+            self._mapped(exc, "poll")
+
     @property
     def producer_id(self):
         """Not exposed by librdkafka: None (the broker's producer id is internal)."""
