@@ -261,3 +261,55 @@ def test_fenced_producer_in_the_same_process(log):
     assert read_values(log, "read_committed", 1) == [b"fresh"]
     old.close()
     new.close()
+
+
+def test_zombie_group_member_is_fenced_kip447(log):
+    """KIP-447: `group_metadata()` of a subscribed consumer carries its generation and member
+    id; offsets sent with the metadata of an older generation (a zombie that lost its
+    partitions in a rebalance) are refused with CommitFailedError, and the transaction must
+    be aborted; the current member's offsets go through."""
+    from eventlog.errors import CommitFailedError
+    with log.producer() as plain:
+        plain.send("in", value=b"i", partition=0).result()
+    gid = "tx447-" + uuid.uuid4().hex[:6]
+    opts = dict(group_id=gid, enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=10_000,
+                max_poll_interval_ms=10_000)
+    c1 = log.consumer(**opts)
+    c1.subscribe(["in", "out"])
+    deadline = time.monotonic() + 60
+    while not c1.assignment() and time.monotonic() < deadline:
+        c1.poll(0.2)
+    old = c1.group_metadata()
+    assert old.group_id == gid and old.generation_id >= 0 and old.member_id
+    c2 = log.consumer(**opts)
+    c2.subscribe(["in", "out"])
+    while time.monotonic() < deadline:   # until both are in a newer generation
+        c1.poll(0.1)
+        c2.poll(0.1)
+        g1, g2 = c1.group_metadata(), c2.group_metadata()
+        if g1.generation_id > old.generation_id and g2.generation_id == g1.generation_id \
+                and c1.assignment() and c2.assignment():
+            break
+    assert c2.group_metadata().generation_id > old.generation_id
+    p = log.producer(transactional_id=txn_id("kip447"))
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", value=b"zombie", partition=0)
+    with pytest.raises(CommitFailedError) as refused:
+        p.send_offsets_to_transaction({TP("in", 0): 1}, old)
+    assert refused.value.requires_abort
+    with pytest.raises(CommitFailedError) as again:
+        p.commit_transaction()          # the transaction can only be aborted now
+    assert again.value.requires_abort
+    p.abort_transaction()
+    p.begin_transaction()
+    p.send("out", value=b"current", partition=0)
+    p.send_offsets_to_transaction({TP("in", 0): 1}, c2.group_metadata())
+    p.commit_transaction()
+    stable = log.consumer(group_id=gid, enable_auto_commit=False, isolation_level="read_committed")
+    assert stable.committed(TP("in", 0)) == 1
+    stable.close()
+    assert read_values(log, "read_committed", 1) == [b"current"]
+    for c in (c1, c2):
+        c.close()
+    p.close()

@@ -542,11 +542,17 @@ class Consumer:
 
     # -- commits ---------------------------------------------------------------------------
     def group_metadata(self):
-        """This consumer's group, for `send_offsets_to_transaction` (needs a group_id)."""
+        """This consumer's group, for `send_offsets_to_transaction` (needs a group_id): the
+        group id and, while subscribed, its member id and generation (KIP-447: offsets of a
+        member of an older generation are refused)."""
         if self.group_id is None:
             raise IllegalStateError("group_metadata() needs a group_id: create the consumer with group_id=...")
         from eventlog.clients.transactional import GroupMetadata
-        return GroupMetadata(self.group_id)
+        g = self._group
+        if g is None:
+            return GroupMetadata(self.group_id)
+        return GroupMetadata(self.group_id, generation_id=g.generation, member_id=g.member_id,
+                             group_instance_id=self.group_options["group_instance_id"])
 
     def commit(self, offsets=None, metadata=None):
         """Commit `offsets` ({tp: next offset to read}), or the current positions of all
