@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from eventlog.errors import IllegalStateError, ProducerFencedError
+from eventlog.errors import IllegalStateError, ProducerFencedError, TransactionAbortedError, UnsupportedOperationError
 from eventlog.record import TopicPartition as TP
 
 PROCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txn_procs.py")
@@ -313,3 +313,26 @@ def test_zombie_group_member_is_fenced_kip447(log):
     for c in (c1, c2):
         c.close()
     p.close()
+
+
+def test_abort_fails_the_futures_of_records_not_yet_written(log):
+    p = log.producer(transactional_id=txn_id("purge"))
+    p.init_transactions()
+    p.begin_transaction()
+    futs = [p.send("out", value=b"x%d" % i, partition=i % 2) for i in range(200)]
+    p.abort_transaction()
+    for f in futs:     # acknowledged before the abort (a cluster sends in the background) or failed
+        e = f.exception(timeout=30)
+        assert e is None or isinstance(e, TransactionAbortedError), e
+    if log.kind == "directory":   # buffered until flush or commit: none was written
+        assert all(isinstance(f.exception(), TransactionAbortedError) for f in futs)
+    assert read_values(log, "read_committed", partitions=(0, 1)) == []
+    p.close()
+
+
+def test_kafka_log_has_no_transaction_coordinator(log):
+    if log.kind == "directory":
+        assert log.transaction_coordinator().open_transactions() == []
+    else:
+        with pytest.raises(UnsupportedOperationError, match="kafka-transactions.sh"):
+            log.transaction_coordinator()

@@ -307,6 +307,11 @@ class KafkaLog:
         from eventlog.backends.kafka.consumer import KafkaConsumer
         return KafkaConsumer(self, **options)
 
+    def transaction_coordinator(self, **_kw):
+        raise unsupported("log.transaction_coordinator() (and `eventlog transactions`)",
+                          "the broker's transaction coordinator keeps the transactional ids: "
+                          "kafka-transactions.sh list / describe --transactional-id ID / abort")
+
     def group(self, group_id):
         """The consumer group `group_id` (members, committed, lag, reset_offsets, delete)."""
         self._check()
