@@ -176,6 +176,13 @@ def test_offsets_sent_to_the_transaction_commit_with_it(log):
     assert stable.committed(TP("in", 0)) == 7
     stable.close()
     assert g.committed(TP("in", 0)) == 7
+    p.begin_transaction()                            # a bare group id does as well
+    p.send("out", value=b"z", partition=0)
+    p.send_offsets_to_transaction({TP("in", 0): 9}, g.group_id)
+    p.commit_transaction()
+    stable = log.consumer(group_id=g.group_id, enable_auto_commit=False, isolation_level="read_committed")
+    assert stable.committed(TP("in", 0)) == 9
+    stable.close()
     lag = log.group(g.group_id).lag()
     assert lag == {TP("in", 0): 0}                   # "in" is empty: committed 7 > end 0
     g.close()

@@ -91,6 +91,7 @@ class KafkaConsumer:
             "max.poll.interval.ms": max_poll_interval_ms, "session.timeout.ms": session_timeout_ms,
             # set always: librdkafka's default is read_committed, Kafka's (and a directory's) is not
             "isolation.level": isolation_level})
+        self._group_instance_id = group_instance_id
         if group_instance_id is not None:
             conf["group.instance.id"] = group_instance_id
         if client_id is not None:
@@ -422,7 +423,7 @@ class KafkaConsumer:
         self._check()
         if self.group_id is None:
             raise IllegalStateError("group_metadata() needs a group_id: create the consumer with group_id=...")
-        return group_metadata_of(self._c, self.group_id)
+        return group_metadata_of(self._c, self.group_id, self._group_instance_id)
 
     def commit(self, offsets=None, *, _async=False):
         """Commit `offsets` ({tp: next offset to read}), or the positions of all assigned

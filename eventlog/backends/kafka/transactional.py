@@ -18,6 +18,7 @@ Rules it keeps (the directory's TransactionalProducer's, `eventlog.clients.trans
   `txn_requires_abort()`) is raised with `requires_abort = True` on the exception: call
   `abort_transaction()` and retry the transaction.
 """
+import sys
 import threading
 
 from eventlog.backends.kafka._client import ck, map_error
@@ -237,30 +238,26 @@ def native_group_metadata(log, group_id):
         c.close()
 
 
-def group_metadata_of(consumer, group_id):
+def group_metadata_of(consumer, group_id, group_instance_id=None):
     """A GroupMetadata for `send_offsets_to_transaction` from a confluent Consumer: the group id,
     generation and member id (KIP-447) the broker checks, plus the native metadata."""
     native = consumer.consumer_group_metadata()
-    generation, member, instance = _parse_native(native, group_id)
-    return GroupMetadata(group_id, generation_id=generation, member_id=member, group_instance_id=instance,
+    generation, member = _parse_native(native, group_id)
+    return GroupMetadata(group_id, generation_id=generation, member_id=member, group_instance_id=group_instance_id,
                          native=native)
 
 
 def _parse_native(native, group_id):
-    """(generation, member id, group instance id) from librdkafka's serialized metadata
-    ("CGMDv2:" int32 generation (host order), then NUL-terminated group id, member id and
-    optional group instance id); (-1, "", None) if it has another shape."""
-    import struct
-    import sys
+    """(generation, member id) from librdkafka's serialized metadata ("CGMDv2:", an int32
+    generation in host byte order, then the NUL-terminated group id and member id, then
+    more); (-1, "") if it has another shape (the native form is what the broker gets)."""
     try:
         if not isinstance(native, bytes) or not native.startswith(b"CGMDv2:"):
-            return -1, "", None
-        gen = struct.unpack("<i" if sys.byteorder == "little" else ">i", native[7:11])[0]
+            return -1, ""
+        gen = int.from_bytes(native[7:11], sys.byteorder, signed=True)
         parts = native[11:].split(b"\x00")
-        if parts[0].decode() != group_id:
-            return -1, "", None
-        member = parts[1].decode() if len(parts) > 1 else ""
-        inst = parts[2].decode() if len(parts) > 2 and parts[2] not in (b"", b"\x01") else None
-        return gen, member, inst
-    except (struct.error, UnicodeDecodeError, IndexError):
-        return -1, "", None
+        if len(parts) < 2 or parts[0].decode() != group_id:
+            return -1, ""
+        return gen, parts[1].decode()
+    except UnicodeDecodeError:
+        return -1, ""
