@@ -45,7 +45,9 @@ def drain(c, want=None, quiet=1.0, timeout=20.0):
 
 
 def reader(log, iso, partitions=(0,), **kw):
-    c = log.consumer(isolation_level=iso, auto_offset_reset="earliest", **kw)
+    if iso is not None:   # None: the default, read_uncommitted as in Kafka
+        kw["isolation_level"] = iso
+    c = log.consumer(auto_offset_reset="earliest", **kw)
     c.assign([TP("out", p) for p in partitions])
     return c
 
@@ -137,6 +139,9 @@ def test_last_stable_offset_holds_read_committed_back(log):
     # end_offsets say so (Kafka's endOffsets under read_committed); read_uncommitted's do not
     assert rc.position(T0) == 1 and rc.end_offsets([T0]) == {T0: 1}
     assert ru.position(T0) == 3 and ru.end_offsets([T0]) == {T0: 3}
+    default = reader(log, None)     # read_uncommitted (librdkafka's own default is read_committed)
+    assert [r.value for r in drain(default, 3)] == [b"before", b"open", b"late"]
+    default.close()
     # a new read_committed consumer's "latest" and seek_to_end are the LSO too
     latest = log.consumer(isolation_level="read_committed")
     latest.assign([T0])
