@@ -139,6 +139,9 @@ def test_last_stable_offset_holds_read_committed_back(log):
     # end_offsets say so (Kafka's endOffsets under read_committed); read_uncommitted's do not
     assert rc.position(T0) == 1 and rc.end_offsets([T0]) == {T0: 1}
     assert ru.position(T0) == 3 and ru.end_offsets([T0]) == {T0: 3}
+    other = log.consumer(isolation_level="read_committed")      # assigned nothing
+    assert other.end_offsets([T0, TP("out", 1)]) == {T0: 1, TP("out", 1): 0}
+    other.close()
     default = reader(log, None)     # read_uncommitted (librdkafka's own default is read_committed)
     assert [r.value for r in drain(default, 3)] == [b"before", b"open", b"late"]
     default.close()

@@ -174,6 +174,7 @@ class Consumer:
                                        f"got {isolation_level!r}")
         self.isolation_level = isolation_level
         self._committed_reader = None
+        self._txn_coordinator = transaction_coordinator
         if isolation_level == _isolation.READ_COMMITTED:
             expire = None if transaction_coordinator is None else transaction_coordinator.expire
             self._committed_reader = _isolation.CommittedReader(expire)
@@ -515,12 +516,20 @@ class Consumer:
     def _end_offset(self, tp, part):
         """Where a poll of `tp` can reach: `part.end_offset`, or for read_committed the last
         stable offset. An assigned partition's is its reader's view (from the position on:
-        a position never passes the LSO but by a seek); another's is scanned from the start."""
+        a position never passes the LSO but by a seek). Another's is the end if the
+        transaction coordinator has no open transaction on it (the end read first: a
+        transaction records its partitions before writing to them), else scanned from the
+        start."""
         if self._committed_reader is None:
             return part.end_offset
         a = self._assigned.get(tp)
         if a is not None and a.state is not None and a.part is part:
             return self._committed_reader.last_stable_offset(tp, part, a.state.offset)
+        end = part.end_offset
+        coord = self._txn_coordinator
+        if coord is not None and not any([tp.topic, tp.partition] in st["partitions"]
+                                         for st in coord.open_transactions()):
+            return end
         return _isolation.PartitionView(part, part.start_offset).refresh()
 
     def offsets_for_times(self, timestamps):
