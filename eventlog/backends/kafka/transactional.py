@@ -68,8 +68,8 @@ class KafkaTransactionalProducer(KafkaProducer):
     def _check_state(self, need_txn=None):
         if self._closed:
             raise ProducerClosedError(f"transactional producer {self.transactional_id!r} is closed")
-        if self._fatal is not None:
-            raise ProducerFencedError(str(self._fatal))
+        if self._fatal is not None:   # fatal for this producer: the same error again
+            raise type(self._fatal)(str(self._fatal))
         if not self._inited:
             raise IllegalStateError("call init_transactions() first")
         if need_txn is True and not self._in_txn:
