@@ -308,7 +308,8 @@ class Log:
         self._check()
         if options.get("transactional_id") is not None:
             from eventlog.clients.transactional import TransactionalProducer
-            return TransactionalProducer(self, self.transaction_coordinator(), **options)
+            return TransactionalProducer(self, self.transaction_coordinator(), member_check=self._check_member,
+                                         **options)
         options.pop("transactional_id", None)
         from eventlog.clients.producer import Producer
         options.setdefault("clock", self.clock)
@@ -342,6 +343,9 @@ class Log:
         self._check()
         from eventlog.groups.admin import ConsumerGroup
         return ConsumerGroup(self, group_id, self.offset_store)
+
+    def _check_member(self, group_id, member_id, generation):
+        self.group(group_id).check_member(member_id, generation)
 
     def groups(self):
         """Ids of the consumer groups with committed offsets or members, sorted."""

@@ -5,7 +5,7 @@
   protocol: "before-decision" (data written, no decision), "decided" (PREPARE_COMMIT
   durable), "marker-1"/"marker-2" (after that many markers), "offsets" (offsets committed,
   COMPLETE not yet written).
-- `fence DIR`: init "fenced", open a transaction and write a record; print "ready"; wait for a
+- `fence DIR [ID]`: init ID (default "fenced"; DIR may be a kafka:// location), open a transaction and write a record; print "ready"; wait for a
   line on stdin; then try to send and commit, print "fenced" or "committed".
 - `worker DIR INDEX WORKERS`: one worker of the exactly-once pipeline (see test_transactions).
 """
@@ -44,9 +44,9 @@ def crash(d, at):
     print("committed", flush=True)
 
 
-def fence(d):
+def fence(d, txn_id="fenced"):
     log = eventlog.open(d)
-    p = log.producer(transactional_id="fenced")
+    p = log.producer(transactional_id=txn_id)
     p.init_transactions()
     p.begin_transaction()
     p.send("out", value=b"zombie-1", partition=0)
@@ -59,6 +59,7 @@ def fence(d):
         print("committed", flush=True)
     except ProducerFencedError:
         print("fenced", flush=True)
+    log.close()
 
 
 def worker(d, index, workers, partitions=12):
@@ -91,6 +92,6 @@ if __name__ == "__main__":
     if mode == "crash":
         crash(sys.argv[2], sys.argv[3])
     elif mode == "fence":
-        fence(sys.argv[2])
+        fence(*sys.argv[2:4])
     elif mode == "worker":
         worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

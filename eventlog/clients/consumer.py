@@ -174,6 +174,7 @@ class Consumer:
                                        f"got {isolation_level!r}")
         self.isolation_level = isolation_level
         self._committed_reader = None
+        self._txn_coordinator = transaction_coordinator
         if isolation_level == _isolation.READ_COMMITTED:
             expire = None if transaction_coordinator is None else transaction_coordinator.expire
             self._committed_reader = _isolation.CommittedReader(expire)
@@ -433,7 +434,7 @@ class Consumer:
         if policy == "earliest":
             return p.start_offset
         if policy == "latest":
-            return p.end_offset
+            return self._end_offset(a.tp, p)
         if bad is None:
             raise NoOffsetForPartitionError(
                 f"{a.tp} has no committed offset and auto_offset_reset='error'; seek() first")
@@ -508,9 +509,20 @@ class Consumer:
         return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
 
     def _end_offset(self, tp, part):
-        if self._committed_reader is not None:   # read_committed: the LSO
-            return self._committed_reader.end_offset(tp, part)
-        return part.end_offset
+        """Where a poll of `tp` can reach: `part.end_offset`, or for read_committed the last
+        stable offset (the first offset of the oldest open transaction). The end is read
+        first, then the transaction coordinator asked: a transaction records its partitions
+        there before writing to them, so when none lists `tp` the end is stable; else the
+        committed reader's view of `tp` says (it scans only what was written since it last
+        looked)."""
+        if self._committed_reader is None:
+            return part.end_offset
+        end = part.end_offset
+        coord = self._txn_coordinator
+        if coord is not None and not any([tp.topic, tp.partition] in st["partitions"]
+                                         for st in coord.open_transactions()):
+            return end
+        return self._committed_reader.end_offset(tp, part)
 
     def end_offsets(self, partitions):
         """{tp: end offset}: the offset the next record written will get; for a
@@ -537,11 +549,17 @@ class Consumer:
 
     # -- commits ---------------------------------------------------------------------------
     def group_metadata(self):
-        """This consumer's group, for `send_offsets_to_transaction` (needs a group_id)."""
+        """This consumer's group, for `send_offsets_to_transaction` (needs a group_id): the
+        group id and, while subscribed, its member id and generation (KIP-447: offsets of a
+        member of an older generation are refused)."""
         if self.group_id is None:
             raise IllegalStateError("group_metadata() needs a group_id: create the consumer with group_id=...")
         from eventlog.clients.transactional import GroupMetadata
-        return GroupMetadata(self.group_id)
+        g = self._group
+        if g is None:
+            return GroupMetadata(self.group_id)
+        return GroupMetadata(self.group_id, generation_id=g.generation, member_id=g.member_id,
+                             group_instance_id=self.group_options["group_instance_id"])
 
     def commit(self, offsets=None, metadata=None):
         """Commit `offsets` ({tp: next offset to read}), or the current positions of all

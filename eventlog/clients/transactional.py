@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.clients import partitioners as _partitioners
 from eventlog.clients import serde as _serde
-from eventlog.errors import (EventLogError, IllegalStateError, InvalidArgumentError, InvalidTypeError,
+from eventlog.errors import (CommitFailedError, EventLogError, IllegalStateError, InvalidArgumentError, InvalidTypeError,
                              ProducerClosedError, ProducerFencedError, TransactionAbortedError)
 from eventlog.record import RecordMetadata, TopicPartition
 from eventlog.transactions import coordinator as _coord
@@ -30,18 +30,31 @@ _BYTES = (bytes, bytearray, memoryview)
 
 
 class GroupMetadata:
-    """What `send_offsets_to_transaction` needs to know of a consumer group: its id
-    (`Consumer.group_metadata()` returns one)."""
+    """What `send_offsets_to_transaction` needs to know of a consumer group (Kafka's
+    ConsumerGroupMetadata; `Consumer.group_metadata()` returns one): its id, and for a member
+    of a subscribed group its generation, member id and group instance id (KIP-447: the
+    offsets of a member of an older generation are refused). `generation_id` -1 and
+    `member_id` "" mean "no member": no such check. `native` is a back end's own form of it
+    (confluent-kafka's, on the kafka:// back end)."""
 
-    __slots__ = ("group_id",)
+    __slots__ = ("group_id", "generation_id", "member_id", "group_instance_id", "native")
 
-    def __init__(self, group_id):
+    def __init__(self, group_id, generation_id=-1, member_id="", group_instance_id=None, native=None):
         if not isinstance(group_id, str) or not group_id:
             raise InvalidArgumentError(f"group_id must be a non-empty str, got {group_id!r}")
+        if type(generation_id) is not int:
+            raise InvalidArgumentError(f"generation_id must be an int (-1: no member), got {generation_id!r}")
+        if not isinstance(member_id, str):
+            raise InvalidArgumentError(f"member_id must be a str (\"\": no member), got {member_id!r}")
         self.group_id = group_id
+        self.generation_id = generation_id
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.native = native
 
     def __repr__(self):
-        return f"GroupMetadata(group_id={self.group_id!r})"
+        return (f"GroupMetadata(group_id={self.group_id!r}, generation_id={self.generation_id}, "
+                f"member_id={self.member_id!r}, group_instance_id={self.group_instance_id!r})")
 
 
 class TransactionalProducer:
@@ -56,13 +69,16 @@ class TransactionalProducer:
     before they are written as one batch; 1 MiB)."""
 
     def __init__(self, log, coordinator, *, transactional_id, transaction_timeout_ms=_coord.DEFAULT_TIMEOUT_MS,
-                 partitioner=None, key_serializer=None, value_serializer=None, batch_size=1 << 20):
+                 partitioner=None, key_serializer=None, value_serializer=None, batch_size=1 << 20,
+                 member_check=None):
         self.transactional_id = _coord.check_transactional_id(transactional_id)
         self.transaction_timeout_ms = _coord.check_timeout(transaction_timeout_ms)
         if type(batch_size) is not int or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be an int >= 1 (bytes), got {batch_size!r}")
         self._log = log
         self._coord = coordinator
+        self._member_check = member_check   # (group id, member id, generation) -> raises CommitFailedError
+        self._abortable = None              # the error that left the open transaction only abortable
         self._partitioner = _partitioners.get_partitioner(partitioner)
         self._kser = _serde.wrap(key_serializer, "key")
         self._vser = _serde.wrap(value_serializer, "value")
@@ -198,6 +214,13 @@ class TransactionalProducer:
             if not isinstance(gid, str) or not gid:
                 raise InvalidTypeError(f"group_metadata must be a consumer's group_metadata() or a group id, "
                                        f"got {group_metadata!r}")
+            if self._member_check is not None and isinstance(group_metadata, GroupMetadata):
+                try:   # KIP-447: a zombie member's offsets are refused; the transaction must abort
+                    self._member_check(gid, group_metadata.member_id, group_metadata.generation_id)
+                except CommitFailedError as e:
+                    e.requires_abort = True      # as the kafka:// back end's (txn_requires_abort)
+                    self._abortable = e
+                    raise
             if not hasattr(offsets, "items"):
                 raise InvalidTypeError(f"offsets must be a dict {{TopicPartition: offset}}, got {offsets!r:.80}")
             clean = {}
@@ -221,6 +244,8 @@ class TransactionalProducer:
         nothing (a crash midway is finished by recovery). ProducerFencedError if fenced."""
         with self._lock:
             self._check(need_txn=True)
+            if self._abortable is not None:   # as Kafka: the error again, until abort_transaction()
+                raise self._abortable
             if self._buf:
                 self._guard(self._write, list(self._buf))
             self._guard(self._coord.end, self.transactional_id, self._pid, self._epoch, True)
@@ -235,6 +260,7 @@ class TransactionalProducer:
                 f"the transaction of {self.transactional_id!r} was aborted before this record was written"))
             self._guard(self._coord.end, self.transactional_id, self._pid, self._epoch, False)
             self._in_txn = False
+            self._abortable = None
 
     def close(self, timeout=None):
         """Close the producer. An open transaction is left as it is: the next producer with

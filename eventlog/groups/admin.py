@@ -23,7 +23,7 @@ import shutil
 import attrs
 
 from eventlog._os.fs import wrap_public_methods
-from eventlog.errors import GroupNotEmptyError, InvalidArgumentError, InvalidTypeError, UnknownTopicError
+from eventlog.errors import CommitFailedError, GroupNotEmptyError, InvalidArgumentError, InvalidTypeError, UnknownTopicError
 from eventlog._os.fs import read_json_or_none
 from eventlog.groups import files as gf
 from eventlog.groups.subscription import tps_from
@@ -168,6 +168,26 @@ class ConsumerGroup:
                 joined_ms=doc.get("joined_ms") if type(doc.get("joined_ms")) is int else 0,
                 is_leader=(mid == leader)))
         return out
+
+    def check_member(self, member_id, generation):
+        """KIP-447's check of offsets a transaction commits for this group on behalf of
+        `member_id` at `generation` (from a consumer's `group_metadata()`): CommitFailedError
+        unless that member is live and the group is at that generation (a zombie: a member
+        that left, or one of an older generation whose partitions may be another's now).
+        A `member_id` of "" with generation -1 (no member: assign() or a bare group id) is
+        not checked, as Kafka skips the check for it."""
+        if member_id == "" and generation < 0:
+            return
+        if member_id not in self._live():
+            raise CommitFailedError(
+                f"offsets for group {self.group_id!r} refused: member {member_id!r} is not in the group "
+                f"(it left or was removed; Kafka's UNKNOWN_MEMBER_ID); abort the transaction")
+        current = self.generation
+        if generation != current:
+            raise CommitFailedError(
+                f"offsets for group {self.group_id!r} refused: member {member_id!r} is at generation "
+                f"{generation} but the group is at generation {current} (a rebalance may have given its "
+                f"partitions to another member; Kafka's ILLEGAL_GENERATION); abort the transaction")
 
     def is_empty(self):
         """True if no live member is running (static members that are gone do not count)."""

@@ -19,7 +19,8 @@ from eventlog.record import Record
 from eventlog.errors import (BackendError, CommitFailedError, GroupNotEmptyError, InvalidArgumentError,
                              KafkaTimeoutError, OffsetOutOfRangeError, RebalanceInProgressError,
                              RecordTooLargeError, TopicExistsError, UnknownPartitionError, UnknownTopicError,
-                             UnsupportedOperationError, InvalidTopicError, IllegalStateError)
+                             UnsupportedOperationError, InvalidTopicError, IllegalStateError,
+                             ProducerFencedError, TransactionAbortedError)
 
 INSTALL_HINT = "pip install 'eventlog[kafka]'"
 _ck = None
@@ -166,6 +167,9 @@ _BY_NAME = {
     "INVALID_REQUEST": InvalidArgumentError, "POLICY_VIOLATION": InvalidArgumentError,
     "INVALID_REPLICATION_FACTOR": InvalidArgumentError, "_INVALID_ARG": InvalidArgumentError,
     "_STATE": IllegalStateError,
+    "_FENCED": ProducerFencedError, "PRODUCER_FENCED": ProducerFencedError,
+    "INVALID_PRODUCER_EPOCH": ProducerFencedError,
+    "_PURGE_QUEUE": TransactionAbortedError, "_PURGE_INFLIGHT": TransactionAbortedError,
 }
 _table = None
 

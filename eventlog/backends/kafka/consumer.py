@@ -21,11 +21,13 @@ import uuid
 
 from eventlog.backends.kafka._client import ck, map_error, unsupported
 from eventlog.backends.kafka._client import NO_GROUP_PREFIX, records_from
+from eventlog.backends.kafka.transactional import group_metadata_of
 from eventlog.clients.consumer import as_topic_partitions, check_consumer_options
 from eventlog.errors import (ConsumerClosedError, EventLogError, IllegalStateError, InvalidArgumentError,
                              SerializationError,
                              InvalidTypeError, NoOffsetForPartitionError, UnknownPartitionError)
 from eventlog.record import TopicPartition
+from eventlog.transactions import isolation as _isolation
 
 _STRATEGIES = {"cooperative-sticky": "cooperative-sticky", "range": "range", "roundrobin": "roundrobin",
                "round_robin": "roundrobin", "sticky": "cooperative-sticky"}
@@ -39,13 +41,16 @@ class KafkaConsumer:
     key_deserializer / value_deserializer, max_poll_records, fetch_max_bytes,
     partition_assignment_strategy, max_poll_interval_ms, group_instance_id,
     session_timeout_ms, client_id. Kafka-only: config (raw librdkafka settings).
-    `offset_store=` raises UnsupportedOperationError (the group coordinator stores offsets)."""
+    isolation_level ("read_uncommitted", the default as in Kafka, or "read_committed" ->
+    `isolation.level`). `offset_store=` raises UnsupportedOperationError (the group
+    coordinator stores offsets)."""
 
     def __init__(self, log, *, group_id=None, auto_offset_reset="latest", enable_auto_commit=None,
                  auto_commit_interval_ms=5000, key_deserializer=None, value_deserializer=None,
                  offset_store=None, max_poll_records=500, fetch_max_bytes=50 << 20,
                  partition_assignment_strategy="cooperative-sticky", max_poll_interval_ms=300_000,
-                 group_instance_id=None, session_timeout_ms=45_000, client_id=None, config=None):
+                 group_instance_id=None, session_timeout_ms=45_000, client_id=None,
+                 isolation_level="read_uncommitted", config=None):
         if offset_store is not None:
             raise unsupported("offset_store=", "a Kafka cluster keeps committed offsets in its group "
                               "coordinator (__consumer_offsets); commit with consumer.commit()")
@@ -61,8 +66,13 @@ class KafkaConsumer:
         for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
             if fn is not None and not callable(fn):
                 raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
+        if isolation_level not in _isolation.ISOLATION_LEVELS:
+            raise InvalidArgumentError(f"isolation_level must be one of "
+                                       f"{', '.join(map(repr, _isolation.ISOLATION_LEVELS))}; got {isolation_level!r}")
         self._log = log
         self.group_id = group_id
+        self.isolation_level = isolation_level
+        self._committed_only = isolation_level == _isolation.READ_COMMITTED
         self.auto_offset_reset = auto_offset_reset
         self.enable_auto_commit = group_id is not None and enable_auto_commit is not False
         self.auto_commit_interval = auto_commit_interval_ms / 1000.0
@@ -78,7 +88,10 @@ class KafkaConsumer:
             # librdkafka wants fetch.max.bytes >= message.max.bytes (>= 1000)
             "fetch.max.bytes": max(1000, fetch_max_bytes), "message.max.bytes": min(1_000_000, max(1000, fetch_max_bytes)),
             "partition.assignment.strategy": self._strategy,
-            "max.poll.interval.ms": max_poll_interval_ms, "session.timeout.ms": session_timeout_ms})
+            "max.poll.interval.ms": max_poll_interval_ms, "session.timeout.ms": session_timeout_ms,
+            # set always: librdkafka's default is read_committed, Kafka's (and a directory's) is not
+            "isolation.level": isolation_level})
+        self._group_instance_id = group_instance_id
         if group_instance_id is not None:
             conf["group.instance.id"] = group_instance_id
         if client_id is not None:
@@ -286,7 +299,7 @@ class KafkaConsumer:
             c = self._committed([tp]).get(tp)
             if c is not None:
                 return c
-        lo, hi = self._log.watermarks(tp)
+        lo, hi = self._watermarks(tp)
         if self.auto_offset_reset == "earliest":
             return lo
         if self.auto_offset_reset == "latest":
@@ -354,7 +367,7 @@ class KafkaConsumer:
         self._check()
         self._sync_iter()
         for tp in self._targets(partitions, "seek_to_end"):
-            self._seek(tp, self._log.watermarks(tp)[1])
+            self._seek(tp, self._watermarks(tp)[1])
 
     def pause(self, partitions):
         self._check()
@@ -378,9 +391,16 @@ class KafkaConsumer:
         self._check()
         return {tp: self._log.watermarks(tp)[0] for tp in as_topic_partitions(partitions, "beginning_offsets")}
 
+    def _watermarks(self, tp):
+        """(start, end) of `tp` as this consumer's isolation level sees it: for read_committed
+        the end is the last stable offset (Kafka's ListOffsets with READ_COMMITTED)."""
+        return self._log.watermarks(tp, self._c if self._committed_only else None)
+
     def end_offsets(self, partitions):
+        """{tp: end offset}: the high watermark, or for a read_committed consumer the last
+        stable offset (the first offset of the oldest open transaction), as Kafka's."""
         self._check()
-        return {tp: self._log.watermarks(tp)[1] for tp in as_topic_partitions(partitions, "end_offsets")}
+        return {tp: self._watermarks(tp)[1] for tp in as_topic_partitions(partitions, "end_offsets")}
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""
@@ -396,6 +416,15 @@ class KafkaConsumer:
         return self._log.topics()
 
     # -- commits -----------------------------------------------------------------------------------
+    def group_metadata(self):
+        """This consumer's group for `send_offsets_to_transaction`: the group id and, once it
+        joined a subscribed group, its generation and member id (KIP-447: the broker refuses
+        offsets of an older generation). Needs a group_id."""
+        self._check()
+        if self.group_id is None:
+            raise IllegalStateError("group_metadata() needs a group_id: create the consumer with group_id=...")
+        return group_metadata_of(self._c, self.group_id, self._group_instance_id)
+
     def commit(self, offsets=None, *, _async=False):
         """Commit `offsets` ({tp: next offset to read}), or the positions of all assigned
         partitions. Needs a group_id."""

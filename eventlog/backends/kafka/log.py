@@ -158,17 +158,22 @@ class KafkaLog:
                 if self._reader is None:
                     self._reader = ck().Consumer(self.client_config(**{
                         "group.id": NO_GROUP_PREFIX + uuid.uuid4().hex, "enable.auto.commit": False,
-                        "enable.auto.offset.store": False, "enable.partition.eof": True}))
+                        "enable.auto.offset.store": False, "enable.partition.eof": True,
+                        # a directory's read() and end_offset see every record (the high
+                        # watermark); librdkafka's default would be read_committed (the LSO)
+                        "isolation.level": "read_uncommitted"}))
         return self._reader
 
-    def watermarks(self, tp):
+    def watermarks(self, tp, client=None):
         """(start offset, end offset) of `tp`, from the partition leader now. Retriable errors
         (a leader not known yet, as right after a topic is created) are retried until
-        `self.timeout` has passed."""
+        `self.timeout` has passed. `client` (a confluent Consumer; default the internal
+        read_uncommitted one) is the one asked: a read_committed consumer gets the last
+        stable offset as the end, as Kafka's ListOffsets answers that isolation level."""
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return self.reader().get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
+                return (client or self.reader()).get_watermark_offsets(ck().TopicPartition(tp.topic, tp.partition),
                                                           timeout=self.timeout, cached=False)
             except ck().KafkaException as e:
                 err = e.args[0] if e.args else None
@@ -285,8 +290,14 @@ class KafkaLog:
         self.wait_until(lambda: name not in self._metadata().topics, f"topic {name!r} to disappear")
 
     def producer(self, **options):
-        """A new Producer (see `eventlog.backends.kafka.producer.KafkaProducer` for options)."""
+        """A new Producer (see `eventlog.backends.kafka.producer.KafkaProducer` for options);
+        with `transactional_id=`, a transactional one
+        (`eventlog.backends.kafka.transactional.KafkaTransactionalProducer`)."""
         self._check()
+        if options.get("transactional_id") is not None:
+            from eventlog.backends.kafka.transactional import KafkaTransactionalProducer
+            return KafkaTransactionalProducer(self, **options)
+        options.pop("transactional_id", None)
         from eventlog.backends.kafka.producer import KafkaProducer
         return KafkaProducer(self, **options)
 
@@ -295,6 +306,11 @@ class KafkaLog:
         self._check()
         from eventlog.backends.kafka.consumer import KafkaConsumer
         return KafkaConsumer(self, **options)
+
+    def transaction_coordinator(self, **_kw):
+        raise unsupported("log.transaction_coordinator() (and `eventlog transactions`)",
+                          "the broker's transaction coordinator keeps the transactional ids: "
+                          "kafka-transactions.sh list / describe --transactional-id ID / abort")
 
     def group(self, group_id):
         """The consumer group `group_id` (members, committed, lag, reset_offsets, delete)."""

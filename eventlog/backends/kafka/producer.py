@@ -240,7 +240,12 @@ class KafkaProducer:
         p = self._p
         last = time.monotonic()
         while not self._closed:
-            p.poll(0.05)
+            try:
+                p.poll(0.05)
+            except ck().KafkaException as e:   # a fatal error (e.g. a fenced transactional producer)
+                self._on_fatal(e)
+                time.sleep(0.05)
+                continue
             if _watched:
                 _settle_watched()
             if time.monotonic() - last > _META_TTL_S:   # partition counts of the fast path
@@ -250,6 +255,14 @@ class KafkaProducer:
                         self._count(topic)
                     except EventLogError:
                         self._pcache.pop(topic, None)
+
+    def _on_fatal(self, exc):
+        """The poll thread got a fatal error from librdkafka: log it (once); the producer's
+        futures fail with it through their delivery reports."""
+        if not getattr(self, "_fatal_logged", False):
+            self._fatal_logged = True
+            import logging
+            logging.getLogger("eventlog.producer").error("fatal producer error: %s", exc)
 
     def _count(self, topic):
         c = self._counts.get(topic)
