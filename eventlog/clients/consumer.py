@@ -507,8 +507,21 @@ class Consumer:
         return {tp: p.start_offset for tp, p in map(self._partition, partitions)}
 
     def end_offsets(self, partitions):
+        """{tp: end offset}: the offset after the last record with read_uncommitted; with
+        read_committed the last stable offset (the first offset of the oldest transaction
+        still open), as Kafka's consumer reports it."""
         self._check_usable()
-        return {tp: p.end_offset for tp, p in map(self._partition, partitions)}
+        out = {}
+        for tp, p in map(self._partition, partitions):
+            if self._committed_reader is None:
+                out[tp] = p.end_offset
+                continue
+            a = self._assigned.get(tp)
+            if a is not None and a.state is not None:   # the fetch's own view, from its position
+                out[tp] = self._committed_reader.last_stable_offset(tp, p, a.state.offset)
+            else:
+                out[tp] = _isolation.PartitionView(p, p.start_offset).refresh()
+        return out
 
     def offsets_for_times(self, timestamps):
         """{tp: first offset with timestamp >= ts, or None} for {tp: ts_ms}."""
@@ -705,7 +718,10 @@ class Consumer:
     def _fetch_part(self, a, st, need, budget):
         if self._committed_reader is not None:  # read_committed
             return self._committed_reader.fetch(a.tp, a.part, st, need, budget)
-        return a.part.fetch(st, need, budget)
+        recs = a.part.fetch(st, need, budget)
+        if not recs and st.pending is None and st.seg is not None and st.expect > st.offset:
+            st.offset = st.expect  # past transaction markers (they hold no record), as Kafka's position
+        return recs
 
     def _rewind(self, recs, chunks, j):
         """Move positions back to recs[j:] (not returned after all); `chunks` are the

@@ -436,6 +436,8 @@ class Consumer(CommitsMixin):
     def _queue_eof(self, tp, offset):
         try:
             end = self._ref.log.topic(tp.topic).partition(tp.partition).end_offset
+            if offset < end and self._c.isolation_level == "read_committed":
+                end = self._c.end_offsets([tp])[tp]   # as librdkafka: EOF at the last stable offset
         except _el.EventLogError:
             return
         if offset >= end and self._eof.get(tp) != offset:
@@ -559,6 +561,10 @@ class Consumer(CommitsMixin):
                        "Failed to get watermark offsets: Local: Unknown partition") from None
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        if not cached and self._c.isolation_level == "read_committed":
+            # librdkafka asks the broker with its isolation level: the high mark is the LSO
+            return (p.start_offset, self._c.end_offsets([_TP(partition.topic, partition.partition)])[
+                _TP(partition.topic, partition.partition)])
         return (p.start_offset, p.end_offset)
 
     def offsets_for_times(self, partitions, timeout=None):
