@@ -257,3 +257,35 @@ def test_configuration_as_librdkafka_checks_it(url, tmp_path):
             ck.Producer({"bootstrap.servers": url, "transactional.id": "x", **conf})
     with pytest.raises(ck.KafkaException, match='Invalid value "bogus" for configuration property "isolation.level"'):
         ck.Consumer({"bootstrap.servers": url, "group.id": "g", "isolation.level": "bogus"})
+
+
+HOLD_LOCK = """
+import sys, eventlog
+log = eventlog.open(sys.argv[1])
+with log.transaction_coordinator().held(sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.read()      # until the test closes our stdin (or kills us)
+"""
+
+
+def test_init_that_times_out_is_retriable_and_conflicts_until_called_again(url, tmp_path):
+    # another process holds the id's lock (as a producer committing with that id does)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "log"), "busy"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        p = ck.Producer({"bootstrap.servers": url, "transactional.id": "busy"})
+        assert flags(p.init_transactions, 0.2) == ("_TIMED_OUT", True, False, False)
+        conflict = ("_CONFLICT", True, False, False)
+        assert flags(p.begin_transaction) == conflict
+        assert flags(p.commit_transaction, 0.2) == conflict
+        assert flags(p.abort_transaction, 0.2) == conflict
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    p.init_transactions(10)     # resumes, as librdkafka's does
+    p.begin_transaction()
+    p.produce("t", b"x", partition=0)
+    p.commit_transaction()
+    assert read(url)[0] == [b"x"]
+    p.close()

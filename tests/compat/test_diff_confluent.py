@@ -913,6 +913,18 @@ def txn_a_second_producer_with_the_same_id_fences_the_first(s):
 
 
 @scenario
+def txn_an_empty_transaction_ends_without_the_coordinator(s):
+    t = s.topic("empty", 1)
+    first = txn_producer(s, "empty")
+    first.begin_transaction()
+    txn_producer(s, "empty")               # fences `first`, which has sent nothing yet
+    empty = [txn_error(first.commit_transaction, 10), txn_error(first.begin_transaction),
+             txn_error(first.abort_transaction, 10), txn_error(first.begin_transaction)]
+    first.produce(t, b"late")
+    return empty, txn_error(first.flush, 10), first.flush(10), txn_error(first.commit_transaction, 10)
+
+
+@scenario
 def txn_offsets_commit_with_the_transaction_only(s):
     t_in = s.topic("in", 1)
     t_out = s.topic("out", 1)

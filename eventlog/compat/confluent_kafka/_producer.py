@@ -387,8 +387,9 @@ class Producer:
 
     def init_transactions(self, timeout=None):
         """Register this producer's transactional.id: fences older producers with the same id
-        and completes or aborts the transaction they left open. Call once, first. (eventlog
-        needs no broker round trip: `timeout` is accepted for compatibility.)"""
+        and completes or aborts the transaction they left open. Call once, first. `timeout`
+        (s; None or -1: no limit) bounds the wait while another producer with this id is
+        committing or recovering: KafkaException(_TIMED_OUT, retriable), call it again."""
         self._check()
         self._transactions().init(timeout)
 

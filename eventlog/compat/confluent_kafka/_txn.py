@@ -2,6 +2,9 @@
 transaction state machine over eventlog's `TransactionalProducer`.
 
 Rules kept (librdkafka's, checked against the real client on a real Kafka broker):
+- init_transactions(timeout) that times out (another producer with the id holds its lock,
+  committing or recovering) raises _TIMED_OUT, retriable; until init_transactions is called
+  again and succeeds, the other transactional calls raise _CONFLICT, retriable.
 - States Init -> (init_transactions) Ready -> (begin_transaction) InTransaction ->
   (commit_transaction / abort_transaction) Ready. A call not valid in the current state raises
   _STATE "Operation not valid in state <State>" (not retriable, not fatal, no abort needed);
@@ -46,6 +49,7 @@ class Transactions:
         self._linger = linger_s
         self._batch_bytes = batch_bytes
         self._error = None          # the KafkaError of the AbortableError/FatalError state
+        self._init_timed_out = False
         self._raise_once = None     # a fatal error poll()/flush() raises (once)
         self._buffered = 0          # bytes produced since the last write
         self._since = None          # monotonic time of the first record since the last write
@@ -58,6 +62,10 @@ class Transactions:
         return KafkaException(self._error)
 
     def _require(self, *states):
+        if self._init_timed_out:
+            raise KafkaException(KafkaError(KafkaError._CONFLICT, "Conflicting init_transactions API call is "
+                                            "already in progress: call init_transactions() again",
+                                            retriable=True))
         if self.state in (FATAL, ABORTABLE) and self.state not in states:
             raise KafkaException(self._error)
         if self.state not in states:
@@ -65,11 +73,19 @@ class Transactions:
 
     # -- the API -------------------------------------------------------------------------------
     def init(self, timeout=None):
-        self._require(INIT)
+        if not self._init_timed_out:
+            self._require(INIT)
+        if timeout is not None and timeout < 0:
+            timeout = None
         try:
-            self.txp.init_transactions()
+            self.txp.init_transactions(timeout)
+        except _el.KafkaTimeoutError as e:
+            self._init_timed_out = True
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"Failed to initialize Producer ID: {e}",
+                                            retriable=True)) from e
         except _el.EventLogError as e:
             raise _from_el(e, "Failed to initialize transactions: ") from e
+        self._init_timed_out = False
         self.state = READY
 
     def begin(self):
