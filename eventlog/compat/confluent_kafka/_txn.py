@@ -50,6 +50,7 @@ class Transactions:
         self._batch_bytes = batch_bytes
         self._error = None          # the KafkaError of the AbortableError/FatalError state
         self._init_timed_out = False
+        self._open_when_fatal = False   # a transaction was open when the fatal error came
         self._raise_once = None     # a fatal error poll()/flush() raises (once)
         self._buffered = 0          # bytes produced since the last write
         self._since = None          # monotonic time of the first record since the last write
@@ -57,6 +58,7 @@ class Transactions:
     # -- errors ------------------------------------------------------------------------------
     def _fenced(self, what):
         if self.state != FATAL:
+            self._open_when_fatal = self.state in (IN_TXN, ABORTABLE)
             self.state = FATAL
             self._error = KafkaError(KafkaError._FENCED, f"{what}: {_FENCED_REASON}", fatal=True, retriable=False)
         return KafkaException(self._error)
@@ -193,4 +195,5 @@ class Transactions:
         self._error = None
 
     def in_transaction(self):
-        return self.state in (IN_TXN, ABORTABLE)
+        """A transaction is open (close() aborts it; after a fatal error that abort fails)."""
+        return self.state in (IN_TXN, ABORTABLE) or (self.state == FATAL and self._open_when_fatal)
