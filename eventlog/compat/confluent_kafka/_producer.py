@@ -32,7 +32,7 @@ _PRODUCER_KNOWN = {
     "queue.buffering.backpressure.threshold", "sticky.partitioning.linger.ms",
     "enable.gapless.guarantee", "partitioner_cb", "msg_order_cmp", "produce.offset.report",
     "transaction.timeout.ms", "enable.delivery.reports", "produce.request.max.partitions",
-    "request.timeout.ms", "queuing.strategy", "transactional.id", "transaction.timeout.ms",
+    "request.timeout.ms", "queuing.strategy", "transactional.id",
 }
 _PRODUCER_REFUSED = dict(_REFUSED_COMMON)
 _PARTITIONERS = ("random", "consistent", "consistent_random", "murmur2", "murmur2_random", "fnv1a",
