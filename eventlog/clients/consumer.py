@@ -731,7 +731,10 @@ class Consumer:
     def _fetch_part(self, a, st, need, budget):
         if self._committed_reader is not None:  # read_committed
             return self._committed_reader.fetch(a.tp, a.part, st, need, budget)
-        return a.part.fetch(st, need, budget)
+        recs = a.part.fetch(st, need, budget)
+        if not recs and st.pending is None and st.seg is not None and st.expect > st.offset:
+            st.offset = st.expect  # past transaction markers (they hold no record), as Kafka's position
+        return recs
 
     def _rewind(self, recs, chunks, j):
         """Move positions back to recs[j:] (not returned after all); `chunks` are the

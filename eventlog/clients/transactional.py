@@ -86,6 +86,7 @@ class TransactionalProducer:
         self._lock = threading.RLock()
         self._pid = self._epoch = None
         self._in_txn = False
+        self._started = False   # the open transaction has records or offsets (else it ends locally)
         self._fatal = None
         self._closed = False
         self._buf = {}    # tp -> [records], [futures], bytes
@@ -120,22 +121,30 @@ class TransactionalProducer:
             self._in_txn = False
             raise
 
-    def init_transactions(self):
+    def init_transactions(self, timeout=None):
         """Register this producer's transactional_id: fence every older producer with the
         same id (their sends and commits raise ProducerFencedError) and complete or abort any
-        transaction they left open. Call once, before the first transaction."""
+        transaction they left open. Call once, before the first transaction. `timeout`
+        (seconds, None: no limit) bounds the wait while another producer with this id holds
+        its lock (committing or recovering): KafkaTimeoutError, and init_transactions() may
+        be called again."""
         with self._lock:
             if self._closed:
                 raise ProducerClosedError(f"transactional producer {self.transactional_id!r} is closed")
             if self._pid is not None:
                 raise IllegalStateError("init_transactions() was already called on this producer")
-            self._pid, self._epoch = self._coord.init(self.transactional_id, self.transaction_timeout_ms)
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                        or timeout < 0):
+                raise InvalidArgumentError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+            self._pid, self._epoch = self._coord.init(self.transactional_id, self.transaction_timeout_ms,
+                                                      lock_timeout=timeout)
 
     def begin_transaction(self):
         """Start a transaction: what is sent until commit_transaction() commits together."""
         with self._lock:
             self._check(need_txn=False)
             self._in_txn = True
+            self._started = False
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None):
@@ -171,6 +180,7 @@ class TransactionalProducer:
             b[0].append((key, value, tuple(headers) if headers else None, timestamp_ms))
             b[1].append(fut)
             b[2] += (len(key) if key else 0) + (len(value) if value else 0) + 16
+            self._started = True
             if b[2] >= self.batch_size:
                 self._guard(self._write, [tp])
             return fut
@@ -236,16 +246,22 @@ class TransactionalProducer:
                 if type(o) is not int or o < 0:
                     raise InvalidArgumentError(f"offset of {tp} must be an int >= 0, got {o!r}")
                 clean[tp] = o
+            self._started = True
             self._guard(self._coord.add_offsets, self.transactional_id, self._pid, self._epoch, gid, clean, meta)
 
     def commit_transaction(self, timeout=None):
         """Write what is buffered, then commit: every record of the transaction becomes
         visible to read_committed readers, and the offsets sent to it are committed, all or
-        nothing (a crash midway is finished by recovery). ProducerFencedError if fenced."""
+        nothing (a crash midway is finished by recovery). ProducerFencedError if fenced.
+        A transaction that sent nothing ends here, without the coordinator (as Kafka's clients
+        end it)."""
         with self._lock:
             self._check(need_txn=True)
             if self._abortable is not None:   # as Kafka: the error again, until abort_transaction()
                 raise self._abortable
+            if not self._started:
+                self._in_txn = False
+                return
             if self._buf:
                 self._guard(self._write, list(self._buf))
             self._guard(self._coord.end, self.transactional_id, self._pid, self._epoch, True)
@@ -256,6 +272,9 @@ class TransactionalProducer:
         offsets are not committed; buffered records' futures fail with TransactionAbortedError."""
         with self._lock:
             self._check(need_txn=True)
+            if not self._started:
+                self._in_txn = False
+                return
             self._fail_buffered(TransactionAbortedError(
                 f"the transaction of {self.transactional_id!r} was aborted before this record was written"))
             self._guard(self._coord.end, self.transactional_id, self._pid, self._epoch, False)

@@ -29,11 +29,12 @@ Invariants:
 import logging
 import os
 import re
+import time
 
 from eventlog._os.fs import FileLock, atomic_write_json, read_json
 from eventlog._os.fs import now_ms as _now_ms
-from eventlog.errors import (IllegalStateError, InvalidArgumentError, InvalidTypeError, ProducerFencedError,
-                             UnknownTopicError)
+from eventlog.errors import (IllegalStateError, InvalidArgumentError, InvalidTypeError, KafkaTimeoutError,
+                             ProducerFencedError, UnknownTopicError)
 from eventlog.record import TopicPartition
 from eventlog.storage.codec import MAX_PRODUCER_EPOCH, MAX_PRODUCER_ID
 
@@ -144,21 +145,31 @@ class TransactionCoordinator:
 
     # -- the state machine ----------------------------------------------------------------
     class _Held:
-        def __init__(self, lk, blocking=True):
-            self.lk, self.blocking = lk, blocking
+        def __init__(self, lk, blocking=True, timeout=None, what=""):
+            self.lk, self.blocking, self.timeout, self.what = lk, blocking, timeout, what
             self.got = False
 
         def __enter__(self):
-            self.got = self.lk.acquire(self.blocking)
-            return self.got
+            if self.timeout is None or not self.blocking:
+                self.got = self.lk.acquire(self.blocking)
+                return self.got
+            deadline = time.monotonic() + self.timeout
+            while not self.lk.acquire(False):
+                if time.monotonic() >= deadline:
+                    raise KafkaTimeoutError(f"{self.what} was busy (another producer with this transactional_id "
+                                            f"is committing or recovering) for {self.timeout} s")
+                time.sleep(0.005)
+            self.got = True
+            return True
 
         def __exit__(self, *exc):
             if self.got:
                 self.lk.release()
 
-    def held(self, txn_id, blocking=True):
-        """Context manager holding the flock of `txn_id` (yields False if not blocking and busy)."""
-        return self._Held(self._lock(txn_id), blocking)
+    def held(self, txn_id, blocking=True, timeout=None):
+        """Context manager holding the flock of `txn_id` (yields False if not blocking and busy;
+        with a `timeout` in seconds, raises KafkaTimeoutError if still busy then)."""
+        return self._Held(self._lock(txn_id), blocking, timeout, f"the lock of transactional_id {txn_id!r}")
 
     def _fenced(self, st, txn_id, pid, epoch):
         if st is None or st["producer_id"] != pid or st["producer_epoch"] != epoch:
@@ -168,12 +179,14 @@ class TransactionCoordinator:
                 f"producer id/epoch is {now} (a newer producer called init_transactions, or the "
                 "transaction timed out and was aborted); close this producer and create a new one")
 
-    def init(self, txn_id, timeout_ms=DEFAULT_TIMEOUT_MS):
+    def init(self, txn_id, timeout_ms=DEFAULT_TIMEOUT_MS, lock_timeout=None):
         """Fence every older producer of `txn_id` and finish what it left: roll a PREPARE_*
-        decision forward, abort an ONGOING transaction. Returns (producer id, epoch)."""
+        decision forward, abort an ONGOING transaction. Returns (producer id, epoch).
+        `lock_timeout` (seconds, None: forever) bounds the wait for the id's flock
+        (KafkaTimeoutError; nothing changed)."""
         check_transactional_id(txn_id)
         check_timeout(timeout_ms)
-        with self.held(txn_id):
+        with self.held(txn_id, timeout=lock_timeout):
             st = self.load(txn_id)
             if st is None:
                 st = {"format": FORMAT, "transactional_id": txn_id, "producer_id": self._new_producer_id(txn_id),

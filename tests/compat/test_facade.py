@@ -147,8 +147,8 @@ def test_kafka_python_config_checks(url):
 
 
 def test_confluent_config_checks(url):
-    with pytest.raises(ck.KafkaException, match="transactions"):
-        ck.Producer({"bootstrap.servers": url, "transactional.id": "tx"})
+    with pytest.raises(ck.KafkaException, match="requires `enable.idempotence=true`"):
+        ck.Producer({"bootstrap.servers": url, "transactional.id": "tx", "enable.idempotence": False})
     with pytest.raises(ck.KafkaException, match="unknown configuration 'colour'"):
         ck.Producer({"bootstrap.servers": url, "colour": "red"})
     with pytest.raises(ck.KafkaException, match="partitioner"):

@@ -18,14 +18,7 @@ from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_C
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
 from eventlog.compat.confluent_kafka._stats import Stats
 from eventlog.compat.confluent_kafka._types import (OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, OFFSET_STORED, TIMESTAMP_NOT_AVAILABLE,
-                     KafkaError, Message, TopicPartition, _exc, _from_el, _message, _tp)
-
-class _ConsumerGroupMetadata:
-    def __init__(self, group_id, generation, member_id):
-        self.group_id = group_id
-        self.generation_id = generation
-        self.member_id = member_id
-
+                     KafkaError, Message, TopicPartition, _ConsumerGroupMetadata, _exc, _from_el, _message, _tp)
 
 _CONSUMER_KNOWN = {
     "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",
@@ -147,9 +140,14 @@ class Consumer(CommitsMixin):
         self._max_poll_ms = _int(c, "max.poll.interval.ms", 300000)
         self._last_poll = None           # when the application's last poll started
         self._max_poll_reported = False  # _MAX_POLL_EXCEEDED reported for this departure
+        # librdkafka's default is read_committed (Kafka's Java client's is read_uncommitted)
+        isolation = str(c.get("isolation.level", "read_committed"))
+        if isolation not in ("read_committed", "read_uncommitted"):
+            raise _cfg_error(f'Invalid value "{isolation}" for configuration property "isolation.level"')
         self._ref = _open(c, "Consumer")
         try:
             self._c = self._ref.log.consumer(
+                isolation_level=isolation,
                 group_id=self._group, auto_offset_reset=_RESETS[reset], enable_auto_commit=False,
                 partition_assignment_strategy=strategy,
                 max_poll_interval_ms=self._max_poll_ms,
@@ -438,6 +436,8 @@ class Consumer(CommitsMixin):
     def _queue_eof(self, tp, offset):
         try:
             end = self._ref.log.topic(tp.topic).partition(tp.partition).end_offset
+            if offset < end and self._c.isolation_level == "read_committed":
+                end = self._c.end_offsets([tp])[tp]   # as librdkafka: EOF at the last stable offset
         except _el.EventLogError:
             return
         if offset >= end and self._eof.get(tp) != offset:
@@ -561,6 +561,10 @@ class Consumer(CommitsMixin):
                        "Failed to get watermark offsets: Local: Unknown partition") from None
         except _el.EventLogError as e:
             raise _from_el(e) from e
+        if not cached and self._c.isolation_level == "read_committed":
+            # librdkafka asks the broker with its isolation level: the high mark is the LSO
+            return (p.start_offset, self._c.end_offsets([_TP(partition.topic, partition.partition)])[
+                _TP(partition.topic, partition.partition)])
         return (p.start_offset, p.end_offset)
 
     def offsets_for_times(self, partitions, timeout=None):

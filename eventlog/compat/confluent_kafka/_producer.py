@@ -1,17 +1,23 @@
-"""confluent_kafka.Producer over an eventlog directory."""
+"""confluent_kafka.Producer over an eventlog directory. With ``transactional.id`` set, produce
+goes through eventlog's TransactionalProducer and the transactional API follows librdkafka's
+state machine (_txn)."""
 from __future__ import annotations
 
 import collections
 import threading
 import time
+import warnings
 
 from eventlog import errors as _el
+from eventlog.clients import partitioners as _partitioners
 from eventlog.compat import _common
+from eventlog.compat.confluent_kafka import _txn
 from eventlog.compat.confluent_kafka._config import (_NETWORK_COMMON, _REFUSED_COMMON, _bool, _bytes, _cfg_error, _headers, _int,
                       _merge_conf, _open)
 from eventlog.compat.confluent_kafka._guard import closed_guard
 from eventlog.compat.confluent_kafka._stats import Stats
 from eventlog.compat.confluent_kafka._metadata import _cluster_metadata
+from eventlog.record import TopicPartition as _TP
 from eventlog.compat.confluent_kafka._types import (OFFSET_INVALID, TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError,
                      KafkaException, Message, _exc, _from_el)
 
@@ -26,12 +32,9 @@ _PRODUCER_KNOWN = {
     "queue.buffering.backpressure.threshold", "sticky.partitioning.linger.ms",
     "enable.gapless.guarantee", "partitioner_cb", "msg_order_cmp", "produce.offset.report",
     "transaction.timeout.ms", "enable.delivery.reports", "produce.request.max.partitions",
-    "request.timeout.ms", "queuing.strategy",
+    "request.timeout.ms", "queuing.strategy", "transactional.id",
 }
-_PRODUCER_REFUSED = dict(_REFUSED_COMMON, **{
-    "transactional.id": "eventlog has no transactions (records are visible once written); run "
-                        "transactional code against a real broker",
-})
+_PRODUCER_REFUSED = dict(_REFUSED_COMMON)
 _PARTITIONERS = ("random", "consistent", "consistent_random", "murmur2", "murmur2_random", "fnv1a",
                  "fnv1a_random")
 
@@ -60,13 +63,25 @@ class Producer:
         self._stats = Stats(c.get("stats_cb"), _int(c, "statistics.interval.ms", 0),
                             str(c.get("client.id", "rdkafka")), "producer")
         linger = float(c.get("linger.ms", c.get("queue.buffering.max.ms", 5)))
+        batch = max(1, _int(c, "batch.size", 1000000))
+        txn_id = c.get("transactional.id") or None
+        txn_timeout = self._txn_conf(c, txn_id)
         self._ref = _open(c, "Producer")
+        self._txn = None
+        self._p = None
         try:
-            self._p = self._ref.log.producer(
-                partitioner=part, linger_ms=linger,
-                batch_size=max(1, _int(c, "batch.size", 1000000)),
-                buffer_memory=max(1, _int(c, "queue.buffering.max.kbytes", 1048576)) * 1024,
-                max_block_ms=0)
+            if txn_id is None:
+                self._p = self._ref.log.producer(
+                    partitioner=part, linger_ms=linger, batch_size=batch,
+                    buffer_memory=max(1, _int(c, "queue.buffering.max.kbytes", 1048576)) * 1024,
+                    max_block_ms=0)
+            else:
+                # the facade decides when records are written (_txn), so the core producer never
+                # writes on its own from inside send()
+                txp = self._ref.log.producer(transactional_id=str(txn_id), transaction_timeout_ms=txn_timeout,
+                                             batch_size=1 << 62)
+                self._partitioner = _partitioners.get_partitioner(part)
+                self._txn = _txn.Transactions(txp, self._serve_until_done, linger / 1000.0, batch)
         except Exception:
             self._ref.release()
             raise
@@ -75,6 +90,24 @@ class Producer:
         self._cv = threading.Condition(threading.Lock())
         self._known = set()
         self._closed = False
+
+    @staticmethod
+    def _txn_conf(c, txn_id):
+        """transaction.timeout.ms (librdkafka's range and default), and the settings a
+        transactional producer needs, checked as librdkafka checks them."""
+        timeout = _int(c, "transaction.timeout.ms", 60000)
+        if not 1000 <= timeout <= 2147483647:
+            raise _cfg_error(f'Configuration property "transaction.timeout.ms" value {timeout} is outside '
+                             "allowed range 1000..2147483647")
+        if txn_id is None:
+            return timeout
+        if not _bool(c, "enable.idempotence", True):
+            raise _cfg_error("Failed to create producer: `transactional.id` requires `enable.idempotence=true`")
+        acks = str(c.get("acks", c.get("request.required.acks", "all"))).lower()
+        if acks not in ("all", "-1"):
+            raise _cfg_error("Failed to create producer: `acks` must be set to `all` when `enable.idempotence` "
+                             "is true")
+        return timeout
 
     def __repr__(self):
         return f"<eventlog.compat.confluent_kafka.Producer {self._ref.log.path!r}>"
@@ -118,6 +151,8 @@ class Producer:
         if size > self._max_bytes:
             raise _exc(KafkaError.MSG_SIZE_TOO_LARGE,
                        "Unable to produce message: Broker: Message size too large")
+        if self._txn is not None:
+            self._txn.check_produce()
         first = topic not in self._known
         self._topic(topic)
         if partition is None or partition == -1:
@@ -135,6 +170,9 @@ class Producer:
                         self._cv.notify_all()
                     return
                 raise _exc(KafkaError._UNKNOWN_PARTITION, "Unable to produce message: Local: Unknown partition")
+        if self._txn is not None:
+            self._produce_txn(topic, value, key, hs, partition, timestamp, cb, size)
+            return
         try:
             f = self._p.send(topic, value=value, key=key, headers=hs, partition=partition,
                              timestamp_ms=timestamp if timestamp else None)
@@ -145,6 +183,49 @@ class Producer:
         with self._cv:
             self._pending += 1
         f.add_done_callback(lambda fut, cb=cb, k=key, v=value: self._done(fut, cb, k, v))
+
+    def _produce_txn(self, topic, value, key, hs, partition, timestamp, cb, size):
+        """Buffer a record in the open transaction (written by _txn's rules); its delivery
+        report is queued when it is written or fails."""
+        if partition is None:
+            n = self._ref.log.topic(topic).config.partitions
+            partition = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
+        try:
+            f = self._txn.txp.send(topic, value=value, key=key, headers=hs, partition=partition,
+                                   timestamp_ms=timestamp if timestamp else None)
+        except _el.EventLogError as e:
+            raise _from_el(e, "Unable to produce message: ") from e
+        with self._cv:
+            self._pending += 1
+        f.add_done_callback(lambda fut, cb=cb, k=key, v=value, tp=(topic, partition):
+                            self._done_txn(fut, cb, k, v, tp))
+        self._txn.produced(size)
+
+    def _done_txn(self, fut, cb, key, value, tp):
+        """A record of the transaction was written (or failed): queue its report."""
+        e = fut.exception()
+        if e is None:
+            md = fut.result()
+            report = (tp[0], tp[1], md.offset, (TIMESTAMP_CREATE_TIME, md.timestamp_ms), None)
+        else:
+            if isinstance(e, (_el.TransactionAbortedError, _el.ProducerFencedError)):
+                # never written: librdkafka purges what is queued when the transaction ends
+                err = KafkaError(KafkaError._PURGE_QUEUE)
+            else:
+                err = _from_el(e).args[0]
+            report = (tp[0], tp[1], OFFSET_INVALID, (TIMESTAMP_NOT_AVAILABLE, 0), err)
+        with self._cv:
+            self._reports.append((None, cb, key, value, report))
+            self._cv.notify_all()
+
+    def _serve_until_done(self, timeout=None):
+        """Serve reports until none is outstanding (or `timeout` s passed)."""
+        deadline = _common.deadline_after(timeout if timeout is None or timeout >= 0 else None)
+        while self._pending:
+            left = _common.left(deadline)
+            if left is not None and left <= 0:
+                break
+            self._serve(min(left, 0.1) if left is not None else 0.1)
 
     def _done(self, fut, cb, key, value):
         """(eventlog's sender thread) queue a delivery report for poll()/flush()."""
@@ -167,6 +248,15 @@ class Producer:
         for fut, cb, key, value, failed in reports:
             with self._cv:
                 self._pending -= 1
+            if failed is not None and len(failed) == 5:   # a record of a transaction (_done_txn)
+                topic, partition, offset, ts, err = failed
+                batches.add((topic, partition, err is None))
+                if err is None and self._stats.enabled:
+                    self._stats.sent(_TP(topic, partition), (len(key) if key else 0) + (len(value) if value else 0))
+                if cb is not None and self._dr_enabled and not (err is None and self._dr_only_error):
+                    cb(err, Message(topic, partition, offset, key, value, None, err, ts, 0.0,
+                                    0 if err is None else None))
+                continue
             if failed is not None:      # refused before it was written (see produce)
                 batches.add(id(failed))
                 if cb is not None and self._dr_enabled:
@@ -202,6 +292,9 @@ class Producer:
         self._check()
         if timeout is not None and timeout < 0:
             timeout = None
+        if self._txn is not None:
+            self._txn.due()
+            self._txn.raise_pending()
         if timeout is None and not self._pending and not self._stats.enabled:
             timeout = 0  # nothing in flight could ever produce an event
         if not self._stats.enabled:
@@ -231,10 +324,14 @@ class Producer:
         if timeout is not None and timeout < 0:
             timeout = None
         deadline = _common.deadline_after(timeout)
-        try:
-            self._p.flush(timeout)
-        except _el.KafkaTimeoutError:
-            pass
+        if self._txn is not None:
+            self._txn.write("Failed to produce")
+            self._txn.raise_pending()
+        else:
+            try:
+                self._p.flush(timeout)
+            except _el.KafkaTimeoutError:
+                pass
         while self._pending:
             left = _common.left(deadline)
             if left is not None and left <= 0:
@@ -245,7 +342,10 @@ class Producer:
     def purge(self, in_queue=True, in_flight=True, blocking=True):
         """eventlog writes every produced message (there is no queue to take back): flushes."""
         self._check()
-        self._p.flush()
+        if self._txn is not None:
+            self._txn.write("Failed to produce")
+        else:
+            self._p.flush()
 
     def list_topics(self, topic=None, timeout=-1):
         self._check()
@@ -262,21 +362,61 @@ class Producer:
         if self._closed:
             return True
         try:
-            self.flush(timeout)
+            if self._txn is not None and self._txn.in_transaction():
+                try:   # as confluent-kafka: an open transaction is aborted
+                    self._txn.abort(timeout)
+                except KafkaException as e:
+                    warnings.warn(f"Producer abort_transaction failed during close: {e.args[0].str()}",
+                                  RuntimeWarning, stacklevel=2)
+            try:
+                self.flush(timeout)
+            except KafkaException:
+                pass   # a fatal error a write found: nothing is left to deliver
         finally:
             self._closed = True
             try:
-                self._p.close(timeout)
+                (self._p if self._txn is None else self._txn.txp).close(timeout)
             finally:
                 self._ref.release()
         return True
 
-    def _no_txn(self, *a, **k):
-        raise _exc(KafkaError._NOT_CONFIGURED, "eventlog has no transactions: run transactional code "
-                                               "against a real broker")
+    def _transactions(self):
+        if self._txn is None:
+            raise _exc(KafkaError._NOT_CONFIGURED, "The Transactional API requires transactional.id to be configured")
+        return self._txn
 
-    init_transactions = begin_transaction = commit_transaction = _no_txn
-    abort_transaction = send_offsets_to_transaction = _no_txn
+    def init_transactions(self, timeout=None):
+        """Register this producer's transactional.id: fences older producers with the same id
+        and completes or aborts the transaction they left open. Call once, first. `timeout`
+        (s; None or -1: no limit) bounds the wait while another producer with this id is
+        committing or recovering: KafkaException(_TIMED_OUT, retriable), call it again."""
+        self._check()
+        self._transactions().init(timeout)
+
+    def begin_transaction(self):
+        """Start a transaction: what is produced until commit_transaction() commits together."""
+        self._check()
+        self._transactions().begin()
+
+    def send_offsets_to_transaction(self, positions, group_metadata, timeout=None):
+        """Commit `positions` (a list of TopicPartition with the next offsets to read) for the
+        consumer group of `group_metadata` (Consumer.consumer_group_metadata()) if and only if
+        the transaction commits."""
+        self._check()
+        self._transactions().send_offsets(positions, group_metadata)
+
+    def commit_transaction(self, timeout=None):
+        """Write what is buffered, serve its delivery reports, and commit the transaction.
+        KafkaException: txn_requires_abort() if a record failed (call abort_transaction),
+        fatal() if this producer was fenced."""
+        self._check()
+        self._transactions().commit(timeout)
+
+    def abort_transaction(self, timeout=None):
+        """Abort the transaction: its records are never shown to read_committed consumers;
+        records not written yet get _PURGE_QUEUE delivery reports (served here)."""
+        self._check()
+        self._transactions().abort(timeout)
 
     def set_sasl_credentials(self, username, password):
         pass

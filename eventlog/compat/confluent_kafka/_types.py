@@ -148,6 +148,19 @@ def _from_el(e, prefix=""):
 
 # -- value types --------------------------------------------------------------------------------
 
+class _ConsumerGroupMetadata:
+    """What Consumer.consumer_group_metadata() returns: opaque to applications, accepted by
+    Producer.send_offsets_to_transaction (librdkafka's rd_kafka_consumer_group_metadata_t)."""
+
+    def __init__(self, group_id, generation, member_id):
+        self.group_id = group_id
+        self.generation_id = generation
+        self.member_id = member_id
+
+    def __repr__(self):
+        return f"<ConsumerGroupMetadata group_id={self.group_id!r}>"
+
+
 class TopicPartition:
     """confluent-kafka's TopicPartition: topic, partition, offset, metadata, leader_epoch, error.
     Compares and hashes by (topic, partition), as the C type does."""
