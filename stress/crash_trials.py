@@ -32,6 +32,14 @@ Kinds (`--kinds`, comma separated; default all):
   the damage is in a closed segment instead (variants ``closed-*``).
 - ``index`` -- in-process: an offset or time index of the active or a closed segment torn,
   garbled, zeroed, deleted or extended with garbage.
+- ``txkill`` / ``txpower`` (not in the default set: ``--kinds txkill,txpower``) -- the
+  transaction commit protocol killed -9 / cut by a power failure at each of its steps, then
+  recovered and judged all-or-nothing; `stress.txn_trials` says what they do and check.
+
+The power cut also drops a directory whose own entry was never synced (with everything in
+it), and undoes a rename (``os.replace``, recorded by the same wrapper, which keeps a hard
+link to the replaced file) whose directory entry was never synced: the old file is back.
+Directory syncs of all writers apply in the order they happened (one monotonic clock).
 
 Every trial then does, on a fresh ``eventlog.open``:
   1. the checker (see `run_checker`: ``log.verify()`` when the Log has it, else today's
@@ -1050,11 +1058,15 @@ class Tally:
         self.failures = []
         self.families = collections.OrderedDict()
         self.seconds = collections.Counter()
+        self.steps = collections.defaultdict(collections.Counter)  # txn kinds: where writers died
 
     def add(self, res, seconds):
         txn = res.kind in TXN_KINDS
         t = self.by_kind.setdefault(res.kind, dict.fromkeys(self.FIELDS + (self.TXN_FIELDS if txn else ()), 0))
         if txn:
+            for part in res.variant.split(":"):
+                if part[:1] == "w" and "-k" in part:   # w<writer>-k<txn>-<step>
+                    self.steps[res.kind][part.split("-", 2)[2]] += 1
             t["tx_acked"] += getattr(res, "tx_acked", 0)
             t["tx_rolled_fwd"] += getattr(res, "tx_inflight_commit", 0)
             t["tx_rolled_back"] += getattr(res, "tx_inflight_abort", 0)
@@ -1102,6 +1114,10 @@ class Tally:
         for kind, t in self.by_kind.items():
             if kind in TXN_KINDS:
                 lines.append(f"{kind}: " + ", ".join(f"{c} {t[c]}" for c in self.TXN_FIELDS))
+                steps = self.steps[kind]
+                if steps:
+                    lines.append(f"{kind} deaths by step: " + ", ".join(
+                        f"{s} {n}" for s, n in sorted(steps.items(), key=lambda x: _step_order(x[0]))))
         for kind, ex in self.exceptions.items():
             if ex:
                 lines.append(f"exceptions in {kind}: " + ", ".join(f"{k} x{n}" for k, n in ex.most_common()))
@@ -1116,11 +1132,18 @@ class Tally:
 
     def json(self):
         return {"by_kind": self.by_kind, "exceptions": {k: dict(v) for k, v in self.exceptions.items()},
+                "txn_deaths_by_step": {k: dict(v) for k, v in self.steps.items()},
                 "seconds": dict(self.seconds),
                 "families": [{"kind": k, "fail": list(why), "count": f["count"],
                               "variants": dict(f["variants"]), "first": f["first"]}
                              for (k, why), f in self.families.items()],
                 "failures": self.failures}
+
+
+def _step_order(step):
+    order = ("recorded", "written", "offsets-sent", "deciding", "decided", "marker", "offsets", "completed", "acked")
+    head = step.split("-")[0] if step.startswith("marker-") else step
+    return (order.index(head) if head in order else len(order), step)
 
 
 def _detail(res):

@@ -141,3 +141,18 @@ def test_transaction_power_cut_regressions(tmp_path, seed, bug):
         if box[0] is not None:
             box[0].close()
     assert not res.fail, (bug, res.variant, res.fail, res.notes)
+
+
+def test_transaction_power_cut_on_fsync_never_topics_regression(tmp_path):
+    """Topics with fsync="never" (the default): a transaction's batches were written unsynced
+    while its decision and markers were fsynced, so a power cut after the commit kept the
+    commit and dropped part of its data (a committed transaction visible in part, holes
+    before a later segment). Transactional batches are now fsynced whatever the topic says."""
+    from stress import txn_trials
+    server = ct.ForkServer()
+    try:
+        for seed in (823952090451, 553015888645):
+            res, _path = txn_trials.trial("txpower", seed, str(tmp_path), server, topic_fsync="never")
+            assert not res.fail, (seed, res.variant, res.fail, res.notes)
+    finally:
+        server.close()
