@@ -33,8 +33,9 @@ Judgement, on a fresh open:
   1. ``log.verify()`` of the crashed state reports no error;
   2. recovery, drawn per trial: ``init`` (a new producer with each writer's transactional id
      calls ``init_transactions()``) or ``timeout`` (a read_committed consumer whose
-     coordinator's clock reads 2**50 ms (past every timeout) rolls forward / aborts what holds its partitions
-     back, then the coordinator's timeout abort, with that clock, of anything still open);
+     coordinator's clock reads 2**50 ms, past every timeout, rolls forward or aborts what
+     holds its partitions back; then the coordinator's timeout abort, with that clock, of
+     anything still open);
   3. no open transaction is left; read_committed reaches every partition's end (no stuck
      last stable offset); ``verify()`` reports no error;
   4. per writer, every transaction is visible to read_committed whole or not at all
@@ -247,6 +248,9 @@ def trial(kind, seed, workdir, server, topic_fsync=None):
     res = ct.Result(kind, seed, variant)
     res.tag = tag
     res.notes += notes
+    # acknowledged transactions checked; transactions being committed at the kill that
+    # ended committed / aborted (the Tally's tx_* columns)
+    res.tx_acked = res.tx_inflight_commit = res.tx_inflight_abort = 0
     check(path, res, [_acks(a) for a in acks], recover)
     return res, path
 
@@ -371,9 +375,9 @@ def _check(path, res, acks, recover):
                 res.fail.append("outcome")
                 res.notes.append(f"writer {w} txn {inflight} killed at {a['K'][1]} before its end: committed")
             if inflight in a["B"] and a["B"][inflight]:
-                res.tx_inflight_commit = getattr(res, "tx_inflight_commit", 0) + (inflight in vis)
-                res.tx_inflight_abort = getattr(res, "tx_inflight_abort", 0) + (inflight not in vis)
-            res.tx_acked = getattr(res, "tx_acked", 0) + len(done)
+                res.tx_inflight_commit += inflight in vis
+                res.tx_inflight_abort += inflight not in vis
+            res.tx_acked += len(done)
             want_off = max(vis, default=-1) + 1 or None
             if committed[w] != want_off:
                 res.fail.append("offsets")
