@@ -32,6 +32,14 @@ Kinds (`--kinds`, comma separated; default all):
   the damage is in a closed segment instead (variants ``closed-*``).
 - ``index`` -- in-process: an offset or time index of the active or a closed segment torn,
   garbled, zeroed, deleted or extended with garbage.
+- ``txkill`` / ``txpower`` (not in the default set: ``--kinds txkill,txpower``) -- the
+  transaction commit protocol killed -9 / cut by a power failure at each of its steps, then
+  recovered and judged all-or-nothing; `stress.txn_trials` says what they do and check.
+
+The power cut also drops a directory whose own entry was never synced (with everything in
+it), and undoes a rename (``os.replace``, recorded by the same wrapper, which keeps a hard
+link to the replaced file) whose directory entry was never synced: the old file is back.
+Directory syncs of all writers apply in the order they happened (one monotonic clock).
 
 Every trial then does, on a fresh ``eventlog.open``:
   1. the checker (see `run_checker`: ``log.verify()`` when the Log has it, else today's
@@ -113,6 +121,8 @@ import eventlog
 from eventlog.errors import CorruptLogError, EventLogError, OffsetOutOfRangeError
 
 KINDS = ("kill", "power", "tail", "mid", "index")
+TXN_KINDS = ("txkill", "txpower")  # the commit protocol killed / cut (stress/txn_trials.py)
+ALL_KINDS = KINDS + TXN_KINDS
 DAMAGE_KINDS = ("tail", "mid", "index")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -769,14 +779,30 @@ def _install_sync_recorder(log_path):
         st = os.fstat(target)
         if stat.S_ISDIR(st.st_mode):
             d = os.readlink(f"/proc/self/fd/{target}")
+            t = time.monotonic_ns()  # one clock for all processes: the cut applies syncs in time order
             ents = {e.name: e.inode() for e in os.scandir(d)}
-            line = "D " + json.dumps([d, ents]) + "\n"
+            line = f"D {t} " + json.dumps([d, ents]) + "\n"
         else:
             line = f"F {st.st_dev} {st.st_ino} {st.st_size}\n"
         os.write(fd, line.encode())
 
     os.fsync = synced
     os.fdatasync = synced
+    real_replace = os.replace
+    keep = log_path + ".replaced"
+
+    def replace(src, dst, **kw):
+        # a replaced file stays reachable (hard link named by its inode) until the cut: if
+        # the rename's directory entry was never synced, the cut puts the old file back
+        try:
+            st = os.stat(dst)
+            os.makedirs(keep, exist_ok=True)
+            os.link(dst, os.path.join(keep, f"{st.st_dev}-{st.st_ino}"))
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError):
+            pass
+        return real_replace(src, dst, **kw)
+
+    os.replace = replace
 
 
 def _fork_server():
@@ -791,6 +817,9 @@ def _fork_server():
                 if pid == 0:
                     try:
                         os.close(0)
+                        if spec.get("mode") == "txn":
+                            from stress import txn_trials
+                            txn_trials.writer_main(spec)
                         _writer_main(spec)
                     finally:
                         os._exit(3)
@@ -855,6 +884,7 @@ def power_cut(root, baseline, sync_logs, rng):
     used for unsynced bytes and a count of files cut and removed."""
     dirs = {d: dict(ents) for d, ents in baseline[0].items()}
     sizes = dict(baseline[1])
+    dsyncs = []
     for lp in sync_logs:
         try:
             lines = open(lp, "rb").read().split(b"\n")[:-1]
@@ -862,22 +892,46 @@ def power_cut(root, baseline, sync_logs, rng):
             continue
         for ln in lines:
             if ln.startswith(b"D "):
-                d, ents = json.loads(ln[2:])
-                dirs.setdefault(d, {}).update(ents)
+                t, doc = ln[2:].split(b" ", 1)
+                dsyncs.append((int(t), doc))
             else:
                 _f, dev, ino, size = ln.split()
                 k = (int(dev), int(ino))
                 sizes[k] = max(sizes.get(k, 0), int(size))
+    # directory syncs of all writers in time order: a later sync of a directory (by any
+    # process) makes its entries as they were then durable, replacing an earlier one's
+    for _t, doc in sorted(dsyncs, key=lambda x: x[0]):
+        d, ents = json.loads(doc)
+        dirs.setdefault(d, {}).update(ents)
     variant = rng.choice(("drop", "drop", "zero", "prefix", "garble"))
     cut = removed = 0
-    for d, _subdirs, files in os.walk(root):
+    replaced = {}  # (dev, ino) -> a hard link to a file some os.replace replaced
+    for lp in sync_logs:
+        kd = lp + ".replaced"
+        for n in (os.listdir(kd) if os.path.isdir(kd) else ()):
+            dev, ino = n.split("-")
+            replaced[(int(dev), int(ino))] = os.path.join(kd, n)
+    for d, subdirs, files in os.walk(root):
+        for n in list(subdirs):  # a directory whose entry was never synced is gone, with all in it
+            if dirs.get(d, {}).get(n) != os.stat(os.path.join(d, n)).st_ino:
+                shutil.rmtree(os.path.join(d, n))
+                subdirs.remove(n)
+                removed += 1
         for n in files:
             f = os.path.join(d, n)
             st = os.stat(f)
-            if dirs.get(d, {}).get(n) != st.st_ino:
+            synced_ino = dirs.get(d, {}).get(n)
+            if synced_ino != st.st_ino:
                 os.unlink(f)   # its directory entry was never synced
                 removed += 1
-                continue
+                old = replaced.get((st.st_dev, synced_ino))
+                if old is None:
+                    continue
+                # a rename over a file whose new entry was never synced: the old file is back
+                shutil.copyfile(old, f)
+                st_old = os.stat(old)
+                st = os.stat(f)
+                sizes[(st.st_dev, st.st_ino)] = sizes.get((st_old.st_dev, st_old.st_ino), 0)
             keep = sizes.get((st.st_dev, st.st_ino), 0)
             if st.st_size <= keep:
                 continue
@@ -993,6 +1047,10 @@ def trial_seed(seed, kind, i):
 class Tally:
     FIELDS = ("trials", "failed", "acked", "lost", "lost_on_disk", "damaged", "quarantined", "corrupt", "disagree",
               "chk_before", "refused", "removed", "loud", "silent", "silent_fail", "checker_err", "unacked_kept")
+    # transactional kinds only: acknowledged transactions checked; transactions being
+    # committed at the kill that ended committed / aborted; trials whose group offsets
+    # disagreed with the transactions; trials with a transaction visible in part
+    TXN_FIELDS = ("tx_acked", "tx_rolled_fwd", "tx_rolled_back", "offsets_bad", "mixed")
 
     def __init__(self):
         self.by_kind = collections.OrderedDict()
@@ -1000,9 +1058,20 @@ class Tally:
         self.failures = []
         self.families = collections.OrderedDict()
         self.seconds = collections.Counter()
+        self.steps = collections.defaultdict(collections.Counter)  # txn kinds: where writers died
 
     def add(self, res, seconds):
-        t = self.by_kind.setdefault(res.kind, dict.fromkeys(self.FIELDS, 0))
+        txn = res.kind in TXN_KINDS
+        t = self.by_kind.setdefault(res.kind, dict.fromkeys(self.FIELDS + (self.TXN_FIELDS if txn else ()), 0))
+        if txn:
+            for part in res.variant.split(":"):
+                if part[:1] == "w" and "-k" in part:   # w<writer>-k<txn>-<step>
+                    self.steps[res.kind][part.split("-", 2)[2]] += 1
+            t["tx_acked"] += getattr(res, "tx_acked", 0)
+            t["tx_rolled_fwd"] += getattr(res, "tx_inflight_commit", 0)
+            t["tx_rolled_back"] += getattr(res, "tx_inflight_abort", 0)
+            t["offsets_bad"] += "offsets" in res.fail
+            t["mixed"] += "mixed" in res.fail
         t["trials"] += 1
         t["failed"] += bool(res.fail)
         t["acked"] += res.acked
@@ -1042,6 +1111,13 @@ class Tally:
         w = [max(len(c), *(len(r[i + 1]) for r in rows)) for i, c in enumerate(cols)]
         head = "kind  " + " ".join(c.rjust(w[i]) for i, c in enumerate(cols))
         lines = [head] + ["%-5s " % r[0] + " ".join(v.rjust(w[i]) for i, v in enumerate(r[1:])) for r in rows]
+        for kind, t in self.by_kind.items():
+            if kind in TXN_KINDS:
+                lines.append(f"{kind}: " + ", ".join(f"{c} {t[c]}" for c in self.TXN_FIELDS))
+                steps = self.steps[kind]
+                if steps:
+                    lines.append(f"{kind} deaths by step: " + ", ".join(
+                        f"{s} {n}" for s, n in sorted(steps.items(), key=lambda x: _step_order(x[0]))))
         for kind, ex in self.exceptions.items():
             if ex:
                 lines.append(f"exceptions in {kind}: " + ", ".join(f"{k} x{n}" for k, n in ex.most_common()))
@@ -1056,11 +1132,18 @@ class Tally:
 
     def json(self):
         return {"by_kind": self.by_kind, "exceptions": {k: dict(v) for k, v in self.exceptions.items()},
+                "txn_deaths_by_step": {k: dict(v) for k, v in self.steps.items()},
                 "seconds": dict(self.seconds),
                 "families": [{"kind": k, "fail": list(why), "count": f["count"],
                               "variants": dict(f["variants"]), "first": f["first"]}
                              for (k, why), f in self.families.items()],
                 "failures": self.failures}
+
+
+def _step_order(step):
+    order = ("recorded", "written", "offsets-sent", "deciding", "decided", "marker", "offsets", "completed", "acked")
+    head = step.split("-")[0] if step.startswith("marker-") else step
+    return (order.index(head) if head in order else len(order), step)
 
 
 def _detail(res):
@@ -1109,6 +1192,9 @@ def one_trial(kind, ts, workdir, server_box):
         return damage_trial(kind, ts, workdir)
     if server_box[0] is None:
         server_box[0] = ForkServer()
+    if kind in TXN_KINDS:
+        from stress import txn_trials
+        return txn_trials.trial(kind, ts, workdir, server_box[0])
     return process_trial(kind, ts, workdir, server_box[0])
 
 
@@ -1116,7 +1202,8 @@ def _cleanup(workdir, kind, ts, path):
     shutil.rmtree(path, ignore_errors=True)
     for n in os.listdir(workdir):
         if n.startswith(f"{kind}-{ts}."):
-            os.unlink(os.path.join(workdir, n))
+            f = os.path.join(workdir, n)
+            shutil.rmtree(f) if os.path.isdir(f) else os.unlink(f)
 
 
 def main(argv=None):
@@ -1124,7 +1211,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     ap.add_argument("--trials", type=int, default=500, help="number of trials (default 500)")
-    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma separated subset of {','.join(KINDS)}")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help=f"comma separated subset of {','.join(ALL_KINDS)} (default {','.join(KINDS)})")
     ap.add_argument("--json", metavar="FILE", help="write tallies and failures as JSON")
     ap.add_argument("--dir", help="work directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep every trial's directory")
@@ -1146,9 +1234,9 @@ def main(argv=None):
             shutil.rmtree(workdir, ignore_errors=True)
         return 1 if res.fail else 0
     kinds = tuple(k.strip() for k in a.kinds.split(",") if k.strip())
-    bad = [k for k in kinds if k not in KINDS]
+    bad = [k for k in kinds if k not in ALL_KINDS]
     if bad:
-        ap.error(f"unknown kind(s) {bad}; the kinds are {', '.join(KINDS)}")
+        ap.error(f"unknown kind(s) {bad}; the kinds are {', '.join(ALL_KINDS)}")
     t0 = time.perf_counter()
     tally = run(kinds, a.trials, a.seed, a.dir, a.progress, a.keep)
     el = time.perf_counter() - t0

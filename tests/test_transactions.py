@@ -3,7 +3,6 @@ offsets committed with the transaction, fencing (also across processes), timeout
 after kill -9 at each step of the commit protocol, and an exactly-once pipeline whose workers
 are killed -9 at random. The invariant checker runs after every crash and multi-process test."""
 import os
-import random
 import subprocess
 import sys
 import time
@@ -15,6 +14,9 @@ from eventlog.clients.transactional import TransactionalProducer
 from eventlog.errors import IllegalStateError, InvalidArgumentError, ProducerFencedError, TransactionAbortedError
 from eventlog.record import TopicPartition as TP
 from log_checker import assert_log_consistent
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stress import eos_pipeline  # noqa: E402
 
 PROCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txn_procs.py")
 
@@ -325,97 +327,29 @@ def test_kill9_at_each_step_of_the_commit_protocol(tmp_path, step, recover):
     assert_log_consistent(d)
 
 
-def _run_pipeline(tmp_path, n_input, max_kills, seconds, seed):
-    """3 workers over 12 input partitions (tests/txn_procs.py worker); one at random is
-    killed -9 and restarted each time the output read_committed crosses one of `max_kills`
-    random points between 5% and 90% of the input (so the kills land while the pipeline
-    runs, however fast the machine is); then wait (up to `seconds`) until read_committed
-    shows every result. Returns (values, duplicates, kills, number of
-    records read_uncommitted sees)."""
-    d = str(tmp_path / "log")
-    workers = 3
-    with eventlog.open(d) as lg:
-        lg.create_topic("input", partitions=12)
-        lg.create_topic("output", partitions=4)
-        with lg.producer() as p:
-            for i in range(n_input):
-                p.send("input", value=b"%08d" % i, partition=i % 12)
-    rng = random.Random(seed)
-    procs = {}
-
-    started = {}
-
-    def start(i):
-        procs[i] = subprocess.Popen([sys.executable, PROCS, "worker", d, str(i), str(workers)])
-        started[i] = time.monotonic()
-
-    for i in range(workers):
-        start(i)
-    kills = 0
-    deadline = time.monotonic() + seconds
-    points = sorted(rng.sample(range(n_input // 20, n_input * 9 // 10), max_kills))
-    try:
-        with eventlog.open(d) as lg:
-            c = lg.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
-            c.assign([TP("output", p) for p in range(4)])
-            seen = []
-            while time.monotonic() < deadline and (len(seen) < n_input or kills < max_kills):
-                seen += c.poll(0.1)
-                # a worker up for a while (one just started is likely still importing)
-                up = [i for i in range(workers) if time.monotonic() - started[i] > 0.7]
-                if kills < max_kills and len(seen) >= points[kills] and up:
-                    i = rng.choice(up)
-                    procs[i].kill()  # SIGKILL
-                    procs[i].wait()
-                    kills += 1
-                    start(i)
-            for i in range(workers):
-                procs[i].kill()
-                procs[i].wait()
-            # finish what the last kills left, as each worker's next incarnation would
-            for i in range(workers):
-                with lg.producer(transactional_id=f"pipe-{i}") as p:
-                    p.init_transactions()
-            while True:
-                more = c.poll(0.3)
-                if not more:
-                    break
-                seen += more
-            c.close()
-            vals = [r.value for r in seen]
-            dup = len(vals) - len(set(vals))
-            unc, _ = read_all(lg, "output", "read_uncommitted")
-            return vals, dup, kills, len(unc)
-    finally:
-        for pr in procs.values():
-            if pr.poll() is None:
-                pr.kill()
-                pr.wait()
-        assert_log_consistent(d)
-
-
-def _check_pipeline(vals, dup, n_input, complete=True):
-    assert dup == 0, f"{dup} results seen twice by read_committed"
-    assert set(vals) <= {b"r:%08d" % i for i in range(n_input)}
-    if complete:
-        assert len(vals) == n_input
-
-
 def test_exactly_once_pipeline_with_workers_killed(tmp_path):
-    n = 4000
-    vals, dup, kills, n_unc = _run_pipeline(tmp_path, n, max_kills=12, seconds=120, seed=15)
-    _check_pipeline(vals, dup, n)
-    assert kills == 12
-    print(f"kills={kills} read_uncommitted={n_unc} read_committed={len(vals)}")
+    """The bounded CI version of `python -m stress.eos_pipeline` (3 workers, 12 partitions,
+    12 kills -9 while the output grows; the checker runs inside `run`)."""
+    rep = eos_pipeline.run(str(tmp_path / "log"), n_input=4000, kills=12, seed=15)
+    assert rep.ok, rep
+    assert rep["kills"] == 12 and rep["results"] == 4000
+    print(rep)
+
+
+def test_exactly_once_pipeline_timed_with_feeder(tmp_path):
+    """The timed shape, briefly: input fed while workers are killed every 0.2-3 s."""
+    rep = eos_pipeline.run(str(tmp_path / "log"), seconds=6, seed=16)
+    assert rep.ok, rep
+    assert rep["kills"] >= 1 and rep["inputs"] > 0
+    print(rep)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("EVENTLOG_STRESS"), reason="set EVENTLOG_STRESS=1 for the long run")
 def test_exactly_once_pipeline_stress(tmp_path):
-    n = 100_000
-    vals, dup, kills, n_unc = _run_pipeline(tmp_path, n, max_kills=300, seconds=900, seed=int(time.time()))
-    _check_pipeline(vals, dup, n)
-    print(f"kills={kills} read_uncommitted={n_unc} read_committed={len(vals)}")
+    rep = eos_pipeline.run(str(tmp_path / "log"), seconds=300, seed=int(time.time()), progress=True)
+    assert rep.ok, rep
+    print(rep)
 
 
 def test_cli_lists_and_aborts_open_transactions(log):
@@ -535,3 +469,59 @@ def test_topic_deleted_during_a_transaction_does_not_wedge_its_id(log, caplog):
     p.commit_transaction()
     p.close()
     assert values(read_all(log, "out", "read_committed")[0]) == [b"z"]
+
+
+def test_groups_cli_shows_open_transactions_touching_the_group(log):
+    """`eventlog groups` / `groups describe` show open transactions holding offsets of the
+    group (committed only if they commit) and those on partitions the group consumes."""
+    import json
+    log.topic("in").partition(0).append_batch([(None, b"i")] * 5)
+    c = log.consumer(group_id="g", enable_auto_commit=False)
+    c.commit({TP("in", 0): 1})
+    c.commit({TP("out", 2): 0})     # the group also consumes out[2]
+    c.close()
+    pending = log.producer(transactional_id="with-offsets")
+    pending.init_transactions()
+    pending.begin_transaction()
+    pending.send("out", value=b"x", partition=0)
+    pending.send_offsets_to_transaction({TP("in", 0): 4}, "g")
+    holding = log.producer(transactional_id="on-out-2")
+    holding.init_transactions()
+    holding.begin_transaction()
+    holding.send("out", value=b"y", partition=2)
+    holding.flush()
+    other = log.producer(transactional_id="elsewhere")   # touches neither
+    other.init_transactions()
+    other.begin_transaction()
+    other.send("out", value=b"z", partition=1)
+    other.flush()
+
+    def run(*a):
+        r = subprocess.run([sys.executable, "-m", "eventlog", "--dir", log.path, *a],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    out = run("groups", "describe", "g")
+    assert "2 open transactions touching this group" in out, out
+    line = next(ln for ln in out.splitlines() if ln.startswith("with-offsets"))
+    assert "ONGOING" in line and "in[0]=4" in line, out
+    line = next(ln for ln in out.splitlines() if ln.startswith("on-out-2"))
+    assert "out[2]" in line, out
+    assert "elsewhere" not in out
+    doc = json.loads(run("groups", "describe", "g", "--json"))
+    txns = {t["transactional_id"]: t for t in doc["open_transactions"]}
+    assert sorted(txns) == ["on-out-2", "with-offsets"]
+    assert txns["with-offsets"]["pending_offsets"] == [{"topic": "in", "partition": 0, "offset": 4}]
+    assert txns["on-out-2"]["partitions"] == [{"topic": "out", "partition": 2}]
+    assert txns["on-out-2"]["pending_offsets"] == []
+    listing = run("groups")
+    assert "OPEN TRANSACTIONS" in listing and "on-out-2,with-offsets" in listing, listing
+    # once they end, nothing is shown
+    pending.commit_transaction()
+    holding.abort_transaction()
+    other.abort_transaction()
+    out = run("groups", "describe", "g")
+    assert "open transaction" not in out, out
+    assert json.loads(run("groups", "--json"))[0]["open_transactions"] == []
+    for p in (pending, holding, other):
+        p.close()

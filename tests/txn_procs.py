@@ -7,13 +7,11 @@
   COMPLETE not yet written).
 - `fence DIR [ID]`: init ID (default "fenced"; DIR may be a kafka:// location), open a transaction and write a record; print "ready"; wait for a
   line on stdin; then try to send and commit, print "fenced" or "committed".
-- `worker DIR INDEX WORKERS`: one worker of the exactly-once pipeline (see test_transactions).
+(The exactly-once pipeline's worker is `python -m stress.eos_pipeline --worker`.)
 """
 import os
-import random
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -62,36 +60,9 @@ def fence(d, txn_id="fenced"):
     log.close()
 
 
-def worker(d, index, workers, partitions=12):
-    """Read input partitions index, index + workers, ...; for each record write
-    b"r:" + value to "output" (keyed by the value) and commit the input offsets in the same
-    transaction, a few records per transaction."""
-    log = eventlog.open(d)
-    p = log.producer(transactional_id=f"pipe-{index}")
-    p.init_transactions()  # fences a killed predecessor and finishes what it left
-    c = log.consumer(group_id="pipe", enable_auto_commit=False, auto_offset_reset="earliest",
-                     isolation_level="read_committed")
-    c.assign([TopicPartition("input", i) for i in range(index, partitions, workers)])
-    while True:
-        recs = c.poll(0.5, max_records=20)
-        if not recs:
-            continue
-        p.begin_transaction()
-        nxt = {}
-        for r in recs:
-            p.send("output", key=r.value, value=b"r:" + r.value)
-            nxt[TopicPartition(r.topic, r.partition)] = r.offset + 1
-        p.send_offsets_to_transaction(nxt, c.group_metadata())
-        p.flush()  # output written, not yet committed: the window a kill -9 should hit
-        time.sleep(random.uniform(0, 0.02))  # "processing time"
-        p.commit_transaction()
-
-
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "crash":
         crash(sys.argv[2], sys.argv[3])
     elif mode == "fence":
         fence(*sys.argv[2:4])
-    elif mode == "worker":
-        worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -3,7 +3,9 @@
 Uses the group layer's admin API (`log.groups()`, `log.group(id)` -> ConsumerGroup with
 `members()`, `assignment()`, `committed()`, `reset_offsets(...)`); when this eventlog has no
 group layer the commands say so (exit 1). Lag is computed here as end offset - committed
-offset per partition, from the log as it is now.
+offset per partition, from the log as it is now. Open transactions touching a group (holding
+offsets of the group, or written to a partition it consumes) come from the transaction
+coordinator's `open_transactions()`, the one listing `eventlog transactions` and `verify` use.
 
 reset-offsets is a dry run unless `--execute`; with `--execute` it is refused while the
 group has live members (named in the error), as Kafka's tool refuses for an active group.
@@ -178,7 +180,35 @@ def _describe(log, gid):
     state = "Stable" if members else "Empty"
     return {"group": gid, "state": state, "generation": gen if isinstance(gen, int) else None,
             "members": members, "partitions": rows,
-            "lag": sum(r["lag"] for r in rows if r["lag"] is not None)}
+            "lag": sum(r["lag"] for r in rows if r["lag"] is not None),
+            "open_transactions": open_transactions_of(log, gid, tps)}
+
+
+def open_transactions_of(log, gid, tps):
+    """The open transactions (the coordinator's `open_transactions()`) touching group `gid`:
+    those holding offsets of the group, committed only if they commit ("pending_offsets"),
+    and those that wrote to a partition the group consumes, `tps`, which hold the group's
+    read_committed consumers at their first offset ("partitions")."""
+    coord = getattr(log, "transaction_coordinator", None)
+    if coord is None:
+        return []
+    mine = set(tps)
+    out = []
+    for st in coord().open_transactions():
+        offs = st.get("offsets") or {}
+        pending = [{"topic": t, "partition": p, "offset": o} for t, p, o in offs.get("offsets", ())
+                   ] if offs.get("group") == gid else []
+        held = [{"topic": t, "partition": p} for t, p in st["partitions"] if TopicPartition(t, p) in mine]
+        if pending or held:
+            out.append({"transactional_id": st["transactional_id"], "state": st["state"],
+                        "producer_id": st["producer_id"], "producer_epoch": st["producer_epoch"],
+                        "pending_offsets": pending, "partitions": held})
+    return out
+
+
+def _tp_list(items, with_offset=False):
+    return ",".join(f"{x['topic']}[{x['partition']}]" + (f"={x['offset']}" if with_offset else "")
+                    for x in items) or "-"
 
 
 def _member_json(m):
@@ -196,7 +226,8 @@ def cmd_list(ctx, args):
         d = _describe(log, gid)
         docs.append({"group": gid, "state": d["state"], "members": len(d["members"]),
                      "topics": sorted({r["topic"] for r in d["partitions"]}),
-                     "partitions": len(d["partitions"]), "lag": d["lag"]})
+                     "partitions": len(d["partitions"]), "lag": d["lag"],
+                     "open_transactions": [t["transactional_id"] for t in d["open_transactions"]]})
     if ctx.json:
         u.print_json(docs)
         return 0
@@ -204,9 +235,9 @@ def cmd_list(ctx, args):
         ctx.note(f"no consumer groups in {log.path}")
         return 0
     u.print_table([[d["group"], d["state"], d["members"], ",".join(d["topics"]) or "-", d["partitions"],
-                    u.human_count(d["lag"])] for d in docs],
+                    u.human_count(d["lag"]), ",".join(d["open_transactions"]) or "-"] for d in docs],
                   [("GROUP", "<"), ("STATE", "<"), ("MEMBERS", ">"), ("TOPICS", "<"), ("PARTITIONS", ">"),
-                   ("LAG", ">")], style=ctx.style)
+                   ("LAG", ">"), ("OPEN TRANSACTIONS", "<")], style=ctx.style)
     return 0
 
 
@@ -240,6 +271,16 @@ def cmd_describe(ctx, args):
                        ("MEMBER", "<")], style=s)
     else:
         out.write("no committed offsets and no assigned partitions\n")
+    if d["open_transactions"]:
+        out.write(f"\n{u.plural(len(d['open_transactions']), 'open transaction')} touching this group "
+                  "(pending offsets commit only if the transaction does; a transaction on a partition "
+                  "holds the group's read_committed consumers at its first offset; "
+                  "`eventlog transactions abort ID` ends a stuck one):\n")
+        u.print_table([[t["transactional_id"], t["state"], f"{t['producer_id']}/{t['producer_epoch']}",
+                        _tp_list(t["pending_offsets"], True), _tp_list(t["partitions"])]
+                       for t in d["open_transactions"]],
+                      [("TRANSACTIONAL ID", "<"), ("STATE", "<"), ("PRODUCER", ">"), ("PENDING OFFSETS", "<"),
+                       ("ON PARTITIONS", "<")], style=s)
     return 0
 
 

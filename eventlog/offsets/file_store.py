@@ -69,6 +69,12 @@ class FileOffsetStore:
     def __repr__(self):
         return f"FileOffsetStore({self._root!r}, fsync={self._fsync})"
 
+    def durable(self) -> "FileOffsetStore":
+        """This store if it fsyncs, else one over the same root that does (same clock): for
+        commits that must survive a power cut whatever the log's setting, such as the
+        offsets of a committed transaction."""
+        return self if self._fsync else FileOffsetStore(self._root, fsync=True, clock=self._clock)
+
     def __enter__(self):
         return self
 

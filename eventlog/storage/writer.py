@@ -145,8 +145,9 @@ class PartitionWriter:
                     raise InvalidArgumentError(
                         f"record {i}: timestamp_ms must be an int in [0, 2**63), got {t!r}")
         prep = self.prepare_batch(keys, values, timestamp_ms, timestamps, headers, cfg)
-        if _producer is not None:  # append_transactional
+        if _producer is not None:  # append_transactional: fsynced, see there
             prep.mark_transactional(*_producer)
+            return self.append_prepared(prep, fsync="batch")
         return self.append_prepared(prep)
 
     # -- the writer API (Producer): prepare outside the locks, then append ------------------
@@ -458,8 +459,10 @@ class PartitionWriter:
     def append_transactional(self, records, producer_id, producer_epoch, timestamp_ms=None):
         """`append_batch` for a transaction: the batch carries the TRANSACTIONAL flag and the
         producer's id and epoch, so read_committed readers show it only once a commit marker
-        for that producer follows it. Refused on compacted topics (the cleaner rewrites
-        batches and would drop the flag and the markers)."""
+        for that producer follows it. Fsynced whatever the topic's fsync setting (with the
+        segment it rolls from), as markers are: a commit decision and its markers must not
+        survive a power cut that drops the data they commit. Refused on compacted topics (the
+        cleaner rewrites batches and would drop the flag and the markers)."""
         self._check_usable()
         if "compact" in self._topic.config.cleanup_policy:
             raise InvalidArgumentError(

@@ -20,8 +20,9 @@ Invariants:
 - A partition is recorded in the state (fsynced) before the transaction's first batch is
   written to it, so recovery knows every partition that may hold its data.
 - The decision (PREPARE_COMMIT / PREPARE_ABORT, with the offsets to commit) is fsynced
-  before any marker is written; markers are fsynced before the offsets are committed and
-  before COMPLETE_* is written. Whoever finds a PREPARE_* state with the flock free (the
+  before any marker is written; markers are fsynced before the offsets are committed, and
+  the offsets (fsynced whatever the log's `fsync`) before COMPLETE_* is written. The
+  `transactions/` directory's entry is fsynced before any state file is written in it. Whoever finds a PREPARE_* state with the flock free (the
   committing process died: the committer holds the flock from decision to completion)
   finishes it the same way: all-or-nothing. An ONGOING transaction is aborted by the next
   `init_transactions` of the same id, or by anyone once `transaction_timeout_ms` passed.
@@ -31,7 +32,7 @@ import os
 import re
 import time
 
-from eventlog._os.fs import FileLock, atomic_write_json, read_json
+from eventlog._os.fs import FileLock, atomic_write_json, fsync_dir, read_json
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.errors import (IllegalStateError, InvalidArgumentError, InvalidTypeError, KafkaTimeoutError,
                              ProducerFencedError, UnknownTopicError)
@@ -74,19 +75,31 @@ class TransactionCoordinator:
     offsets sent to a transaction are committed when it commits; `clock` returns ms (tests
     inject one to pass `transaction_timeout_ms` without waiting). `fault(step)`, if given, is
     called at each step of the commit protocol (fault-injection tests kill the process there):
-    "decided", "marker-<i>" (after the i-th marker, from 1), "offsets"."""
+    "recorded" (new partitions of the transaction stored, its batches not yet written),
+    "written" (after the batches of an `append`), "offsets-sent" (offsets stored),
+    "deciding" (before the decision is stored), "decided", "marker-<i>" (after the i-th
+    marker, from 1), "offsets" (offsets committed), "completed" (COMPLETE_* stored)."""
 
     def __init__(self, root, partition_for, offset_store, *, clock=_now_ms, fault=None):
         self.dir = os.path.join(root, DIR)
         self._partition_for = partition_for
-        self._offsets = offset_store
+        # offsets are committed with fsync whatever the log's fsync setting: COMPLETE_COMMIT
+        # (fsynced) must not outlive them in a power cut
+        self._offsets = offset_store.durable()
         self.clock = clock
+        self._dir_synced = False
         self.fault = fault
         self._locks = {}
 
     # -- files -----------------------------------------------------------------------------
     def _ensure_dir(self):
-        os.makedirs(self.dir, exist_ok=True)
+        # the directory's own entry is fsynced in the log directory (once per coordinator,
+        # also when another process made it: it may not have synced it yet), or a power cut
+        # could take every state file with it and leave transactional batches no one can end
+        if not self._dir_synced:
+            os.makedirs(self.dir, exist_ok=True)
+            fsync_dir(os.path.dirname(self.dir), strict=True)
+            self._dir_synced = True
 
     def _path(self, txn_id, ext):
         return os.path.join(self.dir, f"t-{txn_id.encode('utf-8').hex()}.{ext}")
@@ -243,6 +256,7 @@ class TransactionCoordinator:
         st["partitions"] = []
         st["offsets"] = None
         self._save(st)
+        self._fault("completed")
 
     def _begin_if_needed(self, st):
         if st["state"] != ONGOING:
@@ -270,9 +284,11 @@ class TransactionCoordinator:
                     changed = True
             if changed:
                 self._save(st)
+                self._fault("recorded")
             out = {}
             for tp, records in batches.items():
                 out[tp] = self._partition_for(tp.topic, tp.partition).append_transactional(records, pid, epoch)
+            self._fault("written")
             return out
 
     def add_offsets(self, txn_id, pid, epoch, group_id, offsets, metadata=None):
@@ -295,6 +311,7 @@ class TransactionCoordinator:
                 merged[(tp.topic, tp.partition)] = [off, metadata[tp]] if tp in metadata else [off]
             st["offsets"] = {"group": group_id, "offsets": sorted([t, p, *v] for (t, p), v in merged.items())}
             self._save(st)
+            self._fault("offsets-sent")
 
     def end(self, txn_id, pid, epoch, commit):
         """Commit (or abort) the transaction of producer (pid, epoch): decision, markers on
@@ -304,6 +321,7 @@ class TransactionCoordinator:
             self._fenced(st, txn_id, pid, epoch)
             if st["state"] != ONGOING:  # nothing was sent: nothing to decide
                 return st["state"]
+            self._fault("deciding")
             st["state"] = PREPARE_COMMIT if commit else PREPARE_ABORT
             if not commit:
                 st["offsets"] = None
