@@ -42,6 +42,7 @@ import threading
 import zlib
 from array import array
 from itertools import repeat
+from operator import add
 
 import zstandard
 
@@ -533,7 +534,69 @@ def decode_columns(buf, pos, info):
         raise CorruptBatchError(f"batch at offset {info.base_offset} is malformed: {type(e).__name__}: {e}") from None
 
 
+# attributes the fast path of `_decode_columns` does not handle (the general path does)
+_GENERAL = CODEC_MASK | OFFSET_DELTAS | HAS_NULLS | HAS_HEADERS
+_layouts = {}          # (count, key length or -1: no keys, value length) -> Struct
+_layout_records = 0    # records the cached layouts cover (their memory is about 64 bytes each)
+_LAYOUT_RECORDS_MAX = 1 << 16
+
+
+def _layout(count, klen, vlen):
+    """The Struct that cuts `count` keys of `klen` bytes (none if klen < 0) and `count`
+    values of `vlen` bytes out of a record section, in one C-level call."""
+    global _layout_records
+    key = (count, klen, vlen)
+    s = _layouts.get(key)
+    if s is None:
+        if _layout_records + count > _LAYOUT_RECORDS_MAX:
+            _layouts.clear()
+            _layout_records = 0
+        s = _layouts[key] = struct.Struct("<" + (f"{klen}s" * count if klen >= 0 else "") + f"{vlen}s" * count)
+        _layout_records += count
+    return s
+
+
 def _decode_columns(buf, pos, info):
+    count = info.count
+    attrs = info.attributes
+    if not attrs & _GENERAL and count:
+        # the fast path (uncompressed, dense offsets, no nulls, no headers) when every key
+        # has one length and every value another, as is common: one Struct call cuts them
+        # all; anything else (or anything inconsistent) is left to the general path below
+        p = pos + HEADER_SIZE
+        end = p + info.section_len
+        if info.last_offset_delta != count - 1 or end != pos + info.length:
+            raise CorruptBatchError("last offset delta does not match the record count")
+        if attrs & UNIFORM_TS:
+            timestamps = repeat(info.first_timestamp, count)
+        else:
+            a = array("q")
+            a.frombytes(buf[p:p + 8 * count])
+            if _BIG:
+                a.byteswap()
+            p += 8 * count
+            timestamps = map(add, repeat(info.first_timestamp), a)
+        n4 = 4 * count
+        klen = -1
+        if not attrs & NO_KEYS:
+            first = buf[p:p + 4]
+            if buf[p:p + n4] == bytes(first) * count:
+                klen = int.from_bytes(first, "little", signed=True)
+            p += n4
+        first = buf[p:p + 4]
+        if (klen >= 0 or attrs & NO_KEYS) and buf[p:p + n4] == bytes(first) * count:
+            vlen = int.from_bytes(first, "little", signed=True)
+            p += n4
+            if vlen >= 0 and p + count * (vlen + max(klen, 0)) == end and len(buf) >= end:
+                kv = _layout(count, klen, vlen).unpack_from(buf, p)
+                base = info.base_offset
+                if klen < 0:
+                    return range(base, base + count), timestamps, repeat(None, count), kv, repeat((), count)
+                return range(base, base + count), timestamps, kv[:count], kv[count:], repeat((), count)
+    return _decode_general(buf, pos, info)
+
+
+def _decode_general(buf, pos, info):
     count = info.count
     attrs = info.attributes
     body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
