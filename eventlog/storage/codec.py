@@ -557,51 +557,19 @@ def _layout(count, klen, vlen):
 
 
 def _decode_columns(buf, pos, info):
-    count = info.count
     attrs = info.attributes
-    if not attrs & _GENERAL and count:
-        # the fast path (uncompressed, dense offsets, no nulls, no headers) when every key
-        # has one length and every value another, as is common: one Struct call cuts them
-        # all; anything else (or anything inconsistent) is left to the general path below
-        p = pos + HEADER_SIZE
-        end = p + info.section_len
-        if info.last_offset_delta != count - 1 or end != pos + info.length:
-            raise CorruptBatchError("last offset delta does not match the record count")
-        if attrs & UNIFORM_TS:
-            timestamps = repeat(info.first_timestamp, count)
-        else:
-            a = array("q")
-            a.frombytes(buf[p:p + 8 * count])
-            if _BIG:
-                a.byteswap()
-            p += 8 * count
-            timestamps = map(add, repeat(info.first_timestamp), a)
-        n4 = 4 * count
-        klen = -1
-        if not attrs & NO_KEYS:
-            first = buf[p:p + 4]
-            if buf[p:p + n4] == bytes(first) * count:
-                klen = int.from_bytes(first, "little", signed=True)
-            p += n4
-        first = buf[p:p + 4]
-        if (klen >= 0 or attrs & NO_KEYS) and buf[p:p + n4] == bytes(first) * count:
-            vlen = int.from_bytes(first, "little", signed=True)
-            p += n4
-            if vlen >= 0 and p + count * (vlen + max(klen, 0)) == end and len(buf) >= end:
-                kv = _layout(count, klen, vlen).unpack_from(buf, p)
-                base = info.base_offset
-                if klen < 0:
-                    return range(base, base + count), timestamps, repeat(None, count), kv, repeat((), count)
-                return range(base, base + count), timestamps, kv[:count], kv[count:], repeat((), count)
-    return _decode_general(buf, pos, info)
-
-
-def _decode_general(buf, pos, info):
-    count = info.count
-    attrs = info.attributes
-    body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
     codec = attrs & CODEC_MASK
+    if codec == CODEC_NONE:
+        start = pos + HEADER_SIZE
+        if len(buf) < start + info.section_len or pos + info.length != start + info.section_len:
+            raise CorruptBatchError("record section length does not match the header")
+        if not attrs & _GENERAL and info.count:
+            cols = _decode_equal_lengths(buf, start, info)
+            if cols is not None:
+                return cols
+        return _decode_general(memoryview(buf)[start:start + info.section_len], info)
     if codec == CODEC_ZSTD:
+        body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
         # decompress() sizes its output by the frame's own content size when it has one (and
         # ignores max_output_size then): check it first so no header can make us allocate
         # more than the CRC-checked section length
@@ -609,12 +577,66 @@ def _decode_general(buf, pos, info):
         if declared != -1 and declared != info.section_len:
             raise CorruptBatchError("compressed section size does not match the header")
         section = _decompressor().decompress(body, max_output_size=info.section_len, allow_extra_data=False)
-    elif codec == CODEC_NONE:
-        section = body
+        if len(section) != info.section_len:
+            raise CorruptBatchError("record section length does not match the header")
+        if not attrs & _GENERAL and info.count:
+            cols = _decode_equal_lengths(section, 0, info)
+            if cols is not None:
+                return cols
+        return _decode_general(section, info)
+    raise CorruptBatchError(f"unknown compression codec {codec}")
+
+
+def _decode_equal_lengths(buf, p, info):
+    """The fast path for a record section at buf[p:p + section_len] with dense offsets, no
+    nulls and no headers: when every key has one length and every value another (common),
+    one Struct call cuts them all. None (the general path decides) otherwise, or on anything
+    inconsistent."""
+    count = info.count
+    attrs = info.attributes
+    end = p + info.section_len
+    if info.last_offset_delta != count - 1:
+        raise CorruptBatchError("last offset delta does not match the record count")
+    # the columns must fit in the section before any of them is read (or compared against
+    # a pattern `count` long: a damaged count must not make us allocate)
+    if count * ((0 if attrs & UNIFORM_TS else 8) + (4 if attrs & NO_KEYS else 8)) > info.section_len:
+        return None
+    if attrs & UNIFORM_TS:
+        timestamps = repeat(info.first_timestamp, count)
     else:
-        raise CorruptBatchError(f"unknown compression codec {codec}")
-    if len(section) != info.section_len:
-        raise CorruptBatchError("record section length does not match the header")
+        a = array("q")
+        a.frombytes(buf[p:p + 8 * count])
+        if _BIG:
+            a.byteswap()
+        p += 8 * count
+        timestamps = map(add, repeat(info.first_timestamp), a)
+    n4 = 4 * count
+    klen = -1
+    if not attrs & NO_KEYS:
+        first = buf[p:p + 4]
+        if buf[p:p + n4] != bytes(first) * count:
+            return None
+        klen = int.from_bytes(first, "little", signed=True)
+        if klen < 0:
+            return None
+        p += n4
+    first = buf[p:p + 4]
+    if buf[p:p + n4] != bytes(first) * count:
+        return None
+    vlen = int.from_bytes(first, "little", signed=True)
+    p += n4
+    if vlen < 0 or p + count * (vlen + max(klen, 0)) != end:
+        return None
+    kv = _layout(count, klen, vlen).unpack_from(buf, p)
+    base = info.base_offset
+    if klen < 0:
+        return range(base, base + count), timestamps, repeat(None, count), kv, repeat((), count)
+    return range(base, base + count), timestamps, kv[:count], kv[count:], repeat((), count)
+
+
+def _decode_general(section, info):
+    count = info.count
+    attrs = info.attributes
     p = 0
     base = info.base_offset
     if attrs & OFFSET_DELTAS:
