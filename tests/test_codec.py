@@ -277,3 +277,31 @@ def test_a_damaged_length_is_refused_before_reading(case, bit):
         assert bad <= HEADER_SIZE + section_len + (section_len >> 7) + 1024
     with pytest.raises(CorruptBatchError):
         _codec.decode(bytes(raw))
+
+
+@pytest.mark.parametrize("uniform_ts", [True, False])
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("vlen", [0, 5, -1, -2])
+@pytest.mark.parametrize("klen", [None, 0, 3, -1])
+def test_batches_of_equal_lengths_decode_whole_or_are_refused(klen, vlen, extra, uniform_ts):
+    """The decoder cuts a batch whose keys share one length and values another in one call:
+    it must agree with the rule for every batch (whole and right, or CorruptBatchError),
+    including negative lengths without HAS_NULLS and a section one byte off."""
+    count = 3
+    flags = (_codec.UNIFORM_TS if uniform_ts else 0) | (_codec.NO_KEYS if klen is None else 0)
+    cols = b"" if uniform_ts else struct.pack("<3q", 0, 7, 7)
+    if klen is not None:
+        cols += struct.pack("<3i", *[klen] * count)
+    cols += struct.pack("<3i", *[vlen] * count)
+    k, v = max(klen or 0, 0), max(vlen, 0)
+    payload = bytes(range(200))[:max(0, count * (k + v) + extra)]
+    raw = forge(cols + payload, attributes=flags, count=count, last_delta=count - 1, first_ts=100, max_ts=107)
+    valid = vlen >= 0 and (klen is None or klen >= 0) and len(payload) == count * (k + v)
+    if not valid:
+        with pytest.raises(CorruptBatchError):
+            _codec.decode(raw)
+        return
+    keys = [None] * count if klen is None else [payload[i * k:(i + 1) * k] for i in range(count)]
+    vals = [payload[count * k + i * v:count * k + (i + 1) * v] for i in range(count)]
+    tss = [100] * count if uniform_ts else [100, 107, 107]
+    assert _codec.decode(raw) == [(i, t, kk, vv, ()) for i, t, kk, vv in zip(range(count), tss, keys, vals)]

@@ -525,3 +525,65 @@ def test_groups_cli_shows_open_transactions_touching_the_group(log):
     assert json.loads(run("groups", "--json"))[0]["open_transactions"] == []
     for p in (pending, holding, other):
         p.close()
+
+
+@pytest.mark.parametrize("max_records", [1, 2, 500])
+def test_one_read_committed_consumer_follows_transactions_as_they_come(log, max_records):
+    """One long-lived read_committed consumer (its view reads in one pass with the reader
+    where no transaction is open): a transaction that begins after the reader has passed
+    everything its view saw holds back what follows it until it ends, and its records
+    appear (or, aborted, never do) in offset order."""
+    plain = log.producer()
+    t = log.producer(transactional_id="t")
+    t.init_transactions()
+    c = log.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
+    tp = TP("out", 0)
+    c.assign([tp])
+
+    def drain():
+        out = []
+        while True:
+            recs = c.poll(0.05, max_records=max_records)
+            if not recs:
+                return [r.value for r in out]
+            assert len(recs) <= max_records
+            out += recs
+
+    def send_plain(*vals):
+        for v in vals:
+            plain.send("out", value=v, partition=0)
+        plain.flush()
+
+    send_plain(b"p0", b"p1", b"p2")
+    assert drain() == [b"p0", b"p1", b"p2"]
+    t.begin_transaction()
+    t.send("out", value=b"t0", partition=0)
+    t.flush()
+    send_plain(b"late0")
+    t.send("out", value=b"t1", partition=0)
+    t.flush()
+    send_plain(b"late1")
+    assert drain() == []  # held back: the transaction is open
+    lso = log.topic("out").partition(0).end_offset - 4
+    assert c.position(tp) == lso
+    t.commit_transaction()
+    assert drain() == [b"t0", b"late0", b"t1", b"late1"]
+    t.begin_transaction()
+    t.send("out", value=b"x0", partition=0)
+    t.flush()
+    send_plain(b"after-open")
+    t.abort_transaction()
+    send_plain(b"after-abort")
+    assert drain() == [b"after-open", b"after-abort"]
+    # a whole transaction written while the reader waits at the end
+    t.begin_transaction()
+    for i in range(5):
+        t.send("out", value=b"c%d" % i, partition=0)
+        t.flush()
+    t.commit_transaction()
+    send_plain(b"end")
+    assert drain() == [b"c%d" % i for i in range(5)] + [b"end"]
+    assert c.position(tp) == log.topic("out").partition(0).end_offset
+    c.close()
+    t.close()
+    plain.close()

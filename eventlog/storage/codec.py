@@ -42,6 +42,7 @@ import threading
 import zlib
 from array import array
 from itertools import repeat
+from operator import add
 
 import zstandard
 
@@ -533,12 +534,42 @@ def decode_columns(buf, pos, info):
         raise CorruptBatchError(f"batch at offset {info.base_offset} is malformed: {type(e).__name__}: {e}") from None
 
 
+# attributes the fast path of `_decode_columns` does not handle (the general path does)
+_GENERAL = CODEC_MASK | OFFSET_DELTAS | HAS_NULLS | HAS_HEADERS
+_layouts = {}          # (count, key length or -1: no keys, value length) -> Struct
+_layout_records = 0    # records the cached layouts cover (their memory is about 64 bytes each)
+_LAYOUT_RECORDS_MAX = 1 << 16
+
+
+def _layout(count, klen, vlen):
+    """The Struct that cuts `count` keys of `klen` bytes (none if klen < 0) and `count`
+    values of `vlen` bytes out of a record section, in one C-level call."""
+    global _layout_records
+    key = (count, klen, vlen)
+    s = _layouts.get(key)
+    if s is None:
+        if _layout_records + count > _LAYOUT_RECORDS_MAX:
+            _layouts.clear()
+            _layout_records = 0
+        s = _layouts[key] = struct.Struct("<" + (f"{klen}s" * count if klen >= 0 else "") + f"{vlen}s" * count)
+        _layout_records += count
+    return s
+
+
 def _decode_columns(buf, pos, info):
-    count = info.count
     attrs = info.attributes
-    body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
     codec = attrs & CODEC_MASK
+    if codec == CODEC_NONE:
+        start = pos + HEADER_SIZE
+        if len(buf) < start + info.section_len or pos + info.length != start + info.section_len:
+            raise CorruptBatchError("record section length does not match the header")
+        if not attrs & _GENERAL and info.count:
+            cols = _decode_equal_lengths(buf, start, info)
+            if cols is not None:
+                return cols
+        return _decode_general(memoryview(buf)[start:start + info.section_len], info)
     if codec == CODEC_ZSTD:
+        body = memoryview(buf)[pos + HEADER_SIZE:pos + info.length]
         # decompress() sizes its output by the frame's own content size when it has one (and
         # ignores max_output_size then): check it first so no header can make us allocate
         # more than the CRC-checked section length
@@ -546,12 +577,66 @@ def _decode_columns(buf, pos, info):
         if declared != -1 and declared != info.section_len:
             raise CorruptBatchError("compressed section size does not match the header")
         section = _decompressor().decompress(body, max_output_size=info.section_len, allow_extra_data=False)
-    elif codec == CODEC_NONE:
-        section = body
+        if len(section) != info.section_len:
+            raise CorruptBatchError("record section length does not match the header")
+        if not attrs & _GENERAL and info.count:
+            cols = _decode_equal_lengths(section, 0, info)
+            if cols is not None:
+                return cols
+        return _decode_general(section, info)
+    raise CorruptBatchError(f"unknown compression codec {codec}")
+
+
+def _decode_equal_lengths(buf, p, info):
+    """The fast path for a record section at buf[p:p + section_len] with dense offsets, no
+    nulls and no headers: when every key has one length and every value another (common),
+    one Struct call cuts them all. None (the general path decides) otherwise, or on anything
+    inconsistent."""
+    count = info.count
+    attrs = info.attributes
+    end = p + info.section_len
+    if info.last_offset_delta != count - 1:
+        raise CorruptBatchError("last offset delta does not match the record count")
+    # the columns must fit in the section before any of them is read (or compared against
+    # a pattern `count` long: a damaged count must not make us allocate)
+    if count * ((0 if attrs & UNIFORM_TS else 8) + (4 if attrs & NO_KEYS else 8)) > info.section_len:
+        return None
+    if attrs & UNIFORM_TS:
+        timestamps = repeat(info.first_timestamp, count)
     else:
-        raise CorruptBatchError(f"unknown compression codec {codec}")
-    if len(section) != info.section_len:
-        raise CorruptBatchError("record section length does not match the header")
+        a = array("q")
+        a.frombytes(buf[p:p + 8 * count])
+        if _BIG:
+            a.byteswap()
+        p += 8 * count
+        timestamps = map(add, repeat(info.first_timestamp), a)
+    n4 = 4 * count
+    klen = -1
+    if not attrs & NO_KEYS:
+        first = buf[p:p + 4]
+        if buf[p:p + n4] != bytes(first) * count:
+            return None
+        klen = int.from_bytes(first, "little", signed=True)
+        if klen < 0:
+            return None
+        p += n4
+    first = buf[p:p + 4]
+    if buf[p:p + n4] != bytes(first) * count:
+        return None
+    vlen = int.from_bytes(first, "little", signed=True)
+    p += n4
+    if vlen < 0 or p + count * (vlen + max(klen, 0)) != end:
+        return None
+    kv = _layout(count, klen, vlen).unpack_from(buf, p)
+    base = info.base_offset
+    if klen < 0:
+        return range(base, base + count), timestamps, repeat(None, count), kv, repeat((), count)
+    return range(base, base + count), timestamps, kv[:count], kv[count:], repeat((), count)
+
+
+def _decode_general(section, info):
+    count = info.count
+    attrs = info.attributes
     p = 0
     base = info.base_offset
     if attrs & OFFSET_DELTAS:

@@ -39,11 +39,15 @@ class FetchState:
     """A reader's place in a partition: the next offset to return and where it is on disk.
     `pending` holds records already decoded from a batch but not yet returned. `fetch` stops
     before a batch whose base offset is `limit` or more (read_committed readers set it to the
-    last stable offset, which is always a batch's base offset). With `batches`
-    a list, `fetch` decodes nothing: it appends the header (`BatchInfo`) of each valid batch
-    it passes to the list and returns [] (the transactions layer's scan ahead for markers)."""
+    last stable offset, which is always a batch's base offset), and before a transactional
+    batch (data or marker) whose base offset is `txn_limit` or more (read_committed readers
+    set it to the end of the headers they have seen, so they learn of every transaction
+    before returning anything of it or after it). With `batches` a list, `fetch` decodes
+    nothing: it appends the header (`BatchInfo`) of each valid batch it passes to the list and
+    returns [] (the transactions layer's look ahead for markers)."""
 
-    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino", "batches", "limit")
+    __slots__ = ("offset", "seg", "pos", "expect", "pending", "pending_n", "ino", "batches", "limit",
+                 "txn_limit")
 
     def __init__(self, offset):
         self.offset = offset
@@ -54,10 +58,19 @@ class FetchState:
         self.ino = None  # inode `pos` refers to (None: pos is 0, valid in any version of the file)
         self.batches = None
         self.limit = _HUGE
+        self.txn_limit = _HUGE
 
     def reset(self, offset):
         self.offset = offset
         self.seg = None
+        self.pending = None
+
+    def move_to(self, other):
+        """Place this state where `other` (a state of the same partition) will read next: at
+        the batch after the one it read last (records `other` still holds are not this
+        state's). For a reader following another one's progress."""
+        self.seg, self.pos, self.ino = other.seg, other.pos, other.ino
+        self.offset = self.expect = other.expect
         self.pending = None
 
 
@@ -223,8 +236,12 @@ class PartitionReader:
                 return []
             out = []
             need = max_records
-            topic, part = self.topic, self.partition
+            # infinite repeats shared by every batch of this call (zip stops at the records)
+            records, topic, part = repeat(Record), repeat(self.topic), repeat(self.partition)
+            limit, txn_limit, headers_only = st.limit, st.txn_limit, st.batches
+            peek, check, decode, continues = _codec.peek, _codec.check, _codec.decode_columns, _codec.continues
             got_bytes = 0
+            want = READ_CHUNK  # how much to read at st.pos (more for a batch bigger than that)
             retried_at = settled_at = None
             while need > 0 and got_bytes < max_bytes:
                 seg = st.seg
@@ -235,62 +252,71 @@ class PartitionReader:
                         break
                     seg = st.seg
                 try:
-                    buf = seg.pread(READ_CHUNK, st.pos)
+                    # never ask for more than the file holds: a damaged length could be huge
+                    buf = seg.pread(want if want == READ_CHUNK or st.pos + want <= seg.size() else READ_CHUNK,
+                                    st.pos)
                 except FileNotFoundError:
                     # removed by retention, or not created yet (an empty partition)
                     st.seg = None
                     if not self._locate(st) or not os.path.exists(st.seg.path):
                         break
                     continue
+                want = READ_CHUNK
                 n = len(buf)
                 p = 0
+                at = st.pos  # the file position of buf[0]
+                expect = st.expect
                 while need > 0 and got_bytes < max_bytes and n - p >= HEADER_SIZE:
                     try:
-                        info = _codec.peek(buf, p)
+                        info = peek(buf, p)
                     except CorruptBatchError:
                         break
-                    if p + info.length > n:
+                    length = info.length
+                    if p + length > n:
                         if p:
+                            want = max(length, READ_CHUNK)
                             break  # read on from this batch's start
-                        if st.pos + info.length > seg.size():
+                        if at + length > seg.size():
                             break  # not all there (yet)
-                        buf = seg.pread(info.length, st.pos)
+                        buf = seg.pread(length, at)
                         n = len(buf)
-                        if info.length > n:
+                        if length > n:
                             break
                     b = info.base_offset
-                    if b >= st.limit:
+                    if b >= limit or (b >= txn_limit and info.attributes & _codec.TRANSACTIONAL):
                         need = 0
                         break
-                    if not _codec.continues(info, st.expect) \
-                            or not _codec.check(buf, p, info):
+                    if (b != expect and not continues(info, expect)) or not check(buf, p, info):
                         break
-                    if st.batches is not None:  # headers only: no decoding
-                        st.batches.append(info)
-                        p += info.length
-                        st.pos += info.length
-                        st.offset = st.expect = info.next_offset
-                        got_bytes += info.length
+                    if headers_only is not None:  # headers only: no decoding
+                        headers_only.append(info)
+                        p += length
+                        st.pos = at + p
+                        st.offset = st.expect = expect = info.next_offset
+                        got_bytes += length
                         continue
                     try:
-                        offs, tss, keys, vals, hdrs = _codec.decode_columns(buf, p, info)
+                        offs, tss, keys, vals, hdrs = decode(buf, p, info)
                     except CorruptBatchError as e:
-                        raise self._corrupt(seg, st.pos, b, f"a CRC-valid batch whose records do not "
+                        raise self._corrupt(seg, at + p, b, f"a CRC-valid batch whose records do not "
                                             f"decode ({e})") from None
-                    p += info.length
-                    st.pos += info.length
-                    st.expect = info.next_offset
+                    p += length
+                    st.pos = at + p
+                    st.expect = expect = info.next_offset
                     got_bytes += info.section_len
+                    take = info.count
                     skip = 0
                     if b < st.offset:
                         if info.attributes & _codec.OFFSET_DELTAS:
                             skip = sum(1 for o in offs if o < st.offset)
                         else:
                             skip = st.offset - b
-                    take = info.count - skip
-                    if take <= 0:
+                        take -= skip
+                        if take <= 0:
+                            continue
+                    elif not take:
                         continue
-                    recs = map(_new, repeat(Record), zip(repeat(topic), repeat(part), offs, tss, keys, vals, hdrs))
+                    recs = map(_new, records, zip(topic, part, offs, tss, keys, vals, hdrs))
                     if skip:
                         recs = islice(recs, skip, None)
                     if take <= need:
