@@ -39,7 +39,7 @@ from eventlog.storage.codec import HEADER_SIZE
 from eventlog._os.fs import fsync_dir, storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.storage.segment import (Segment, _IDX, _TIDX, crosses_interval, fill_gap, index_entries,
-                                      quarantine, resync_point, seg_name, valid_batches_in)
+                                      quarantine, resync_point, segment_exists, valid_batches_in)
 from eventlog.errors import InvalidArgumentError, InvalidTypeError, RecordTooLargeError, UnknownTopicError
 
 _MAX_TS = (1 << 63) - 1
@@ -89,6 +89,15 @@ class PartitionWriter:
 
     def append(self, value, key=None, headers=(), timestamp_ms=None):
         """Append one record; return its offset. Prefer `append_batch` for throughput."""
+        if not headers and timestamp_ms is None and value.__class__ is bytes and \
+                (key is None or key.__class__ is bytes):
+            # the common case, without the columns of append_batch: same checks, same batch
+            cfg = self._topic.config
+            if (key is not None or "compact" not in cfg.cleanup_policy) and \
+                    len(value) + (len(key) if key is not None else 0) <= cfg.max_record_bytes:
+                self._check_usable()
+                prep = _codec.prepare_one(key, value, _now_ms(), cfg.codec, cfg.compression_level)
+                return self.append_prepared(prep).start
         if headers:
             headers = tuple(headers)
             hs = [headers]
@@ -150,12 +159,14 @@ class PartitionWriter:
         return self.append_prepared(prep)
 
     # -- the writer API (Producer): prepare outside the locks, then append ------------------
-    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None):
+    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None, *,
+                      ts_runs=None):
         """Encode records into a batch ready for `append_prepared`, checking them against the
         topic's settings (`cfg`, default `self.config`): the slow part of an append, done
         without any lock. `keys` and `values` are sequences of bytes or None of one length;
         `timestamp_ms` (int ms) applies to every record unless `timestamps` (a sequence of
-        ints) gives each its own; `headers`, when given, holds a sequence of
+        ints) gives each its own, or `ts_runs` does, run-length encoded (`(timestamp, count)`
+        pairs, see `codec.prepare`); `headers`, when given, holds a sequence of
         `(str, bytes | None)` pairs per record. Raises InvalidTypeError / InvalidArgumentError
         (naming the record) for bad records, RecordTooLargeError over `max_record_bytes`, and
         InvalidArgumentError for a record without a key on a compacted topic."""
@@ -164,7 +175,7 @@ class PartitionWriter:
         compacted_topic = "compact" in cfg.cleanup_policy
         try:
             prep = _codec.prepare(keys, values, timestamp_ms, timestamps=timestamps, headers=headers,
-                                  codec=cfg.codec, zstd_level=cfg.compression_level)
+                                  codec=cfg.codec, zstd_level=cfg.compression_level, ts_runs=ts_runs)
         except (TypeError, ValueError, OverflowError) as e:
             self._explain_bad_records(keys, values, headers, e)
             raise
@@ -240,7 +251,7 @@ class PartitionWriter:
             fsync_dir(w.seg.dir)
             w.entry_synced = True
         try:
-            write_at(w.fd, (head, prep.payload), pos, length)
+            write_at(w.fd, [head, *prep.parts], pos, length)
             if sync:
                 os.fdatasync(w.fd)
         except BaseException:
@@ -432,7 +443,7 @@ class PartitionWriter:
             w = self._w = self._fresh_writer(sync)
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
-            if not os.path.exists(os.path.join(self.dir, seg_name(w.next_offset) + ".log")):
+            if not segment_exists(self.dir, w.next_offset):
                 break
             w.close()
             self._w = None
