@@ -256,7 +256,7 @@ class Prepared:
                  "max_record", "producer_id", "producer_epoch")
 
     def __init__(self, attributes, count, last_delta, first_ts, max_ts, section_len, payload, max_record,
-                 producer_id=0, producer_epoch=0):
+                 producer_id=0, producer_epoch=0, size=None):
         self.attributes = attributes
         self.count = count
         self.last_delta = last_delta
@@ -264,9 +264,10 @@ class Prepared:
         self.max_ts = max_ts
         self.section_len = section_len
         # payload: bytes, or a list of buffers (the parts of the record section, in order)
-        if isinstance(payload, list):
+        # whose total length is `size` (computed if not given)
+        if payload.__class__ is list:
             self.parts = payload
-            self.size = sum(map(len, payload))
+            self.size = sum(map(len, payload)) if size is None else size
         else:
             self.parts = [payload] if payload else []
             self.size = len(payload)
@@ -429,8 +430,9 @@ def prepare_one(key, value, timestamp_ms, codec=CODEC_NONE, zstd_level=3):
         return prepare(None if key is None else (key,), (value,), timestamp_ms, codec=codec,
                        zstd_level=zstd_level)  # raises the usual error
     if codec == CODEC_ZSTD:
-        parts = _compressor(zstd_level).compress(b"".join(parts))
-    return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record)
+        return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len,
+                        _compressor(zstd_level).compress(b"".join(parts)), max_record)
+    return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record, 0, 0, section_len)
 
 
 def prepare_empty(last_delta, timestamp_ms):

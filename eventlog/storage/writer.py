@@ -33,6 +33,7 @@ Invariants:
 import bisect
 import logging
 import os
+from operator import itemgetter
 
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE
@@ -44,6 +45,25 @@ from eventlog.errors import InvalidArgumentError, InvalidTypeError, RecordTooLar
 
 _MAX_TS = (1 << 63) - 1
 log = logging.getLogger("eventlog")
+
+
+_FIELDS = tuple(map(itemgetter, range(4)))
+
+
+def _split_columns(records):
+    """The columns (lists) of a non-empty sequence of records that are all sequences of one
+    length from 2 to 4, else None. C-level passes only: no tuple or iterator per record
+    (`zip(*records)` makes one iterator per record, and with them garbage collections)."""
+    try:
+        shapes = set(map(len, records))
+        if len(shapes) != 1:
+            return None
+        ncol = shapes.pop()
+        if not 2 <= ncol <= 4:
+            return None
+        return [list(map(_FIELDS[i], records)) for i in range(ncol)]
+    except Exception:  # a record without len() or indexing (a dict, an int): explained by the caller
+        return None
 
 
 class _Writer:
@@ -95,9 +115,8 @@ class PartitionWriter:
             cfg = self._topic.config
             if (key is not None or "compact" not in cfg.cleanup_policy) and \
                     len(value) + (len(key) if key is not None else 0) <= cfg.max_record_bytes:
-                self._check_usable()
                 prep = _codec.prepare_one(key, value, _now_ms(), cfg.codec, cfg.compression_level)
-                return self.append_prepared(prep).start
+                return self._append(prep, cfg.fsync == "batch").start
         if headers:
             headers = tuple(headers)
             hs = [headers]
@@ -120,25 +139,10 @@ class PartitionWriter:
         if not records:
             end = self.end_offset
             return range(end, end)
-        try:
-            # strict: a record of another shape must not silently lose its headers/timestamp
-            cols = list(zip(*records, strict=True))
-        except TypeError:
-            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
-            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
-                                   f"{bad} is a {type(records[bad]).__name__}") from None
-        except ValueError:
-            n0 = len(records[0])
-            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
-            raise InvalidArgumentError(
-                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
-                "batch must have the same shape, (key, value), (key, value, headers) or "
-                "(key, value, headers, timestamp_ms)") from None
+        cols = _split_columns(records)
+        if cols is None:  # not all records are sequences of one length of 2 to 4
+            cols = self._columns_slow(records)
         ncol = len(cols)
-        if ncol < 2 or ncol > 4:
-            raise InvalidArgumentError(
-                "each record must be (key, value), (key, value, headers) or "
-                f"(key, value, headers, timestamp_ms); got {ncol} fields")
         keys, values = cols[0], cols[1]
         headers = _headers if _headers is not None else (cols[2] if ncol >= 3 else None)
         timestamps = cols[3] if ncol == 4 else None
@@ -157,6 +161,30 @@ class PartitionWriter:
         if _producer is not None:  # append_transactional
             prep.mark_transactional(*_producer)
         return self.append_prepared(prep)
+
+    @staticmethod
+    def _columns_slow(records):
+        """The columns of records that `_split_columns` refused (records that are iterables
+        without len() or indexing), or the error naming the first bad record."""
+        try:
+            # strict: a record of another shape must not silently lose its headers/timestamp
+            cols = list(zip(*records, strict=True))
+        except TypeError:
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
+            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
+                                   f"{bad} is a {type(records[bad]).__name__}") from None
+        except ValueError:
+            n0 = len(records[0])
+            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
+            raise InvalidArgumentError(
+                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
+                "batch must have the same shape, (key, value), (key, value, headers) or "
+                "(key, value, headers, timestamp_ms)") from None
+        if not 2 <= len(cols) <= 4:
+            raise InvalidArgumentError(
+                "each record must be (key, value), (key, value, headers) or "
+                f"(key, value, headers, timestamp_ms); got {len(cols)} fields")
+        return cols
 
     # -- the writer API (Producer): prepare outside the locks, then append ------------------
     def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None, *,
@@ -213,8 +241,12 @@ class PartitionWriter:
         """Append a batch made by `prepare_batch` (all or nothing, visible to readers whole);
         return the `range` of its offsets. `fsync` ("never" | "batch") overrides the topic's
         setting when given. A prepared batch is appended once: its offsets are assigned here."""
+        return self._append(prep, (fsync or self._topic.config.fsync) == "batch")
+
+    def _append(self, prep, sync):
+        """`append_prepared` with the fsync setting decided (`sync`), for callers that word
+        OS errors themselves (the public methods' wrappers)."""
         cfg = self._topic.config
-        sync = (fsync or cfg.fsync) == "batch"
         self._on_touch(self)
         with self._wlock:
             self._check_usable()
