@@ -430,7 +430,7 @@ def prepare_one(key, value, timestamp_ms, codec=CODEC_NONE, zstd_level=3):
         return prepare(None if key is None else (key,), (value,), timestamp_ms, codec=codec,
                        zstd_level=zstd_level)  # raises the usual error
     if codec == CODEC_ZSTD:
-        return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len,
+        return Prepared(attrs | CODEC_ZSTD, 1, 0, timestamp_ms, timestamp_ms, section_len,
                         _compressor(zstd_level).compress(b"".join(parts)), max_record)
     return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record, 0, 0, section_len)
 
