@@ -409,7 +409,7 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     if codec == CODEC_ZSTD:
         cols = _compressor(zstd_level).compress(b"".join(cols))
     # uncompressed, the columns stay separate buffers: written with one pwritev, not copied
-    # into one string first (the value blob of a producer's batch is up to 1 MiB)
+    # into one string first (a copy of every value again, for nothing)
     return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, cols, max_record)
 
 
