@@ -34,11 +34,12 @@ from eventlog.record import RecordMetadata, TopicPartition
 _new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
 # The sender merges the sealed batches of a partition into one on-disk batch of at most this
-# many bytes of records. 256 KiB (measured, bench/producer.py --replay: 200,000 records of 100
-# bytes, 4 partitions): as fast to write as 1 MiB (a write's fixed costs are already spread
-# over ~2,000 records), and replayed ~25% faster, since a batch that fits in one read chunk of
-# a reader (storage.segment.READ_CHUNK) is read with one pread; 64 KiB costs the writer more
-# writes, 1 MiB and 4 MiB cost the reader.
+# many bytes of records. 256 KiB, measured (200,000 records of 100 bytes, 4 partitions, then
+# Consumer.poll(max_records=10000) over them; bench/producer.py --replay): as fast to write as
+# 1 MiB (a write's fixed costs are already spread over ~2,000 records) and replayed ~20-30%
+# faster with today's reader (storage.reader, which reads in chunks of
+# storage.segment.READ_CHUNK = 256 KiB); 64 KiB costs the writer more writes, 1 MiB and
+# 4 MiB cost the reader. Measure again when the reader changes.
 _MAX_WRITE = 256 << 10
 # ... and at most segment_bytes / _SEGMENT_SHARE of them: a partition rolls its segment when
 # the next batch does not fit, so with batches of at most 1/8 of segment_bytes every segment
