@@ -5,8 +5,11 @@
 do; placement is Kafka's murmur2), unkeyed cases use sticky partitioning. 1 and 4
 partitions, compression "none" and "zstd", linger_ms=5 (batch_size 16384, the defaults),
 and linger_ms=0 (each record written on its own, so fewer records are sent). No fsync.
+With --replay, also how fast `Consumer.poll(max_records=10000)` reads back a topic the
+producer wrote at default settings (4 partitions, keyed): the on-disk batches are the
+producer's merged batches, so this shows what their size costs readers.
 
-    python bench/producer.py [--records 1000000] [--linger0-records 20000] [--repeat 1]
+    python bench/producer.py [--records 1000000] [--linger0-records 20000] [--repeat 1] [--replay]
 """
 import argparse
 import os
@@ -56,12 +59,42 @@ def run_case(base, name, n, partitions, keyed, compression, linger_ms, repeat):
     return rps
 
 
+def run_replay(base, n, repeat):
+    """Produce n keyed records to 4 partitions at default settings, then time polling them
+    all back from the start (median of `repeat`)."""
+    vals = [os.urandom(VALUE_SIZE // 2).hex().encode() for _ in range(4096)]
+    times = []
+    for r in range(repeat):
+        d = tempfile.mkdtemp(dir=base)
+        with eventlog.open(d) as log:
+            log.create_topic("t", partitions=4)
+            with log.producer() as p:
+                for i in range(n):
+                    p.send("t", vals[i % 4096], b"user%04d" % (i % 1000))
+        with eventlog.open(d) as log:
+            batches = sum(part.check().batches for part in log.topic("t").partitions)
+            c = log.consumer(group_id=None, auto_offset_reset="earliest")
+            c.assign([eventlog.TopicPartition("t", i) for i in range(4)])
+            got = 0
+            t0 = time.perf_counter()
+            while got < n:
+                got += len(c.poll(timeout=1.0, max_records=10000))
+            times.append(time.perf_counter() - t0)
+            c.close()
+        shutil.rmtree(d, ignore_errors=True)
+    rps = n / statistics.median(times)
+    print(f"{'replay of producer-written p=4 keyed':<40s} {n:>10,d} rec {rps:>12,.0f} rec/s "
+          f"{rps * VALUE_SIZE / 1e6:>8.1f} MB/s  ({batches} on-disk batches)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000, help="records per linger_ms=5 case")
     ap.add_argument("--linger0-records", type=int, default=20_000, help="records per linger_ms=0 case")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case (the median is printed)")
     ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    ap.add_argument("--replay", action="store_true", help="also time polling back a producer-written topic")
+    ap.add_argument("--only", default=None, help="run only the cases whose name contains this text")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="eventlog-bench-producer-", dir=args.dir)
     try:
@@ -72,7 +105,10 @@ def main():
                     for keyed in (False, True):
                         name = (f"linger_ms={linger} p={partitions} {'keyed' if keyed else 'unkeyed':<7s} "
                                 f"{compression}")
-                        run_case(base, name, n, partitions, keyed, compression, linger, args.repeat)
+                        if args.only is None or args.only in name:
+                            run_case(base, name, n, partitions, keyed, compression, linger, args.repeat)
+        if args.replay:
+            run_replay(base, args.records, args.repeat)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -305,3 +305,50 @@ def test_batches_of_equal_lengths_decode_whole_or_are_refused(klen, vlen, extra,
     vals = [payload[count * k + i * v:count * k + (i + 1) * v] for i in range(count)]
     tss = [100] * count if uniform_ts else [100, 107, 107]
     assert _codec.decode(raw) == [(i, t, kk, vv, ()) for i, t, kk, vv in zip(range(count), tss, keys, vals)]
+
+# -- the encoder's fast forms give the same bytes as the general one -------------------------------
+
+def _whole(prep, base=7):
+    return _codec.seal(prep, base) + prep.payload
+
+
+@CODEC_SETTINGS
+@given(runs=st.lists(st.tuples(st.integers(min_value=0, max_value=1 << 45), st.integers(min_value=0, max_value=5)),
+                     min_size=1, max_size=8).filter(lambda rs: sum(n for _t, n in rs) > 0),
+       codec=codecs)
+def test_timestamp_runs_encode_as_the_expanded_column(runs, codec):
+    # the producer passes each merged batch's timestamp once, with its record count
+    n = sum(c for _t, c in runs)
+    values = [b"v%d" % i for i in range(n)]
+    expanded = [t for t, c in runs for _ in range(c)]
+    a = _codec.prepare(None, values, 0, timestamps=expanded, codec=codec)
+    b = _codec.prepare(None, values, 0, ts_runs=runs, codec=codec)
+    assert _whole(a) == _whole(b)
+    records = _codec.decode(_whole(b))
+    assert [r[1] for r in records] == expanded
+
+
+def test_timestamp_runs_must_count_every_record():
+    with pytest.raises(ValueError):
+        _codec.prepare(None, [b"a", b"b"], 0, ts_runs=[(5, 1)])
+    with pytest.raises(ValueError):
+        _codec.prepare(None, [b"a"], 0, timestamps=[1], ts_runs=[(5, 1)])
+
+
+@CODEC_SETTINGS
+@given(key=st.none() | small_bytes, value=st.binary(max_size=300), t=st.integers(min_value=0, max_value=1 << 62),
+       codec=codecs)
+def test_prepare_one_is_prepare_of_one_record(key, value, t, codec):
+    # Partition.append's encoder: byte for byte the batch append_batch would write
+    one = _codec.prepare_one(key, value, t, codec)
+    general = _codec.prepare(None if key is None else [key], [value], t, codec=codec)
+    assert _whole(one) == _whole(general)
+    assert (one.max_record, one.length, one.section_len) == (general.max_record, general.length, general.section_len)
+
+
+def test_prepared_parts_are_written_without_joining():
+    # an uncompressed batch keeps its columns as separate buffers (one pwritev writes them)
+    prep = _codec.prepare([b"k1", b"k2"], [b"v" * 100, b"w" * 50], 3)
+    assert len(prep.parts) > 1
+    assert prep.length == HEADER_SIZE + len(prep.payload)
+    assert [(r[2], r[3]) for r in _codec.decode(_whole(prep))] == [(b"k1", b"v" * 100), (b"k2", b"w" * 50)]

@@ -140,6 +140,39 @@ def test_append_batch_shapes(log):
     assert [r.timestamp_ms for r in recs[4:6]] == [77, 78]
 
 
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_single_appends_read_back_as_batches_of_one(log, compression):
+    # Partition.append has its own encoder (codec.prepare_one): the batch must be the one
+    # append_batch would write, compression flag included
+    p = log.create_topic("t", compression=compression, segment_bytes=4096).partition(0)
+    expect = []
+    for i in range(300):
+        key = None if i % 3 == 0 else b"k%d" % i
+        value = b"" if i % 7 == 0 else bytes([i % 251]) * (i % 90)
+        assert p.append(value, key=key) == i
+        expect.append((key, value))
+    assert p.end_offset == 300
+    assert [(r.key, r.value) for r in p.read(0, 1000)] == expect
+    assert p.check(deep=True).ok
+    for ext in (".log",):
+        assert len(files(p, ext)) > 1  # rolled: the single-append path rolls like any other
+
+
+def test_append_batch_records_of_other_sequence_types(log):
+    # records may be lists, or any sequence; iterables without len() still work
+    p = log.create_topic("t").partition(0)
+    assert p.append_batch([[b"k", b"v"], (b"k2", b"v2")]) == range(0, 2)
+    assert p.append_batch([iter((b"k3", b"v3"))]) == range(2, 3)
+    assert [(r.key, r.value) for r in p.read(0)] == [(b"k", b"v"), (b"k2", b"v2"), (b"k3", b"v3")]
+    with pytest.raises(InvalidArgumentError, match="record 1 has 3 fields"):
+        p.append_batch([(b"k", b"v"), (b"k", b"v", ()), (b"k", b"v")])
+    with pytest.raises(InvalidArgumentError, match="got 1 fields"):
+        p.append_batch([(b"v",)])
+    with pytest.raises(InvalidTypeError):
+        p.append_batch([(b"k", b"v"), 5])
+    assert p.end_offset == 3
+
+
 @pytest.mark.parametrize("bad_at", [0, 3, 9])
 @pytest.mark.parametrize("problem", ["str value", "str key", "int value", "bad header", "too large",
                                      "bad timestamp", "shape", "header value str"])

@@ -73,8 +73,9 @@ def test_merged_batches_stay_inside_small_segments_and_compaction_cleans(tmp_pat
 
 
 def test_default_segments_keep_large_merged_batches(tmp_path):
-    """Default-sized segments keep the 1 MiB merge bound (no slow-down for them): records
-    produced while the writer was held come out in batches far larger than 64 KiB / 8."""
+    """Default-sized segments keep the 256 KiB merge bound (no slow-down for them): records
+    produced while the writer was held come out in batches far larger than 64 KiB / 8, and
+    no larger than the bound (plus the length and timestamp columns)."""
     with eventlog.open(tmp_path / "log") as log:
         log.create_topic("t", partitions=1)  # segment_bytes 64 MiB
         _produce_behind(log, "t", N, b"v" * 100)
@@ -84,4 +85,46 @@ def test_default_segments_keep_large_merged_batches(tmp_path):
             data = f.read()
         lengths = [info.length for _pos, info in _codec.batch_iter(data)]
         assert sum(lengths) == len(data)
-        assert max(lengths) > 512 << 10, lengths[:20]
+        assert 128 << 10 < max(lengths) <= 300 << 10, lengths[:20]  # + columns and timestamps
+
+
+def test_merged_batches_keep_each_records_timestamp(tmp_path):
+    """Batches sealed at different milliseconds and merged into one on-disk batch keep each
+    record's own timestamp (the sender passes them as per-batch runs), and so do records
+    sent with an explicit timestamp_ms in the same merged batch."""
+    import time
+    with eventlog.open(tmp_path / "log") as log:
+        log.create_topic("t", partitions=1)
+        part = log.topic("t").partition(0)
+        lock_fd = os.open(os.path.join(part.dir, "append.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        p = log.producer(linger_ms=0)
+        try:
+            futures, seen_ms = [], set()
+            deadline = time.monotonic() + 30
+            while len(seen_ms) < 4 and time.monotonic() < deadline:  # until the clock has moved 3 times
+                futures.append(p.send("t", b"v%d" % len(futures), key=b"k"))
+                seen_ms.add(time.time_ns() // 1_000_000)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+        p.flush()  # these merge with timestamps as runs; the next ones with a per-record column
+        fcntl.flock(lock_fd := os.open(os.path.join(part.dir, "append.lock"), os.O_RDWR), fcntl.LOCK_EX)
+        try:
+            futures += [p.send("t", b"w%d" % i, key=b"k") for i in range(50)]
+            explicit = p.send("t", b"explicit", key=b"k", timestamp_ms=12345)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+        p.flush()
+        metas = [f.result(timeout=60) for f in futures + [explicit]]
+        p.close()
+        recs = part.read(0, len(metas) + 10)
+        assert [r.offset for r in recs] == [m.offset for m in metas]
+        assert [r.timestamp_ms for r in recs] == [m.timestamp_ms for m in metas]
+        assert recs[-1].timestamp_ms == 12345
+        stamps = [r.timestamp_ms for r in recs[:-1]]
+        assert stamps == sorted(stamps) and len(set(stamps)) >= 2
+        with open(os.path.join(part.dir, "%020d.log" % 0), "rb") as f:
+            batches = [info for _pos, info in _codec.batch_iter(f.read())]
+        assert len(batches) < len(metas)  # merged: several records per on-disk batch

@@ -33,12 +33,19 @@ from eventlog.record import RecordMetadata, TopicPartition
 
 _new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
-_MAX_WRITE = 1 << 20  # the sender writes at most this many value bytes per batch
+# The sender merges the sealed batches of a partition into one on-disk batch of at most this
+# many bytes of records. 256 KiB, measured (200,000 records of 100 bytes, 4 partitions, then
+# Consumer.poll(max_records=10000) over them; bench/producer.py --replay): as fast to write as
+# 1 MiB (a write's fixed costs are already spread over ~2,000 records) and replayed ~20-30%
+# faster with today's reader (storage.reader, which reads in chunks of
+# storage.segment.READ_CHUNK = 256 KiB); 64 KiB costs the writer more writes, 1 MiB and
+# 4 MiB cost the reader. Measure again when the reader changes.
+_MAX_WRITE = 256 << 10
 # ... and at most segment_bytes / _SEGMENT_SHARE of them: a partition rolls its segment when
 # the next batch does not fit, so with batches of at most 1/8 of segment_bytes every segment
 # is filled to at least 7/8 of its size before it rolls, and the active segment (which
 # compaction and retention never touch) holds at most segment_bytes. Default segments
-# (64 MiB) keep the 1 MiB bound: only small segments get smaller merged batches.
+# (64 MiB) keep the _MAX_WRITE bound: only small segments get smaller merged batches.
 _SEGMENT_SHARE = 8
 _MAX_TS = (1 << 63) - 1
 
@@ -256,7 +263,7 @@ class Producer:
         self._closing = False
         # anything that needs more than the fast path of send() sets this
         self._base_slow = bool(key_serializer or value_serializer or not self._default)
-        self._slow = self._base_slow  # also True while the buffer is full, and once closed
+        self._set_slow(self._base_slow)  # also slow while the buffer is full, and once closed
         self._fork = fork_generation()
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="eventlog-producer", daemon=True)
@@ -294,17 +301,26 @@ class Producer:
         ProducerClosedError); errors of the write (unknown topic or partition, too large,
         I/O) resolve the future with an EventLogError subclass.
         """
-        # The fast path: default partitioner, bytes key already hashed, bytes value, no
-        # headers/timestamp/partition. Everything else goes through _send (same semantics).
-        if self._slow or headers or timestamp_ms is not None or partition is not None \
-                or key.__class__ is not bytes or value.__class__ is not bytes:
+        # The fast path: default partitioner, no serializers, a bytes key already placed (or
+        # no key: the sticky partition), bytes value, no headers/timestamp/partition, buffer
+        # not full, producer open. Everything else goes through _send (same semantics).
+        ts = self._fast.get(topic)  # an empty dict whenever the fast path is off (_set_slow)
+        if ts is None or headers or timestamp_ms is not None or partition is not None \
+                or value.__class__ is not bytes:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
-        ts = self._topics.get(topic)
-        if ts is None:
+        if key is None:
+            p = ts.sticky
+            if p is None or not ts.keyed_ok:
+                return self._send(topic, value, key, headers, partition, timestamp_ms)
+            size = len(value) + _RECORD_OVERHEAD
+        elif key.__class__ is bytes:
+            p = ts.pcache.get(key)
+            if p is None:
+                return self._send(topic, value, key, headers, partition, timestamp_ms)
+            size = len(value) + len(key) + _RECORD_OVERHEAD
+        else:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
-        p = ts.pcache.get(key)
-        size = len(value) + len(key) + _RECORD_OVERHEAD
-        if p is None or size > ts.max_record:
+        if size > ts.max_record:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
         lock = ts.lock
         lock.acquire()  # acquire/release in try/finally: ~50 ns cheaper than `with`
@@ -313,12 +329,14 @@ class Producer:
             if b is None:
                 if self._closed:
                     raise ProducerClosedError("send() on a closed producer")
-                b = self._new_batch(ts, p, False)
-            i = len(b.values)
-            b.values.append(value)
+                b = self._new_batch(ts, p, key is None)
+            values = b.values
+            i = len(values)
+            values.append(value)
             b.keys.append(key)
-            b.room -= size  # starts at 0 with linger_ms=0: every record is sent at once
-            if b.room > 0:
+            room = b.room - size  # starts at 0 with linger_ms=0: every record is sent at once
+            b.room = room
+            if room > 0:
                 return _new(RecordFuture, (b, i))
             self._seal(ts, b)
         finally:
@@ -326,10 +344,16 @@ class Producer:
         self._after_seal()
         return _new(RecordFuture, (b, i))
 
+    def _set_slow(self, slow):
+        """Turn send()'s fast path off (every send goes through _send) or back on. The fast
+        path finds topics in `_fast`, which is the topics dict itself or, while off, empty."""
+        self._slow = slow
+        self._fast = {} if slow else self._topics
+
     def _after_fork_in_child(self):
         """In a forked child (see `_fs`): the sender thread does not exist here, so every
         send() must take the slow path, which refuses it (never a future that never resolves)."""
-        self._slow = True
+        self._set_slow(True)
 
     def _forked_error(self):
         return ForkedProcessError(
@@ -478,7 +502,7 @@ class Producer:
         if threading.current_thread() is self._thread:
             with self._lock:
                 self._closed = True
-                self._slow = True
+                self._set_slow(True)
             self._closing = True
             return
         if self._closed and not self._thread.is_alive():
@@ -488,7 +512,7 @@ class Producer:
         finally:
             with self._lock:
                 self._closed = True
-                self._slow = True
+                self._set_slow(True)
             self._closing = True
             self._wake.set()
             self._thread.join(timeout)
@@ -576,13 +600,20 @@ class Producer:
     @staticmethod
     def _columns(group):
         """The headers and timestamps columns of a group of batches (None where all are
-        absent / uniform), expanded from the batches' sparse maps."""
-        any_h = any_t = False
+        absent / uniform), expanded from the batches' sparse maps, and the timestamps as
+        runs of `(timestamp, count)` instead when no record has its own (the usual case:
+        each batch's records share the batch's timestamp, so no per-record column is built
+        here)."""
+        any_h = any_t = own_t = False
         ts0 = group[0].ts
         for b in group:
             any_h = any_h or b.headers is not None
-            any_t = any_t or b.timestamps is not None or b.ts != ts0
+            own_t = own_t or b.timestamps is not None
+            any_t = any_t or b.ts != ts0
         headers = tss = None
+        if any_t and not own_t:
+            any_t = False
+            tss = [(b.ts, len(b.values)) for b in group]
         if any_h:
             headers = []
             for b in group:
@@ -591,7 +622,7 @@ class Producer:
                     for i, h in b.headers.items():
                         col[i] = h
                 headers += col
-        if any_t:
+        if any_t or own_t:
             tss = []
             for b in group:
                 col = [b.ts] * len(b.values)
@@ -599,7 +630,8 @@ class Producer:
                     for i, t in b.timestamps.items():
                         col[i] = t
                 tss += col
-        return headers, tss
+            return headers, tss, None
+        return headers, None, tss
 
     def _seal(self, ts, b):
         """(Under self._lock) move an accumulating batch to the ready list."""
@@ -609,7 +641,7 @@ class Producer:
         self._sent_seq += 1
         self._buffered += b.size - b.room
         if self._buffered > self.buffer_memory:
-            self._slow = True  # the next send goes through _send, which waits for space
+            self._set_slow(True)  # the next send goes through _send, which waits for space
         if b.sticky and self._default and ts.sticky == b.tp.partition:
             ts.sticky = self._partitioner.new_batch(ts.count, b.tp.partition)
 
@@ -710,8 +742,8 @@ class Producer:
                     keys += b.keys
                     values += b.values
             ts0 = group[0].ts
-            headers, tss = self._columns(group)
-            prep = part.prepare_batch(keys, values, ts0, tss, headers)
+            headers, tss, runs = self._columns(group)
+            prep = part.prepare_batch(keys, values, ts0, tss, headers, ts_runs=runs)
             base = part.append_prepared(prep, fsync=self.fsync).start
         except EventLogError as e:
             error = e
@@ -728,7 +760,7 @@ class Producer:
             self._buffered -= freed
             self._writing -= freed
             if self._buffered <= self.buffer_memory and not self._closed:
-                self._slow = self._base_slow
+                self._set_slow(self._base_slow)
         with self._space:
             self._space.notify_all()
         with self._done_cv:

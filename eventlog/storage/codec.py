@@ -52,6 +52,10 @@ MAGIC = b"EL"
 VERSION = 1
 HEADER = struct.Struct("<2sBBIIHHQIIqqII")
 HEADER_SIZE = HEADER.size  # 56
+# the header in two parts, for writing it: the CRC covers the tail (bytes 12..56) and the section
+_HEAD_FRONT = struct.Struct("<2sBBII")
+_HEAD_TAIL = struct.Struct("<HHQIIqqII")
+assert _HEAD_FRONT.size + _HEAD_TAIL.size == HEADER_SIZE
 # The fields a reader needs to walk a file: magic, version, length, crc, attributes, base, ...
 _PEEK = struct.Struct("<2sBxII")  # magic, version, length, crc
 
@@ -82,6 +86,7 @@ MAX_RECORDS = 1 << 24
 _BIG = sys.byteorder == "big"
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
+_I32x2 = struct.Struct("<ii")
 _I32_LIMIT = (1 << 31) - 1
 _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
@@ -243,27 +248,43 @@ def _decode_headers(data):
 
 
 class Prepared:
-    """A batch encoded except for its base offset (which is assigned under the append lock)."""
+    """A batch encoded except for its base offset (which is assigned under the append lock).
 
-    __slots__ = ("attributes", "count", "last_delta", "first_ts", "max_ts", "section_len", "payload",
+    Its record section (compressed, if the codec says so) is `parts`, a sequence of buffers
+    written back to back (one `pwritev`, no copy into one string); `payload` joins them."""
+
+    __slots__ = ("attributes", "count", "last_delta", "first_ts", "max_ts", "section_len", "parts", "size",
                  "max_record", "producer_id", "producer_epoch")
 
     def __init__(self, attributes, count, last_delta, first_ts, max_ts, section_len, payload, max_record,
-                 producer_id=0, producer_epoch=0):
+                 producer_id=0, producer_epoch=0, size=None):
         self.attributes = attributes
         self.count = count
         self.last_delta = last_delta
         self.first_ts = first_ts
         self.max_ts = max_ts
         self.section_len = section_len
-        self.payload = payload
+        # payload: bytes, or a list of buffers (the parts of the record section, in order)
+        # whose total length is `size` (computed if not given)
+        if payload.__class__ is list:
+            self.parts = payload
+            self.size = sum(map(len, payload)) if size is None else size
+        else:
+            self.parts = [payload] if payload else []
+            self.size = len(payload)
         self.max_record = max_record
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
 
     @property
     def length(self):
-        return HEADER_SIZE + len(self.payload)
+        return HEADER_SIZE + self.size
+
+    @property
+    def payload(self):
+        """The record section as one bytes object."""
+        parts = self.parts
+        return parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
 
     def mark_transactional(self, producer_id, producer_epoch):
         """Make this a batch of a transaction of producer `producer_id` at `producer_epoch`."""
@@ -281,15 +302,18 @@ def _check_producer(producer_id, producer_epoch):
 
 
 def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
-            codec=CODEC_NONE, zstd_level=3, offset_deltas=None, compacted=False):
+            codec=CODEC_NONE, zstd_level=3, offset_deltas=None, compacted=False, ts_runs=None):
     """Encode the record section of one batch (everything but the base offset).
 
     `keys` (or None: no keys at all) and `values` are equal-length sequences of bytes-like
     objects or None; anything else raises TypeError (callers turn it into a clear error).
-    `timestamp_ms` is every record's timestamp unless `timestamps` is given. `headers` is
-    None or a sequence of per-record header tuples. `offset_deltas` (compaction only) gives
-    each record's offset - base offset. `max_record` of the result is the largest
-    key + value + headers size of one record, for the caller's size limit.
+    `timestamp_ms` is every record's timestamp unless `timestamps` is given, or `ts_runs`:
+    the same column run-length encoded, a sequence of `(timestamp, count)` pairs (the
+    producer's merged batches: each of its batches has one timestamp), encoded exactly as
+    the expanded `timestamps` would be. `headers` is None or a sequence of per-record header
+    tuples. `offset_deltas` (compaction only) gives each record's offset - base offset.
+    `max_record` of the result is the largest key + value + headers size of one record, for
+    the caller's size limit.
     """
     count = len(values)
     if not count:
@@ -300,6 +324,12 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
                       ("offset_deltas", offset_deltas)):
         if col is not None and len(col) != count:
             raise ValueError(f"{name} has {len(col)} entries for {count} values")
+    if ts_runs is not None:
+        if timestamps is not None:
+            raise ValueError("give timestamps or ts_runs, not both")
+        ts_runs = [(t, n) for t, n in ts_runs if n]
+        if sum(n for _t, n in ts_runs) != count or any(n < 0 for _t, n in ts_runs):
+            raise ValueError(f"ts_runs count {sum(n for _t, n in ts_runs)} records for {count} values")
     attrs = codec
     cols = []
     if offset_deltas is not None:
@@ -314,7 +344,12 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
         last_delta = count - 1
     if compacted:
         attrs |= COMPACTED
-    if timestamps is None:
+    if ts_runs is not None:
+        run_ts = [t for t, _n in ts_runs]
+        first_ts = run_ts[0]
+        max_ts = max(run_ts)
+        min_ts = min(run_ts)
+    elif timestamps is None:
         attrs |= UNIFORM_TS
         first_ts = max_ts = min_ts = timestamp_ms
     else:
@@ -325,7 +360,12 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     if not (_I64_MIN <= min_ts and max_ts <= _I64_MAX and max_ts - first_ts <= _I64_MAX
             and min_ts - first_ts >= _I64_MIN):
         raise ValueError(f"timestamps must be 64-bit signed integers (ms), got {min_ts}..{max_ts}")
-    if timestamps is not None:
+    if ts_runs is not None:
+        if min_ts == max_ts:
+            attrs |= UNIFORM_TS
+        else:  # each run's delta repeated at C level: no per-record Python work
+            cols.append(b"".join([_typed(array("q", (t - first_ts,)), "q") * n for t, n in ts_runs]))
+    elif timestamps is not None:
         if timestamps.count(first_ts) == count:
             attrs |= UNIFORM_TS
         else:
@@ -357,18 +397,43 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
         header_blob = b"".join(encoded)
     if nulls:
         attrs |= HAS_NULLS
-    cols.append(key_blob)
-    cols.append(value_blob)
+    if key_blob:
+        cols.append(key_blob)
+    if value_blob:
+        cols.append(value_blob)
     if header_blob:
         cols.append(header_blob)
-    section = b"".join(cols)
-    section_len = len(section)
+    section_len = sum(map(len, cols))
     if section_len > MAX_SECTION_BYTES:
         raise ValueError(f"a batch of {count} records and {section_len} bytes is over the limit of "
                          f"{MAX_RECORDS} records and {MAX_SECTION_BYTES} bytes: split it")
     if codec == CODEC_ZSTD:
-        section = _compressor(zstd_level).compress(section)
-    return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, section, max_record)
+        cols = _compressor(zstd_level).compress(b"".join(cols))
+    # uncompressed, the columns stay separate buffers: written with one pwritev, not copied
+    # into one string first (a copy of every value again, for nothing)
+    return Prepared(attrs, count, last_delta, first_ts, max_ts, section_len, cols, max_record)
+
+
+def prepare_one(key, value, timestamp_ms, codec=CODEC_NONE, zstd_level=3):
+    """`prepare` for a batch of one record whose key (bytes or None) and value (bytes) the
+    caller has checked: the same batch, without the column machinery (`Partition.append`).
+    The caller also checks the size limit (`max_record` is key + value)."""
+    if key is None:
+        attrs = NO_KEYS | UNIFORM_TS
+        parts = [_I32.pack(len(value)), value]
+        max_record = len(value)
+    else:
+        attrs = UNIFORM_TS
+        parts = [_I32x2.pack(len(key), len(value)), key, value]
+        max_record = len(key) + len(value)
+    section_len = len(parts[0]) + max_record
+    if not 0 <= timestamp_ms <= _I64_MAX or max_record > MAX_SECTION_BYTES - 8:
+        return prepare(None if key is None else (key,), (value,), timestamp_ms, codec=codec,
+                       zstd_level=zstd_level)  # raises the usual error
+    if codec == CODEC_ZSTD:
+        return Prepared(attrs | CODEC_ZSTD, 1, 0, timestamp_ms, timestamp_ms, section_len,
+                        _compressor(zstd_level).compress(b"".join(parts)), max_record)
+    return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record, 0, 0, section_len)
 
 
 def prepare_empty(last_delta, timestamp_ms):
@@ -415,13 +480,14 @@ def record_sizes(keys, values, headers=None):
 
 
 def seal(prep, base_offset):
-    """The header of a prepared batch at `base_offset`; the batch is header + prep.payload."""
-    length = HEADER_SIZE + len(prep.payload)
-    head = HEADER.pack(MAGIC, VERSION, 0, length, 0, prep.attributes, prep.producer_epoch, base_offset,
-                       prep.last_delta, prep.count, prep.first_ts, prep.max_ts, prep.section_len,
-                       prep.producer_id)
-    crc = zlib.crc32(prep.payload, zlib.crc32(memoryview(head)[12:]))
-    return head[:8] + crc.to_bytes(4, "little") + head[12:]
+    """The header of a prepared batch at `base_offset`; the batch is header + prep.payload
+    (the concatenation of `prep.parts`)."""
+    tail = _HEAD_TAIL.pack(prep.attributes, prep.producer_epoch, base_offset, prep.last_delta, prep.count,
+                           prep.first_ts, prep.max_ts, prep.section_len, prep.producer_id)
+    crc = zlib.crc32(tail)
+    for part in prep.parts:
+        crc = zlib.crc32(part, crc)
+    return _HEAD_FRONT.pack(MAGIC, VERSION, 0, HEADER_SIZE + prep.size, crc) + tail
 
 
 def encode(base_offset, keys, values, timestamp_ms, **kw):

@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 from eventlog._os.fs import FileLock, check_usable, fork_generation, read_json, atomic_write_json
 from eventlog._os.fs import wrap_public_methods
-from eventlog.storage.segment import Segment, list_segment_bases, remove_segment_files, seg_name
+from eventlog.storage.segment import Segment, list_segment_bases, remove_segment_files, segment_exists
 from eventlog.storage.reader import PartitionReader
 from eventlog.storage.writer import PartitionWriter
 from eventlog.errors import ForkedProcessError, InvalidArgumentError, LogClosedError, OffsetOutOfRangeError
@@ -165,13 +165,13 @@ class Partition(PartitionWriter, PartitionReader):
         directory listing alone is not enough: readdir racing with file creation may return a
         segment created during the listing yet miss an older one also created meanwhile, so
         the exact name is looked up again after listing."""
-        if end_next != base and os.path.exists(os.path.join(self.dir, seg_name(end_next) + ".log")):
+        if end_next != base and segment_exists(self.dir, end_next):
             return end_next
         later = [b for b in self._list() if b > base]
         if not later:
             return None
         if later[0] != end_next and end_next != base and \
-                os.path.exists(os.path.join(self.dir, seg_name(end_next) + ".log")):
+                segment_exists(self.dir, end_next):
             return end_next  # created while we listed
         return later[0]
 

@@ -59,6 +59,13 @@ def segment_path(directory, base, ext=".log"):
     return os.path.join(directory, seg_name(base) + ext)
 
 
+def segment_exists(directory, base):
+    """True if segment `base`'s log file exists in `directory` now (one faccessat: no
+    exception object, no stat result, when it does not, which is the common case of the
+    writer's and readers' checks for a successor segment)."""
+    return os.access(f"{directory}/{base:020d}.log", os.F_OK)
+
+
 def segment_base_of(name, ext=".log"):
     """The base offset of a segment file named `name` (`<20 digits><ext>`), else None."""
     if len(name) == 20 + len(ext) and name.endswith(ext) and name[:20].isdigit():

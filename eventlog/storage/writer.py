@@ -33,17 +33,37 @@ Invariants:
 import bisect
 import logging
 import os
+from operator import itemgetter
 
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE
 from eventlog._os.fs import fsync_dir, storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.storage.segment import (Segment, _IDX, _TIDX, crosses_interval, fill_gap, index_entries,
-                                      quarantine, resync_point, seg_name, valid_batches_in)
+                                      quarantine, resync_point, segment_exists, valid_batches_in)
 from eventlog.errors import InvalidArgumentError, InvalidTypeError, RecordTooLargeError, UnknownTopicError
 
 _MAX_TS = (1 << 63) - 1
 log = logging.getLogger("eventlog")
+
+
+_FIELDS = tuple(map(itemgetter, range(4)))
+
+
+def _split_columns(records):
+    """The columns (lists) of a non-empty sequence of records that are all sequences of one
+    length from 2 to 4, else None. C-level passes only: no tuple or iterator per record
+    (`zip(*records)` makes one iterator per record, and with them garbage collections)."""
+    try:
+        shapes = set(map(len, records))
+        if len(shapes) != 1:
+            return None
+        ncol = shapes.pop()
+        if not 2 <= ncol <= 4:
+            return None
+        return [list(map(_FIELDS[i], records)) for i in range(ncol)]
+    except Exception:  # a record without len() or indexing (a dict, an int): explained by the caller
+        return None
 
 
 class _Writer:
@@ -89,6 +109,14 @@ class PartitionWriter:
 
     def append(self, value, key=None, headers=(), timestamp_ms=None):
         """Append one record; return its offset. Prefer `append_batch` for throughput."""
+        if not headers and timestamp_ms is None and value.__class__ is bytes and \
+                (key is None or key.__class__ is bytes):
+            # the common case, without the columns of append_batch: same checks, same batch
+            cfg = self._topic.config
+            if (key is not None or "compact" not in cfg.cleanup_policy) and \
+                    len(value) + (len(key) if key is not None else 0) <= cfg.max_record_bytes:
+                prep = _codec.prepare_one(key, value, _now_ms(), cfg.codec, cfg.compression_level)
+                return self._append(prep, cfg.fsync == "batch").start
         if headers:
             headers = tuple(headers)
             hs = [headers]
@@ -111,25 +139,10 @@ class PartitionWriter:
         if not records:
             end = self.end_offset
             return range(end, end)
-        try:
-            # strict: a record of another shape must not silently lose its headers/timestamp
-            cols = list(zip(*records, strict=True))
-        except TypeError:
-            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
-            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
-                                   f"{bad} is a {type(records[bad]).__name__}") from None
-        except ValueError:
-            n0 = len(records[0])
-            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
-            raise InvalidArgumentError(
-                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
-                "batch must have the same shape, (key, value), (key, value, headers) or "
-                "(key, value, headers, timestamp_ms)") from None
+        cols = _split_columns(records)
+        if cols is None:  # not all records are sequences of one length of 2 to 4
+            cols = self._columns_slow(records)
         ncol = len(cols)
-        if ncol < 2 or ncol > 4:
-            raise InvalidArgumentError(
-                "each record must be (key, value), (key, value, headers) or "
-                f"(key, value, headers, timestamp_ms); got {ncol} fields")
         keys, values = cols[0], cols[1]
         headers = _headers if _headers is not None else (cols[2] if ncol >= 3 else None)
         timestamps = cols[3] if ncol == 4 else None
@@ -150,13 +163,39 @@ class PartitionWriter:
             return self.append_prepared(prep, fsync="batch")
         return self.append_prepared(prep)
 
+    @staticmethod
+    def _columns_slow(records):
+        """The columns of records that `_split_columns` refused (records that are iterables
+        without len() or indexing), or the error naming the first bad record."""
+        try:
+            # strict: a record of another shape must not silently lose its headers/timestamp
+            cols = list(zip(*records, strict=True))
+        except TypeError:
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, (tuple, list))), 0)
+            raise InvalidTypeError("append_batch takes a sequence of (key, value) tuples; record "
+                                   f"{bad} is a {type(records[bad]).__name__}") from None
+        except ValueError:
+            n0 = len(records[0])
+            bad = next((i for i, r in enumerate(records) if len(r) != n0), 0)
+            raise InvalidArgumentError(
+                f"record {bad} has {len(records[bad])} fields, record 0 has {n0}: all records of a "
+                "batch must have the same shape, (key, value), (key, value, headers) or "
+                "(key, value, headers, timestamp_ms)") from None
+        if not 2 <= len(cols) <= 4:
+            raise InvalidArgumentError(
+                "each record must be (key, value), (key, value, headers) or "
+                f"(key, value, headers, timestamp_ms); got {len(cols)} fields")
+        return cols
+
     # -- the writer API (Producer): prepare outside the locks, then append ------------------
-    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None):
+    def prepare_batch(self, keys, values, timestamp_ms, timestamps=None, headers=None, cfg=None, *,
+                      ts_runs=None):
         """Encode records into a batch ready for `append_prepared`, checking them against the
         topic's settings (`cfg`, default `self.config`): the slow part of an append, done
         without any lock. `keys` and `values` are sequences of bytes or None of one length;
         `timestamp_ms` (int ms) applies to every record unless `timestamps` (a sequence of
-        ints) gives each its own; `headers`, when given, holds a sequence of
+        ints) gives each its own, or `ts_runs` does, run-length encoded (`(timestamp, count)`
+        pairs, see `codec.prepare`); `headers`, when given, holds a sequence of
         `(str, bytes | None)` pairs per record. Raises InvalidTypeError / InvalidArgumentError
         (naming the record) for bad records, RecordTooLargeError over `max_record_bytes`, and
         InvalidArgumentError for a record without a key on a compacted topic."""
@@ -165,7 +204,7 @@ class PartitionWriter:
         compacted_topic = "compact" in cfg.cleanup_policy
         try:
             prep = _codec.prepare(keys, values, timestamp_ms, timestamps=timestamps, headers=headers,
-                                  codec=cfg.codec, zstd_level=cfg.compression_level)
+                                  codec=cfg.codec, zstd_level=cfg.compression_level, ts_runs=ts_runs)
         except (TypeError, ValueError, OverflowError) as e:
             self._explain_bad_records(keys, values, headers, e)
             raise
@@ -203,8 +242,12 @@ class PartitionWriter:
         """Append a batch made by `prepare_batch` (all or nothing, visible to readers whole);
         return the `range` of its offsets. `fsync` ("never" | "batch") overrides the topic's
         setting when given. A prepared batch is appended once: its offsets are assigned here."""
+        return self._append(prep, (fsync or self._topic.config.fsync) == "batch")
+
+    def _append(self, prep, sync):
+        """`append_prepared` with the fsync setting decided (`sync`), for callers that word
+        OS errors themselves (the public methods' wrappers)."""
         cfg = self._topic.config
-        sync = (fsync or cfg.fsync) == "batch"
         self._on_touch(self)
         with self._wlock:
             self._check_usable()
@@ -241,7 +284,7 @@ class PartitionWriter:
             fsync_dir(w.seg.dir)
             w.entry_synced = True
         try:
-            write_at(w.fd, (head, prep.payload), pos, length)
+            write_at(w.fd, [head, *prep.parts], pos, length)
             if sync:
                 os.fdatasync(w.fd)
         except BaseException:
@@ -433,7 +476,7 @@ class PartitionWriter:
             w = self._w = self._fresh_writer(sync)
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
-            if not os.path.exists(os.path.join(self.dir, seg_name(w.next_offset) + ".log")):
+            if not segment_exists(self.dir, w.next_offset):
                 break
             w.close()
             self._w = None
