@@ -90,7 +90,7 @@ class KafkaLog:
                     self._admin_client = ck().admin.AdminClient(self.client_config())
         return self._admin_client
 
-    def admin_results(self, futures, what, retry=None):
+    def admin_results(self, futures, what):
         """{key: result} of a dict of admin futures, each waited for up to `self.timeout`;
         the first error raises (mapped to an EventLogError, its message starting with `what`)."""
         out = {}
