@@ -123,10 +123,11 @@ def _present(col, has_none):
 # joins were 120 of its ~300 ns of CPU per record. The buffer is per thread and reused only
 # while no Prepared still points into it: io.BytesIO refuses writes while a view of its
 # buffer exists (BufferError), and then a new one is made, so a live Prepared is never
-# overwritten. Sections over _SCRATCH_MAX are joined as before (no buffer that size is kept);
+# overwritten. Sections over _SCRATCH_MAX are joined as before, so a thread keeps at most
+# that much (the producer's merged batches are at most 256 KiB of records, producer._MAX_WRITE);
 # small ones too (below _SCRATCH_MIN, joining is as cheap and keeps no view).
 _SCRATCH_MIN = 16 << 10
-_SCRATCH_MAX = 1 << 20
+_SCRATCH_MAX = 512 << 10
 _scratch_local = threading.local()
 
 
