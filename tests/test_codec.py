@@ -352,3 +352,60 @@ def test_prepared_parts_are_written_without_joining():
     assert len(prep.parts) > 1
     assert prep.length == HEADER_SIZE + len(prep.payload)
     assert [(r[2], r[3]) for r in _codec.decode(_whole(prep))] == [(b"k1", b"v" * 100), (b"k2", b"w" * 50)]
+
+
+def _big(n, tag=b"v"):
+    # a section between _SCRATCH_MIN and _SCRATCH_MAX: built in the thread's reused buffer
+    return [b"k%05d" % i for i in range(n)], [tag * 90 + b"%05d" % i for i in range(n)]
+
+
+def test_large_sections_are_built_in_a_reused_buffer_byte_for_byte(monkeypatch):
+    keys, values = _big(1000)
+    keys[3] = None
+    values[5] = None
+    for codec in (_codec.CODEC_NONE, _codec.CODEC_ZSTD):
+        scratch = _whole(_codec.prepare(keys, values, 3, codec=codec))
+        with monkeypatch.context() as m:
+            m.setattr(_codec, "_SCRATCH_MIN", 1 << 40)  # joined, as before
+            joined = _whole(_codec.prepare(keys, values, 3, codec=codec))
+        assert scratch == joined
+    prep = _codec.prepare(keys, values, 3)
+    assert _codec._SCRATCH_MIN <= prep.section_len <= _codec._SCRATCH_MAX
+    assert len(prep.parts) == 1 and type(prep.parts[0]) is memoryview  # a view, no new string
+
+
+def test_a_live_prepared_batch_is_never_overwritten_by_the_next():
+    # the buffer is reused only once nothing points into it: a Prepared kept alive (a caller
+    # preparing several batches before appending them) keeps its bytes
+    k1, v1 = _big(1000, b"a")
+    k2, v2 = _big(1200, b"b")
+    first = _codec.prepare(k1, v1, 3)
+    before = _whole(first)
+    second = _codec.prepare(k2, v2, 4)
+    third = _codec.prepare(k1, v2[:1000], 5)
+    assert _whole(first) == before
+    assert [(r[2], r[3]) for r in _codec.decode(_whole(first))] == list(zip(k1, v1))
+    assert [(r[2], r[3]) for r in _codec.decode(_whole(second))] == list(zip(k2, v2))
+    assert [(r[2], r[3]) for r in _codec.decode(_whole(third))] == list(zip(k1, v2[:1000]))
+    del first, second, third
+    again = _codec.prepare(k1, v1, 3)  # the buffer is free again: reused
+    assert _whole(again) == before
+
+
+@pytest.mark.parametrize("bad", ["", "text", memoryview(b"abcdef")[::2],
+                                 memoryview(bytes(8)).cast("B", (2, 4))])
+def test_large_sections_refuse_what_is_not_a_flat_byte_string(bad):
+    # as small batches do (b"".join): a str, a strided or 2-D buffer is a TypeError
+    keys, values = _big(1000)
+    values[7] = bad
+    with pytest.raises(TypeError):
+        _codec.prepare(keys, values, 3)
+    with pytest.raises(TypeError):
+        _codec.prepare(keys[:2], values[6:8], 3)
+    keys[9] = bad
+    values[7] = b"ok"
+    with pytest.raises(TypeError):
+        _codec.prepare(keys, values, 3)
+    # and the thread's buffer is still usable after the refusal
+    k, v = _big(1000)
+    assert [(r[2], r[3]) for r in _codec.decode(_whole(_codec.prepare(k, v, 3)))] == list(zip(k, v))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventlog
+from log_checker import assert_log_consistent
 from eventlog import Record
 from eventlog.storage.reader import FetchState
 from eventlog.errors import (InvalidArgumentError, InvalidTypeError, OffsetOutOfRangeError,
@@ -460,6 +461,21 @@ def test_descriptors_do_not_leak_when_rolling(log):
         assert p.read(o, 1)[0].offset == o
     assert p.offset_for_time(0) == 0
     assert len(os.listdir("/proc/self/fd")) - before <= 20
+
+
+def test_writers_follow_segments_the_other_rolled(tmp_path):
+    # two writers (two Logs: as two processes) on one partition with small segments: each
+    # finds the segment the other rolled to (looked up in its directory descriptor) before
+    # appending, so offsets stay dense and no segment is written by two writers at once
+    with eventlog.open(tmp_path) as a, eventlog.open(tmp_path) as b:
+        pa = a.create_topic("t", segment_bytes=1024).partition(0)
+        pb = b.topic("t").partition(0)
+        for i in range(120):
+            p = (pa, pb)[i % 3 == 0]
+            assert p.append(b"%d" % i + b"x" * 300) == i
+        assert len(files(pa, ".log")) > 20
+        assert [r.value[:3].rstrip(b"x") for r in pa.read(0, 200)] == [b"%d" % i for i in range(120)]
+        assert_log_consistent(tmp_path)
 
 
 def test_fsync_batch_topic(tmp_path):

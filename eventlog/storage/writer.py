@@ -70,11 +70,14 @@ class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
-                 "entry_synced")
+                 "entry_synced", "dir_fd")
 
     def __init__(self, seg):
         self.seg = seg
         self.fd = self.idx_fd = self.tidx_fd = -1
+        # the partition directory, for the check for a successor segment on every append
+        # (`segment_exists` looks the name up in it: one path component, not the whole path)
+        self.dir_fd = -1
         # has this process fsynced the directory since the segment file existed? Whoever
         # created it may have died before its own directory fsync (see PartitionWriter._write)
         self.entry_synced = False
@@ -92,7 +95,7 @@ class _Writer:
             assert self.pos == size, f"writer pos {self.pos} != size {size} of {self.seg.path}"
 
     def close(self):
-        for name in ("fd", "idx_fd", "tidx_fd"):
+        for name in ("fd", "idx_fd", "tidx_fd", "dir_fd"):
             fd = getattr(self, name, -1)
             if fd is not None and fd >= 0:
                 try:
@@ -323,6 +326,7 @@ class PartitionWriter:
             w.idx_fd = os.open(w.seg.index_path, flags, 0o644)
             w.tidx_fd = os.open(w.seg.timeindex_path, flags, 0o644)
             w.seg.fd = os.dup(w.fd)
+            w.dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             w.close()
             raise self._deleted() from None
@@ -476,7 +480,7 @@ class PartitionWriter:
             w = self._w = self._fresh_writer(sync)
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
-            if not segment_exists(self.dir, w.next_offset):
+            if not segment_exists(self.dir, w.next_offset, w.dir_fd):
                 break
             w.close()
             self._w = None
