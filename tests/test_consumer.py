@@ -911,3 +911,37 @@ def test_committed_offsets_file_layout_is_json(log):
     [path] = glob.glob(os.path.join(log.path, "groups", "*", "offsets", "t", "0.json"))
     with open(path) as f:
         assert json.load(f)["offset"] == 3
+
+
+def test_consumer_without_group_never_loads_the_group_layer(tmp_path):
+    """A consumer of assigned partitions (group_id=None) does not import the group membership
+    modules (3-11 ms on the first consumer of a process); a group consumer of the same process
+    still subscribes and reads."""
+    import subprocess
+    import sys
+    code = f"""
+import sys, eventlog
+from eventlog import TopicPartition
+log = eventlog.open({str(tmp_path)!r})
+log.create_topic("t", partitions=1)
+log.topic("t").partition(0).append(b"v", key=b"k")
+c = log.consumer(group_id=None, auto_offset_reset="earliest")
+c.assign([TopicPartition("t", 0)])
+assert [r.value for r in c.poll(timeout=5)] == [b"v"]
+c.close()
+assert "eventlog.groups.membership" not in sys.modules, "loaded by a consumer without a group"
+g = log.consumer(group_id="g", auto_offset_reset="earliest")
+g.subscribe(["t"])
+recs = []
+for _ in range(100):
+    recs += g.poll(timeout=0.1)
+    if recs:
+        break
+assert [r.value for r in recs] == [b"v"], recs
+assert "eventlog.groups.membership" in sys.modules
+g.close()
+log.close()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
