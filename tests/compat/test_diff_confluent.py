@@ -732,6 +732,18 @@ def admin_topic_configs_keep_what_the_client_set(s):
         fs = a.describe_configs([ca.ConfigResource(ca.ResourceType.TOPIC, t) for t in topics])
         return [sorted((e.name, e.value, e.source) for e in f.result(10).values() if not e.is_default)
                 for _r, f in sorted(fs.items(), key=lambda kv: kv[0].name)]
+    def desc_showing(topics, expect):
+        """desc(*topics) once each topic's non-default configs show `expect` (one {name: value,
+        or None for unset} per topic): a broker applies an altered config asynchronously (its
+        metadata log), so a describe right after may be stale."""
+        got = [None]
+
+        def shown():
+            got[0] = desc(*topics)
+            return all(dict((n, v) for n, v, _src in d).get(k) == v
+                       for d, e in zip(got[0], expect) for k, v in e.items())
+        until(shown, 15, 0.05)
+        return got[0]
     out = [desc(t1, t2)]
     op = ca.AlterConfigOpType
     r1 = ca.ConfigResource(ca.ResourceType.TOPIC, t1, incremental_configs=[
@@ -741,15 +753,15 @@ def admin_topic_configs_keep_what_the_client_set(s):
         ca.ConfigEntry("cleanup.policy", "delete", incremental_operation=op.SUBTRACT),
         ca.ConfigEntry("file.delete.delay.ms", "12345", incremental_operation=op.SET)])
     out.append([f.result(10) for f in a.incremental_alter_configs([r1, r2]).values()])
-    out.append(desc(t1, t2))
+    out.append(desc_showing((t1, t2), ({"retention.ms": "10000"}, {"file.delete.delay.ms": "12345"})))
     r2 = ca.ConfigResource(ca.ResourceType.TOPIC, t2, incremental_configs=[
         ca.ConfigEntry("compression.type", None, incremental_operation=op.DELETE)])
     a.incremental_alter_configs([r2])[r2].result(10)
-    out.append(desc(t2))
+    out.append(desc_showing((t2,), ({"compression.type": None},)))
     r1 = ca.ConfigResource(ca.ResourceType.TOPIC, t1, set_config={"compression.type": "snappy",
                                                                    "file.delete.delay.ms": "777"})
     a.alter_configs([r1])[r1].result(10)                    # replaces every set config
-    out.append(desc(t1))
+    out.append(desc_showing((t1,), ({"compression.type": "snappy", "file.delete.delay.ms": "777"},)))
     return out
 
 

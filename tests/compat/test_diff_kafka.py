@@ -557,15 +557,25 @@ def admin_describe_and_alter_topic_configs(s):
     def desc(flt="modified", keys=None):
         d = a.describe_configs([CR(RT.TOPIC, t, keys)], config_filter=flt)["topic"][t]
         return {k: (v["value"], v["config_source"], v["config_type"], v["read_only"]) for k, v in d.items()}
+    def desc_showing(expect):
+        """desc() once it shows `expect` ({name: value, or None for unset}): a broker applies an
+        altered config asynchronously (its metadata log), so a describe right after may be stale."""
+        got = [None]
+
+        def shown():
+            got[0] = desc()
+            return all(got[0].get(k, (None,))[0] == v for k, v in expect.items())
+        until(shown, 15, 0.05)
+        return got[0]
     out = [desc(), desc("all", {"retention.ms": None, "cleanup.policy": None, "retention.bytes": None})]
     out.append(a.alter_configs([CR(RT.TOPIC, t, {"retention.ms": "200000", "segment.ms": "3600000"})]))
-    out.append(desc())
+    out.append(desc_showing({"retention.ms": "200000", "segment.ms": "3600000"}))
     out.append(a.alter_configs([CR(RT.TOPIC, t, {"cleanup.policy": (s.kafka.admin.AlterConfigOp.APPEND, "compact"),
                                                  "segment.ms": (s.kafka.admin.AlterConfigOp.DELETE, None)})]))
-    out.append(desc())          # the broker keeps a list config's order: "delete,compact"
+    out.append(desc_showing({"cleanup.policy": "delete,compact", "segment.ms": None}))  # the broker keeps a list's order
     out.append(desc("all", {"min.insync.replicas": None, "file.delete.delay.ms": None}))
     out.append(a.alter_configs([CR(RT.TOPIC, t, {"file.delete.delay.ms": "1234", "compression.type": "lz4"})]))
-    out.append(desc())
+    out.append(desc_showing({"file.delete.delay.ms": "1234", "compression.type": "lz4"}))
     out.append(exc_name(a.alter_configs, [CR(RT.TOPIC, t, {"nope.x": "1"})]))
     missing = f"{s.prefix}-nocfg"
     r = a.alter_configs([CR(RT.TOPIC, missing, {"retention.ms": "1"})], raise_on_unknown=False)
