@@ -261,3 +261,24 @@ def test_missing_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)
     with pytest.raises(ImportError, match=r"pip install 'eventlog\[kafka\]'"):
         eventlog.open("kafka://127.0.0.1:9")
+
+
+def test_poll_skips_the_events_librdkafka_retries_itself(caplog):
+    # Right after a broker starts, a consumer's offset fetch can report NOT_COORDINATOR from
+    # poll(): librdkafka retries it, Kafka's Java consumer never shows it. It was raised as a
+    # BackendError (seen: a group-less read_committed consumer's first poll on a fresh broker).
+    ck = pytest.importorskip("confluent_kafka")
+    from eventlog.backends.kafka._client import records_from
+    from eventlog.errors import BackendError
+    E = ck.KafkaError
+    ok = ck.Message(topic="t", partition=0, offset=5, key=b"k", value=b"v", timestamp=(1, 1234))
+    noise = [ck.Message(topic="t", partition=0, error=E(code)) for code in
+             (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE, E.COORDINATOR_LOAD_IN_PROGRESS, E._PARTITION_EOF)]
+    with caplog.at_level("INFO", logger="eventlog.kafka"):
+        recs = records_from(noise[:2] + [ok] + noise[2:])
+    assert [(r.topic, r.partition, r.offset, r.key, r.value) for r in recs] == [("t", 0, 5, b"k", b"v")]
+    assert "NOT_COORDINATOR" in caplog.text
+    with pytest.raises(BackendError, match="TOPIC_AUTHORIZATION_FAILED"):   # a real error still raises
+        records_from([ck.Message(topic="t", partition=0, error=E(E.TOPIC_AUTHORIZATION_FAILED))])
+    with pytest.raises(BackendError, match="NOT_COORDINATOR"):   # ...and so does a fatal one
+        records_from([ck.Message(topic="t", partition=0, error=E(E.NOT_COORDINATOR, fatal=True))])

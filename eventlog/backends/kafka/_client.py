@@ -8,10 +8,13 @@ Rules it keeps:
   `create_topic` made it, as with a directory (a send to a missing topic fails, it does not
   create one with the broker's defaults).
 - Every Kafka error leaves as an `EventLogError` subclass (the closest one; `BackendError`
-  when there is none), with the Kafka error name in the message and the KafkaError chained.
+  when there is none), with the Kafka error name in the message and the KafkaError chained;
+  but events that poll() reports only to inform (a coordinator moving or loading, which
+  librdkafka retries itself) are logged, not raised, as Kafka's Java consumer hides them.
 - Only settings that mean the same on a broker are translated; the rest raise
   `UnsupportedOperationError` naming the Kafka setting that replaces them.
 """
+import logging
 import re
 import urllib.parse
 
@@ -211,11 +214,22 @@ def raise_mapped(exc, context=""):
     raise map_error(exc, context) from exc
 
 
+_log = logging.getLogger("eventlog.kafka")
 NO_GROUP_PREFIX = "eventlog-nogroup-"   # consumers without a group_id (librdkafka needs a group.id)
 
 
+def _transient_codes():
+    """Error codes librdkafka reports from poll() only to inform: it retries them itself (a
+    group coordinator moving or still loading its offsets, right after a broker starts), as
+    Kafka's Java consumer retries them without surfacing them."""
+    E = ck().KafkaError
+    return frozenset((E._PARTITION_EOF, E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE,
+                      E.COORDINATOR_LOAD_IN_PROGRESS))
+
+
 def records_from(msgs, kdes=None, vdes=None):
-    """confluent Messages -> eventlog Records (errors raise, EOF events are skipped)."""
+    """confluent Messages -> eventlog Records (errors raise; EOF events and the transient,
+    retriable events librdkafka retries itself are skipped, the latter logged)."""
     out = []
     append = out.append
     new = tuple.__new__
@@ -223,7 +237,11 @@ def records_from(msgs, kdes=None, vdes=None):
     for m in msgs:
         if m.error() is not None:
             err = m.error()
-            if err.code() == ck().KafkaError._PARTITION_EOF:
+            code = err.code()
+            if code == ck().KafkaError._PARTITION_EOF:
+                continue
+            if (code in _transient_codes() or err.retriable()) and not err.fatal():
+                _log.info("kafka consumer: %s (librdkafka retries it)", err)
                 continue
             raise map_error(err, f"fetch of {m.topic()}[{m.partition()}]")
         h = m.headers()
