@@ -110,7 +110,8 @@ class _Assigned:
 
 
 def check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
-                           max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms):
+                           max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms,
+                           key_deserializer, value_deserializer, isolation_level):
     """Refuse bad consumer options (InvalidTypeError / InvalidArgumentError naming the value
     and what is allowed): the one check of the options every back end's consumer shares."""
     if group_id is not None and not isinstance(group_id, str):
@@ -133,6 +134,12 @@ def check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto
                         ("session_timeout_ms", session_timeout_ms, 1)):
         if type(v) is not int or v < lo:
             raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {v!r}")
+    for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
+        if fn is not None and not callable(fn):
+            raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
+    if isolation_level not in _isolation.ISOLATION_LEVELS:
+        raise InvalidArgumentError(f"isolation_level must be one of {', '.join(map(repr, _isolation.ISOLATION_LEVELS))}; "
+                                   f"got {isolation_level!r}")
 
 
 @wrap_public_methods(where=lambda c: getattr(getattr(c, "_log", None), "path", None))
@@ -162,16 +169,11 @@ class Consumer:
                  isolation_level="read_uncommitted", transaction_coordinator=None,
                  _coordinator_factory=None):
         check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
-                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms)
-        for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
-            if fn is not None and not callable(fn):
-                raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
+                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms,
+                               key_deserializer, value_deserializer, isolation_level)
         self._log = log
         self.group_id = group_id
         # transactions (docs/transactions.md): read_committed reads through a CommittedReader
-        if isolation_level not in _isolation.ISOLATION_LEVELS:
-            raise InvalidArgumentError(f"isolation_level must be one of {', '.join(map(repr, _isolation.ISOLATION_LEVELS))}; "
-                                       f"got {isolation_level!r}")
         self.isolation_level = isolation_level
         self._committed_reader = None
         self._txn_coordinator = transaction_coordinator

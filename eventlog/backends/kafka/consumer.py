@@ -55,7 +55,8 @@ class KafkaConsumer:
             raise unsupported("offset_store=", "a Kafka cluster keeps committed offsets in its group "
                               "coordinator (__consumer_offsets); commit with consumer.commit()")
         check_consumer_options(group_id, enable_auto_commit, auto_offset_reset, auto_commit_interval_ms,
-                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms)
+                               max_poll_records, fetch_max_bytes, max_poll_interval_ms, session_timeout_ms,
+                               key_deserializer, value_deserializer, isolation_level)
         if not isinstance(partition_assignment_strategy, str):
             raise unsupported(f"partition_assignment_strategy={partition_assignment_strategy!r}",
                               f"librdkafka runs one of its own assignors: {', '.join(sorted(_STRATEGIES))} "
@@ -63,12 +64,6 @@ class KafkaConsumer:
         if partition_assignment_strategy not in _STRATEGIES:
             raise InvalidArgumentError(f"partition_assignment_strategy must be one of "
                                        f"{', '.join(map(repr, _STRATEGIES))}, got {partition_assignment_strategy!r}")
-        for name, fn in (("key_deserializer", key_deserializer), ("value_deserializer", value_deserializer)):
-            if fn is not None and not callable(fn):
-                raise InvalidTypeError(f"{name} must be a callable (bytes -> object), got {fn!r}")
-        if isolation_level not in _isolation.ISOLATION_LEVELS:
-            raise InvalidArgumentError(f"isolation_level must be one of "
-                                       f"{', '.join(map(repr, _isolation.ISOLATION_LEVELS))}; got {isolation_level!r}")
         self._log = log
         self.group_id = group_id
         self.isolation_level = isolation_level
