@@ -409,3 +409,32 @@ def test_large_sections_refuse_what_is_not_a_flat_byte_string(bad):
     # and the thread's buffer is still usable after the refusal
     k, v = _big(1000)
     assert [(r[2], r[3]) for r in _codec.decode(_whole(_codec.prepare(k, v, 3)))] == list(zip(k, v))
+
+
+@CODEC_SETTINGS
+@given(deltas=st.lists(st.integers(min_value=-2, max_value=_codec._RUN_DELTAS + 2), min_size=1, max_size=60),
+       ordered=st.booleans(), general=st.booleans(), codec=codecs,
+       t0=st.integers(min_value=0, max_value=1 << 45))
+def test_timestamp_columns_of_small_deltas_decode_exactly(deltas, ordered, general, codec, t0):
+    """A column of non-decreasing small deltas (a producer's batch) decodes as runs sharing one
+    int per run; any other column (unsorted, negative, large, not starting at 0) must decode
+    exactly as well, on the fast path (equal lengths) and the general one (headers)."""
+    if ordered:
+        deltas = sorted(deltas)
+    stamps = [t0 + d for d in deltas]
+    n = len(stamps)
+    values = [b"v%03d" % i for i in range(n)]
+    headers = [(("h", b"1"),)] * n if general else None
+    raw = _codec.encode(5, None, values, t0, timestamps=stamps, headers=headers, codec=codec)
+    got = _codec.decode(raw)
+    assert [r[1] for r in got] == stamps
+    assert [r[0] for r in got] == list(range(5, 5 + n))
+    assert [r[3] for r in got] == values
+
+
+def test_a_producer_batch_shares_one_timestamp_object_per_run():
+    stamps = [1_764_194_400_000] * 300 + [1_764_194_400_001] * 200 + [1_764_194_400_003] * 100
+    raw = _codec.encode(0, None, [b"x"] * 600, stamps[0], timestamps=stamps)
+    got = [r[1] for r in _codec.decode(raw)]
+    assert got == stamps
+    assert len({id(t) for t in got}) == 3  # one int per run, not one per record

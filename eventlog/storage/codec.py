@@ -42,8 +42,9 @@ import sys
 import threading
 import zlib
 from array import array
-from itertools import repeat
-from operator import add
+from bisect import bisect_right
+from itertools import chain, repeat
+from operator import add, mul
 
 import zstandard
 
@@ -717,6 +718,36 @@ def _decode_columns(buf, pos, info):
     raise CorruptBatchError(f"unknown compression codec {codec}")
 
 
+# Timestamp deltas tried as runs: a producer's batch holds the few milliseconds its linger
+# spans, each in one run (`prepare` is given them as runs), so its column is a handful of runs
+# of small deltas. Decoded as runs, every record of a run shares one int object instead of
+# getting a new one from an addition (about 25 ns a record, and its deallocation, saved).
+_RUN_DELTAS = 64
+_DELTA_BYTES = [struct.pack("<q", d) for d in range(_RUN_DELTAS)]
+
+
+def _timestamps(col, first):
+    """The timestamps of a column of i64 deltas (bytes-like, 8 per record) from `first`: an
+    iterator. When the column is non-decreasing runs of deltas 0.. < _RUN_DELTAS (checked byte
+    for byte against the runs found, so any other column takes the general way), records of
+    one run share one int."""
+    a = array("q")
+    a.frombytes(col)
+    if _BIG:
+        a.byteswap()
+    if a and a[0] == 0 and 0 <= a[-1] < _RUN_DELTAS:
+        last = a[-1]
+        lens = []
+        i = 0
+        for d in range(last + 1):
+            j = bisect_right(a, d, i)
+            lens.append(j - i)
+            i = j
+        if i == len(a) and b"".join(map(mul, _DELTA_BYTES[:last + 1], lens)) == col:
+            return chain.from_iterable(map(repeat, range(first, first + last + 1), lens))
+    return map(add, repeat(first), a)
+
+
 def _decode_equal_lengths(buf, p, info):
     """The fast path for a record section at buf[p:p + section_len] with dense offsets, no
     nulls and no headers: when every key has one length and every value another (common),
@@ -734,12 +765,8 @@ def _decode_equal_lengths(buf, p, info):
     if attrs & UNIFORM_TS:
         timestamps = repeat(info.first_timestamp, count)
     else:
-        a = array("q")
-        a.frombytes(buf[p:p + 8 * count])
-        if _BIG:
-            a.byteswap()
+        timestamps = _timestamps(buf[p:p + 8 * count], info.first_timestamp)
         p += 8 * count
-        timestamps = map(add, repeat(info.first_timestamp), a)
     n4 = 4 * count
     klen = -1
     if not attrs & NO_KEYS:
@@ -787,14 +814,11 @@ def _decode_general(section, info):
     if attrs & UNIFORM_TS:
         timestamps = repeat(info.first_timestamp, count)
     else:
-        a = array("q")
-        a.frombytes(section[p:p + 8 * count])
-        if _BIG:
-            a.byteswap()
+        col = section[p:p + 8 * count]
         p += 8 * count
-        if len(a) != count:
+        if len(col) != 8 * count:
             raise CorruptBatchError("short timestamp column")
-        timestamps = list(map(info.first_timestamp.__add__, a))
+        timestamps = _timestamps(col, info.first_timestamp)
     nulls = attrs & HAS_NULLS
     klens = kst = None
     if not attrs & NO_KEYS:
