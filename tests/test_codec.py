@@ -438,3 +438,45 @@ def test_a_producer_batch_shares_one_timestamp_object_per_run():
     got = [r[1] for r in _codec.decode(raw)]
     assert got == stamps
     assert len({id(t) for t in got}) == 3  # one int per run, not one per record
+
+
+@pytest.mark.parametrize("count", [140, 255, 256, 257, 1000, 1300])
+@pytest.mark.parametrize("kind", ["keys", "no keys", "bytearray", "a memoryview", "null key"])
+def test_equal_length_columns_cut_by_struct_are_byte_for_byte(monkeypatch, count, kind):
+    """Keys and values of one length each go into the section through Struct calls in chunks;
+    the batch must be the one the general way writes, whatever the count (chunk boundaries),
+    and items Struct cannot take (a memoryview) or a None key must take the general way."""
+    keys = [b"k%07d" % i for i in range(count)]
+    values = [bytes([i % 251]) * 120 for i in range(count)]
+    if kind == "no keys":
+        keys = None
+    elif kind == "bytearray":
+        keys[count // 2] = bytearray(keys[count // 2])
+        values[-1] = bytearray(values[-1])
+    elif kind == "a memoryview":
+        values[count - 3] = memoryview(values[count - 3])
+    elif kind == "null key":
+        keys[1] = None
+    for codec in (_codec.CODEC_NONE, _codec.CODEC_ZSTD):
+        prep = _codec.prepare(keys, values, 3, codec=codec)
+        fast = _whole(prep)
+        with monkeypatch.context() as m:
+            m.setattr(_codec, "_SCRATCH_MIN", 1 << 40)  # joined, the general way
+            joined = _whole(_codec.prepare(keys, values, 3, codec=codec))
+        assert fast == joined
+        got = _codec.decode(fast)
+        assert [r[3] for r in got] == [bytes(v) for v in values]
+        assert [r[2] for r in got] == ([None] * count if keys is None else
+                                       [None if k is None else bytes(k) for k in keys])
+    assert _codec._SCRATCH_MIN <= _codec.prepare(keys, values, 3).section_len
+
+
+def test_equal_lengths_of_a_str_are_refused_as_before():
+    # a str of the values' length must not be packed (struct would refuse it; the general
+    # way names the record)
+    values = [b"x" * 100 for _ in range(300)]
+    values[17] = "y" * 100
+    with pytest.raises(TypeError):
+        _codec.prepare(None, values, 3)
+    values[17] = b"y" * 100
+    assert _codec.decode(_whole(_codec.prepare(None, values, 3)))[17][3] == b"y" * 100

@@ -36,6 +36,7 @@ Invariants: `decode` either returns every record of a batch or raises `CorruptBa
 (never another exception, never part of a batch); it never allocates more than the section
 length the (CRC-checked) header announces, and that is bounded by MAX_SECTION_BYTES.
 """
+import functools
 import io
 import struct
 import sys
@@ -103,9 +104,10 @@ def _sizes(col):
         return [-1 if x is None else len(x) for x in col], True
 
 
-def _blob_size(what, lens, has_none):
-    """The bytes a column of these lengths takes in the section (None takes none)."""
-    n = sum(lens) + (lens.count(-1) if has_none else 0)
+def _blob_size(what, lens, has_none, uniform=False):
+    """The bytes a column of these lengths takes in the section (None takes none);
+    `uniform`: they are all lens[0]."""
+    n = lens[0] * len(lens) if uniform else sum(lens) + (lens.count(-1) if has_none else 0)
     if n > MAX_SECTION_BYTES:
         raise ValueError(f"the {what}s of a batch are {n} bytes, over the limit of "
                          f"{MAX_SECTION_BYTES}: split the batch")
@@ -167,8 +169,44 @@ def _join_column(col, what, expect):
     return blob
 
 
-def _pack_i32(lens):
+def _pack_i32(lens, uniform=False):
+    """The i32 column of `lens`; `uniform`: they are all lens[0] (one pack, repeated)."""
+    if uniform:
+        return _I32.pack(lens[0]) * len(lens)
     return struct.pack(f"<{len(lens)}i", *lens)
+
+
+# Columns whose items all have one length (the common case: fixed-size keys and values) are
+# cut into the section by Struct calls of _EQUAL_CHUNK "Ns" fields each: ~10 ns a record for
+# keys and values together, against ~30 for BytesIO.writelines (which takes a buffer of each
+# item) and ~80 for b"".join of a new string. The Structs are cached by (items, size).
+_EQUAL_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=256)
+def _equal_struct(n, size):
+    return struct.Struct("<" + f"{size}s" * n)
+
+
+def _pack_equal(view, pos, col, size):
+    """Write the items of `col` (bytes or bytearray of `size` bytes each: checked by the
+    caller, as struct pads or cuts others) back to back at view[pos:]; the end position.
+    struct.error for an item that is neither bytes nor bytearray (the caller goes the
+    general way then)."""
+    count = len(col)
+    i = 0
+    if count >= _EQUAL_CHUNK:
+        full = _equal_struct(_EQUAL_CHUNK, size)
+        step = full.size
+        while count - i >= _EQUAL_CHUNK:
+            full.pack_into(view, pos, *col[i:i + _EQUAL_CHUNK])
+            pos += step
+            i += _EQUAL_CHUNK
+    if i < count:
+        rest = _equal_struct(count - i, size)
+        rest.pack_into(view, pos, *(col[i:] if i else col))
+        pos += rest.size
+    return pos
 
 
 def _not_flat(what, col):
@@ -436,16 +474,21 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
             klens = None
         else:
             nulls = knulls
-            cols.append(_pack_i32(klens))
+    # one length for all (no None: its -1 differs from any length but another None's)
+    kequal = klens is not None and not knulls and klens.count(klens[0]) == count
+    if klens is not None:
+        cols.append(_pack_i32(klens, kequal))
     vlens, vnulls = _sizes(values)
     nulls = nulls or vnulls
-    cols.append(_pack_i32(vlens))
-    max_record = max(vlens) + (max(klens) if klens is not None else 0)
+    vequal = not vnulls and vlens.count(vlens[0]) == count
+    cols.append(_pack_i32(vlens, vequal))
+    max_record = (vlens[0] if vequal else max(vlens)) + (
+        0 if klens is None else klens[0] if kequal else max(klens))
     # the byte columns, after the length columns: (items, what, bytes)
     blobs = []
     if klens is not None:
-        blobs.append((_present(keys, knulls), "key", _blob_size("key", klens, knulls)))
-    blobs.append((_present(values, vnulls), "value", _blob_size("value", vlens, vnulls)))
+        blobs.append((_present(keys, knulls), "key", _blob_size("key", klens, knulls, kequal)))
+    blobs.append((_present(values, vnulls), "value", _blob_size("value", vlens, vnulls, vequal)))
     if headers is not None and any(headers):
         attrs |= HAS_HEADERS
         encoded = [_encode_headers(h) if h else b"\x00\x00" for h in headers]
@@ -462,9 +505,27 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     if _SCRATCH_MIN <= section_len <= _SCRATCH_MAX:
         bio = _scratch()
         bio.writelines(cols)
-        for col, what, n in blobs:
-            _write_column(bio, col, what, n)
-        cols = [bio.getbuffer()[:section_len]]
+        view = None
+        if vequal and (klens is None or kequal) and len(blobs) == 1 + (klens is not None):
+            # every item of the byte columns has its column's one length: Struct calls
+            start = bio.tell()
+            bio.seek(section_len - 1)
+            bio.write(b"\0")  # the buffer's full size, so the view below can be written
+            view = bio.getbuffer()
+            try:
+                pos = start
+                if klens is not None:
+                    pos = _pack_equal(view, pos, keys, klens[0])
+                _pack_equal(view, pos, values, vlens[0])
+            except (struct.error, TypeError):  # an item that is not bytes or bytearray
+                view.release()
+                view = None
+                bio.seek(start)
+        if view is None:
+            for col, what, n in blobs:
+                _write_column(bio, col, what, n)
+            view = bio.getbuffer()
+        cols = [view[:section_len]]
     else:
         for col, what, n in blobs:
             blob = _join_column(col, what, n)
