@@ -29,6 +29,11 @@ Invariants:
   the old one's end offset. Segments are created only under the append lock, so a writer's
   listing is complete.
 - The writer's position is its segment's size (`_Writer.check`, `Partition._check()`).
+- Every turn under the append lock bumps the lock file's generation counter
+  (`FileLock.bump`, docs/format.md); a writer that finds it as it left it, and its
+  segment file's size and links unchanged, is caught up without looking for a successor
+  segment (`_caught_up`). Anything else sends it through the full catch-up
+  (`_sync_writer`).
 """
 import bisect
 import logging
@@ -70,7 +75,7 @@ class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
-                 "entry_synced", "dir_fd")
+                 "entry_synced", "dir_fd", "gen")
 
     def __init__(self, seg):
         self.seg = seg
@@ -85,6 +90,9 @@ class _Writer:
         self.next_offset = seg.base
         self.max_ts = None
         self.first_ts = None
+        # the append lock's generation counter (`FileLock.bump`) as this writer left it at the
+        # end of its last successful turn (None: none yet)
+        self.gen = None
 
     def check(self, exclusive=True):
         """Assert the writer's invariants: its position is within the file and, when no
@@ -254,20 +262,24 @@ class PartitionWriter:
         self._on_touch(self)
         with self._wlock:
             self._check_usable()
+            fl = self._flock
             try:
-                self._flock.acquire()
+                fl.acquire()
             except FileNotFoundError:
                 raise self._deleted() from None
             try:
-                w = self._sync_writer(sync)
+                seen = fl.bump()
+                w = self._caught_up(seen, sync)
                 length = prep.length
                 if w.pos > 0 and (w.pos + length > cfg.segment_bytes or
                                   (cfg.segment_ms is not None and w.first_ts is not None and
                                    _now_ms() - w.first_ts >= cfg.segment_ms)):
                     w = self._roll(w, sync)
-                return self._write(w, prep, sync)
+                r = self._write(w, prep, sync)
+                w.gen = seen + 1  # the counter as we leave it (past 2**64 it wraps: a miss, once)
+                return r
             finally:
-                self._flock.release()
+                fl.release()
 
     @staticmethod
     def _write(w, prep, sync):
@@ -462,6 +474,21 @@ class PartitionWriter:
             w.close()
             raise
         return w
+
+    def _caught_up(self, seen, sync):
+        """The writer, caught up with the true end of the log (under the append lock, whose
+        generation counter was `seen` when we took it). A writer that finds the counter as
+        it left it at the end of its last turn knows that no other writer has appended,
+        rolled or repaired since (they all bump it): it skips the look-up of a successor
+        segment (a new directory entry name per append: the dearest system call of an
+        append). Its segment file's size and link count are still checked (one fstat):
+        they catch a topic deleted under it, and damage done from outside eventlog."""
+        w = self._w
+        if w is not None and w.gen == seen:
+            st = os.fstat(w.fd)
+            if st.st_size == w.pos and st.st_nlink:
+                return w
+        return self._sync_writer(sync)
 
     def _sync_writer(self, sync=False):
         """Bring the writer state up to the true end of the log (others may have appended,
