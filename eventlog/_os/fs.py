@@ -238,6 +238,23 @@ class FileLock:
     def release(self):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
+    def acquire_and_bump(self):
+        """`acquire()` (blocking), then `bump()`; return the counter's value before the bump
+        (one call on the hot path of every append)."""
+        if self.fd < 0:
+            self._open()
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        m = self._map
+        if m is None or m is False:
+            try:
+                return self.bump()
+            except BaseException:
+                self.release()  # (mapping the file failed: EMFILE, say) not left held
+                raise
+        v = _GEN.unpack_from(m)[0]
+        _GEN.pack_into(m, 0, (v + 1) & _GEN_MASK)
+        return v
+
     def bump(self):
         """Add one to the lock file's generation counter (see the class docstring) and
         return the value it had; the counter is now that plus one (modulo 2**64). Only
@@ -405,12 +422,20 @@ def storage_errors(operation=None, where=_where):
             try:
                 return fn(self, *args, **kwargs)
             except OSError as e:
-                err = storage_error(e, name(self), where(self))
-                if err is None:
-                    raise
-                raise err from (e.__cause__ if isinstance(e, StorageError) else e)
+                raise_storage_error(e, name(self), where(self))
         return wrapper
     return deco
+
+
+def raise_storage_error(exc, operation, path=None):
+    """Raise the `StorageError` that `storage_error` makes of OSError `exc` (chained to the
+    OSError), or `exc` itself if it is not one: what `storage_errors` does, for a hot method
+    that catches OSError in its own body (a try block costs nothing until it catches; a
+    wrapper costs a call on every call)."""
+    err = storage_error(exc, operation, path)
+    if err is None:
+        raise exc
+    raise err from (exc.__cause__ if isinstance(exc, StorageError) else exc)
 
 
 _PUBLIC_DUNDERS = ("__init__", "__iter__", "__next__", "__exit__")

@@ -500,6 +500,33 @@ def prepare_one(key, value, timestamp_ms, codec=CODEC_NONE, zstd_level=3):
     return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record, 0, 0, section_len)
 
 
+MAX_ONE_RECORD = MAX_SECTION_BYTES - 8  # key + value bytes `prepare_one` takes
+_ONE_HEAD = HEADER_SIZE + _I32.size     # a batch of one record without a key: header, length
+_ONE_HEAD_KEYED = HEADER_SIZE + _I32x2.size
+
+
+def one_record_batch(base_offset, key, value, timestamp_ms):
+    """(buffers, length) of the batch `prepare_one(key, value, timestamp_ms)` sealed at
+    `base_offset`, header first, made without the Prepared (`Partition.append` encodes its
+    one record under the append lock, once the offset is known). No compression; the caller
+    has checked key (bytes or None), value (bytes), the timestamp and that key + value is at
+    most MAX_ONE_RECORD bytes."""
+    n = len(value)
+    if key is None:
+        lens = _I32.pack(n)
+        tail = _HEAD_TAIL.pack(NO_KEYS | UNIFORM_TS, 0, base_offset, 0, 1, timestamp_ms, timestamp_ms,
+                               4 + n, 0)
+        crc = zlib.crc32(value, zlib.crc32(lens, zlib.crc32(tail)))
+        n += _ONE_HEAD
+        return [_HEAD_FRONT.pack(MAGIC, VERSION, 0, n, crc) + tail, lens, value], n
+    k = len(key)
+    lens = _I32x2.pack(k, n)
+    tail = _HEAD_TAIL.pack(UNIFORM_TS, 0, base_offset, 0, 1, timestamp_ms, timestamp_ms, 8 + k + n, 0)
+    crc = zlib.crc32(value, zlib.crc32(key, zlib.crc32(lens, zlib.crc32(tail))))
+    n += _ONE_HEAD_KEYED + k
+    return [_HEAD_FRONT.pack(MAGIC, VERSION, 0, n, crc) + tail, lens, key, value], n
+
+
 def prepare_empty(last_delta, timestamp_ms):
     """A batch of no records covering offsets [base, base + last_delta] (compaction: every
     record of that range was removed; the batch keeps the offset sequence contiguous)."""

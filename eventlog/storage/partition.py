@@ -63,6 +63,7 @@ class Partition(PartitionWriter, PartitionReader):
         self._rlock = threading.RLock()
         self._flock = FileLock(os.path.join(self.dir, "append.lock"))
         self._w = None
+        self._one = None         # the topic settings the single-record append uses (writer)
         self._segs = OrderedDict()  # base -> Segment (read side), least recently used first
         self._bases = []         # sorted bases from the last listing
         self._fork = fork_generation()
