@@ -294,19 +294,28 @@ class FileLock:
 
 # -- writes ------------------------------------------------------------------------------------------
 
-_pwritev = os.pwritev  # the one positioned write of log data (tests wrap it to inject faults)
+_pwritev = os.pwritev  # the positioned writes of log data (tests wrap them to inject faults)
+_pwrite = os.pwrite
 
 
 def write_at(fd, buffers, pos, length):
-    """Write the concatenation of `buffers` (`length` bytes in all) at `pos` of `fd`.
+    """Write `buffers` (`length` bytes in all) at `pos` of `fd`: a list of buffers, written
+    back to back, or one bytes object.
 
-    One `pwritev` in the normal case; a short write (the kernel may write less, e.g. just
-    before the disk fills) is continued from where it stopped, so this returns only when all
-    `length` bytes are written, and otherwise raises the OSError of the call that failed."""
-    n = _pwritev(fd, buffers, pos)
-    if n == length:
-        return
-    data = memoryview(b"".join(buffers))
+    One `pwritev` (`pwrite` for one bytes object) in the normal case; a short write (the
+    kernel may write less, e.g. just before the disk fills) is continued from where it
+    stopped, so this returns only when all `length` bytes are written, and otherwise raises
+    the OSError of the call that failed."""
+    if buffers.__class__ is bytes:
+        n = _pwrite(fd, buffers, pos)
+        if n == length:
+            return
+        data = memoryview(buffers)
+    else:
+        n = _pwritev(fd, buffers, pos)
+        if n == length:
+            return
+        data = memoryview(b"".join(buffers))
     done = n
     while done < length:
         n = _pwritev(fd, (data[done:],), pos + done)

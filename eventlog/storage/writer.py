@@ -337,10 +337,10 @@ class PartitionWriter:
 
     @staticmethod
     def _write(w, parts, length, last_delta, max_ts, sync):
-        """Write a batch (the buffers `parts`, `length` bytes in all, its base offset
-        `w.next_offset`, its last offset delta and max timestamp as given) at the writer's
-        end (under the append lock): with one pwritev, fdatasync if `sync`, then its index
-        entries.
+        """Write a batch (`parts`: one bytes object or a list of buffers, `length` bytes in
+        all; its base offset `w.next_offset`, its last offset delta and max timestamp as
+        given) at the writer's end (under the append lock): with one pwrite(v), fdatasync if
+        `sync`, then its index entries.
 
         With `sync`, the segment's directory entry is fsynced too, once per writer: the
         segment may have been created by another process that died (or was killed) between
