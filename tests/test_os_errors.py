@@ -265,6 +265,11 @@ def test_disk_full_single_append_fails_whole(log, monkeypatch, plan):
         part.append(b"c" * 100, key=b"k")
     assert str(ei.value).startswith("Partition.append() failed: no space left on device: ")
     assert _seg_size(part) == size and part.end_offset == 1
+    # a record with headers takes append_batch's road: still worded for the call made
+    plan[:] = ["enospc"]
+    with pytest.raises(DiskFullError, match=r"^Partition\.append\(\) failed: no space left"):
+        part.append(b"h", headers=[("h", b"1")])
+    assert _seg_size(part) == size and part.end_offset == 1
     monkeypatch.undo()
     assert part.append(b"e") == 1
     with eventlog.open(log.path) as other:

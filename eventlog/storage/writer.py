@@ -128,29 +128,29 @@ class PartitionWriter:
 
     def append(self, value, key=None, headers=(), timestamp_ms=None):
         """Append one record; return its offset. Prefer `append_batch` for throughput."""
-        if not headers and timestamp_ms is None and value.__class__ is bytes and \
-                (key is None or key.__class__ is bytes):
-            # the common case, without the columns of append_batch: same checks, same batch
-            cfg = self._topic.config
-            one = self._one
-            if one is None or one[0] is not cfg:
-                one = self._one = _one_settings(cfg)
-            _cfg, limit, keyless_ok, plain, sync = one
-            if (len(value) if key is None else len(key) + len(value)) <= limit and \
-                    (keyless_ok or key is not None):
-                try:
+        try:  # (`append` is hot: its OS errors are worded here, not by a wrapper)
+            if not headers and timestamp_ms is None and value.__class__ is bytes and \
+                    (key is None or key.__class__ is bytes):
+                # the common case, without the columns of append_batch: same checks, same batch
+                cfg = self._topic.config
+                one = self._one
+                if one is None or one[0] is not cfg:
+                    one = self._one = _one_settings(cfg)
+                _cfg, limit, keyless_ok, plain, sync = one
+                if (len(value) if key is None else len(key) + len(value)) <= limit and \
+                        (keyless_ok or key is not None):
                     if plain:  # encoded under the lock, once its offset is known: no Prepared
                         return self._append(None, sync, cfg, key, value)
                     return self._append(_codec.prepare_one(key, value, _now_ms(), cfg.codec,
                                                            cfg.compression_level), sync, cfg)
-                except OSError as e:  # (`append` is hot: worded here, not by a wrapper)
-                    raise_storage_error(e, f"{type(self).__name__}.append()", self.dir)
-        if headers:
-            headers = tuple(headers)
-            hs = [headers]
-        else:
-            hs = None
-        return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
+            if headers:
+                headers = tuple(headers)
+                hs = [headers]
+            else:
+                hs = None
+            return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
+        except OSError as e:
+            raise_storage_error(e, f"{type(self).__name__}.append()", self.dir)
 
     def append_batch(self, records, timestamp_ms=None, *, _headers=None, _producer=None):
         """Append records as one batch, all or nothing; return the `range` of their offsets.
