@@ -58,27 +58,33 @@ def test_a_writer_follows_a_roll_another_process_made_without_touching_its_segme
     assert_log_consistent(tmp_path)
 
 
-def _roller(path, rounds, start):
+def _roller(path, rounds, ready, start):
     p = eventlog.open(path).topic("t").partition(0)
+    p.append(b"r" * 700)  # warm: imports, descriptors
+    ready.set()
     start.wait()
-    for i in range(rounds):
-        p.append(b"r" * (700 if i % 2 else 10))
+    for _ in range(rounds):
+        p.append(b"r" * 700)  # at a position > 0 of a 1 KiB segment: always rolls first
 
 
 def test_writers_in_two_processes_interleaving_appends_and_rolls(tmp_path):
+    # the other process rolls on (almost) every append, so between two appends of ours it
+    # has often moved the log to a new segment without touching ours
+    n = 1500
     with eventlog.open(tmp_path) as lg:
         p = lg.create_topic("t", segment_bytes=1024).partition(0)
         p.append(b"x")
-        start = SPAWN.Event()
-        pr = SPAWN.Process(target=_roller, args=(tmp_path, 400, start))
+        ready, start = SPAWN.Event(), SPAWN.Event()
+        pr = SPAWN.Process(target=_roller, args=(tmp_path, n, ready, start))
         pr.start()
+        assert ready.wait(120)
         start.set()
-        got = [p.append(b"w" * (600 if i % 3 else 5)) for i in range(400)]
+        got = [p.append(b"w" * 5) for _ in range(n)]
         pr.join(120)
         assert pr.exitcode == 0
-        assert got == sorted(got) and len(set(got)) == 400
-        assert p.end_offset == 801
-        assert [r.offset for r in p.read(0, 1000)] == list(range(801))
+        assert got == sorted(got) and len(set(got)) == n
+        assert p.end_offset == 2 * n + 2
+        assert [r.offset for r in p.read(0, 10 * n)] == list(range(2 * n + 2))
         assert len(_logs(p)) > 100
     assert_log_consistent(tmp_path)
 
@@ -150,3 +156,57 @@ def test_a_topic_deleted_under_a_writer_is_noticed(tmp_path):
         b.delete_topic("t")
         with pytest.raises(eventlog.UnknownTopicError):
             pa.append(b"y")
+
+
+def _append_singles_forever(path, tag):
+    p = eventlog.open(path).topic("t").partition(0)
+    i = 0
+    while True:
+        p.append(b"%s-%d-" % (tag, i) + b"c" * (i % 200), key=tag if i % 2 else None)
+        i += 1
+
+
+def test_a_long_lived_writer_meets_writers_killed_in_mid_append(tmp_path):
+    # our writer keeps its state (and its counter) across rounds in which another process
+    # appends single records beside it and is killed (SIGKILL) at a random moment, perhaps
+    # holding the lock with half a batch written: every append of ours must land at the
+    # true end, after cutting any torn tail
+    import random
+    import signal
+    import time
+    rng = random.Random(7)
+    path = str(tmp_path / "data")
+    ours = {}
+    with eventlog.open(path) as lg:
+        p = lg.create_topic("t", segment_bytes=4096).partition(0)
+        ours[p.append(b"ours-start")] = b"ours-start"
+        for rnd in range(8):
+            tag = b"w%d" % rnd
+            pr = SPAWN.Process(target=_append_singles_forever, args=(path, tag))
+            pr.start()
+            deadline = time.monotonic() + 60
+            goal = p.end_offset + rng.randint(20, 200)
+            while p.end_offset < goal:
+                assert time.monotonic() < deadline and pr.is_alive(), "the child made no progress"
+                v = b"ours-%d-%d" % (rnd, len(ours))
+                ours[p.append(v)] = v
+            os.kill(pr.pid, signal.SIGKILL)
+            pr.join(30)
+            assert pr.exitcode == -signal.SIGKILL
+            for _ in range(3):
+                v = b"ours-%d-%d-after" % (rnd, len(ours))
+                ours[p.append(v)] = v
+        offs = sorted(ours)
+        recs = p.read(0, 1_000_000)
+        assert [r.offset for r in recs] == list(range(len(recs))) and p.end_offset == len(recs)
+        for o in offs:
+            assert recs[o].value == ours[o]
+        seqs = {}
+        for r in recs:
+            if r.value.startswith(b"w"):
+                tag, seq, _rest = r.value.split(b"-", 2)
+                seqs.setdefault(tag, []).append(int(seq))
+        for tag, got in seqs.items():
+            assert got == list(range(len(got))), f"{tag}: records lost or reordered"
+        assert len(_logs(p)) > 3
+    assert_log_consistent(path, allow_warnings=False)
