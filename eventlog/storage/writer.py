@@ -319,8 +319,7 @@ class PartitionWriter:
                 if prep is None:
                     self._write(w, parts, length, 0, ts, sync)
                 else:
-                    self._write(w, [_codec.seal(prep, base), *prep.parts], length, prep.last_delta,
-                                prep.max_ts, sync)
+                    self._write_prepared(w, prep, sync)
                 w.gen = seen + 1  # the counter as we leave it (past 2**64 it wraps: a miss, once)
                 return base
             finally:
@@ -379,6 +378,7 @@ class PartitionWriter:
 
     @classmethod
     def _write_prepared(cls, w, prep, sync):
+        """`_write` of a prepared batch, sealed at the writer's end offset."""
         cls._write(w, [_codec.seal(prep, w.next_offset), *prep.parts], prep.length, prep.last_delta,
                    prep.max_ts, sync)
 
