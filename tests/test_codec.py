@@ -346,6 +346,27 @@ def test_prepare_one_is_prepare_of_one_record(key, value, t, codec):
     assert (one.max_record, one.length, one.section_len) == (general.max_record, general.length, general.section_len)
 
 
+@CODEC_SETTINGS
+@given(key=st.none() | small_bytes, value=st.binary(max_size=300), t=st.integers(min_value=0, max_value=1 << 62),
+       base=st.integers(min_value=0, max_value=1 << 62))
+def test_one_record_batch_is_prepare_one_sealed(key, value, t, base):
+    # Partition.append's encoder under the lock: byte for byte the batch of prepare_one
+    batch, length = _codec.one_record_batch(base, key, value, t)
+    prep = _codec.prepare_one(key, value, t)
+    assert type(batch) is bytes and batch == _codec.seal(prep, base) + prep.payload
+    assert length == prep.length == len(batch)
+
+
+@pytest.mark.parametrize("key", [None, b"k" * 10, b"K" * 70_000])
+def test_one_record_batch_of_a_large_record_is_buffers_not_a_copy(key):
+    value = b"v" * 70_000
+    parts, length = _codec.one_record_batch(7, key, value, 5)
+    prep = _codec.prepare_one(key, value, 5)
+    assert type(parts) is list and parts[-1] is value and (key is None or parts[-2] is key)
+    assert b"".join(parts) == _codec.seal(prep, 7) + prep.payload and length == prep.length
+    assert [(r[2], r[3]) for r in _codec.decode(b"".join(parts))] == [(key, value)]
+
+
 def test_prepared_parts_are_written_without_joining():
     # an uncompressed batch keeps its columns as separate buffers (one pwritev writes them)
     prep = _codec.prepare([b"k1", b"k2"], [b"v" * 100, b"w" * 50], 3)

@@ -562,6 +562,44 @@ def prepare_one(key, value, timestamp_ms, codec=CODEC_NONE, zstd_level=3):
     return Prepared(attrs, 1, 0, timestamp_ms, timestamp_ms, section_len, parts, max_record, 0, 0, section_len)
 
 
+MAX_ONE_RECORD = MAX_SECTION_BYTES - 8  # key + value bytes `prepare_one` takes
+_ONE_HEAD = HEADER_SIZE + _I32.size     # a batch of one record without a key: header, length
+_ONE_HEAD_KEYED = HEADER_SIZE + _I32x2.size
+# the header after the CRC, then the section's lengths, of a batch of one record
+_ONE_TAIL = struct.Struct(_HEAD_TAIL.format + "i")
+_ONE_TAIL_KEYED = struct.Struct(_HEAD_TAIL.format + "ii")
+_ONE_JOIN = 1 << 16  # up to this many bytes of key + value, the batch is one joined bytes object
+
+
+def one_record_batch(base_offset, key, value, timestamp_ms):
+    """(batch, length): the batch `prepare_one(key, value, timestamp_ms)` sealed at
+    `base_offset`, made without the Prepared (`Partition.append` encodes its one record
+    under the append lock, once the offset is known). The batch is one bytes object (one
+    `pwrite`, one CRC pass), or for a record of more than 64 KiB a list of buffers, header
+    first, so that its key and value are not copied. No compression; the caller has checked
+    key (bytes or None), value (bytes), the timestamp and that key + value is at most
+    MAX_ONE_RECORD bytes."""
+    n = len(value)
+    if key is None:
+        tail = _ONE_TAIL.pack(NO_KEYS | UNIFORM_TS, 0, base_offset, 0, 1, timestamp_ms, timestamp_ms,
+                              4 + n, 0, n)
+        length = _ONE_HEAD + n
+        if n <= _ONE_JOIN:
+            body = tail + value
+            return _HEAD_FRONT.pack(MAGIC, VERSION, 0, length, zlib.crc32(body)) + body, length
+        crc = zlib.crc32(value, zlib.crc32(tail))
+        return [_HEAD_FRONT.pack(MAGIC, VERSION, 0, length, crc) + tail, value], length
+    k = len(key)
+    tail = _ONE_TAIL_KEYED.pack(UNIFORM_TS, 0, base_offset, 0, 1, timestamp_ms, timestamp_ms,
+                                8 + k + n, 0, k, n)
+    length = _ONE_HEAD_KEYED + k + n
+    if k + n <= _ONE_JOIN:
+        body = tail + key + value
+        return _HEAD_FRONT.pack(MAGIC, VERSION, 0, length, zlib.crc32(body)) + body, length
+    crc = zlib.crc32(value, zlib.crc32(key, zlib.crc32(tail)))
+    return [_HEAD_FRONT.pack(MAGIC, VERSION, 0, length, crc) + tail, key, value], length
+
+
 def prepare_empty(last_delta, timestamp_ms):
     """A batch of no records covering offsets [base, base + last_delta] (compaction: every
     record of that range was removed; the batch keeps the offset sequence contiguous)."""

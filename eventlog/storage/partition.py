@@ -63,6 +63,7 @@ class Partition(PartitionWriter, PartitionReader):
         self._rlock = threading.RLock()
         self._flock = FileLock(os.path.join(self.dir, "append.lock"))
         self._w = None
+        self._one = None         # the topic settings the single-record append uses (writer)
         self._segs = OrderedDict()  # base -> Segment (read side), least recently used first
         self._bases = []         # sorted bases from the last listing
         self._fork = fork_generation()
@@ -266,7 +267,9 @@ class Partition(PartitionWriter, PartitionReader):
     def append_lock(self, held=False):
         """Hold the writers' append lock (flock on `append.lock`, through a descriptor of its
         own, so it excludes this process's writers too) for the `with` block. `held=True`: the
-        caller already holds it (the on_roll callback runs under the writer's lock)."""
+        caller already holds it (the on_roll callback runs under the writer's lock). Taking it
+        bumps its generation counter (`FileLock.bump`), so every writer looks at the segment
+        files again before its next append."""
         if held:
             yield self
             return
@@ -274,6 +277,7 @@ class Partition(PartitionWriter, PartitionReader):
         try:
             lk.acquire()
             try:
+                lk.bump()  # the holder may change segment files: writers must look again
                 yield self
             finally:
                 lk.release()

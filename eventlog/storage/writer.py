@@ -29,6 +29,11 @@ Invariants:
   the old one's end offset. Segments are created only under the append lock, so a writer's
   listing is complete.
 - The writer's position is its segment's size (`_Writer.check`, `Partition._check()`).
+- Every turn under the append lock bumps the lock file's generation counter
+  (`FileLock.bump`, docs/format.md); a writer that finds it as it left it, and its
+  segment file's size and links unchanged, is caught up without looking for a successor
+  segment (`_append`). Anything else sends it through the full catch-up
+  (`_sync_writer`).
 """
 import bisect
 import logging
@@ -37,7 +42,7 @@ from operator import itemgetter
 
 from eventlog.storage import codec as _codec
 from eventlog.storage.codec import HEADER_SIZE
-from eventlog._os.fs import fsync_dir, storage_errors, wrap_public_methods, write_at
+from eventlog._os.fs import fsync_dir, raise_storage_error, storage_errors, wrap_public_methods, write_at
 from eventlog._os.fs import now_ms as _now_ms
 from eventlog.storage.segment import (Segment, _IDX, _TIDX, crosses_interval, fill_gap, index_entries,
                                       quarantine, resync_point, segment_exists, valid_batches_in)
@@ -48,6 +53,14 @@ log = logging.getLogger("eventlog")
 
 
 _FIELDS = tuple(map(itemgetter, range(4)))
+
+
+def _one_settings(cfg):
+    """What the single-record `append` needs of the topic's settings `cfg`, worked out once
+    per settings object: (cfg, size limit of key + value, records without a key allowed,
+    no compression, fsync)."""
+    return (cfg, min(cfg.max_record_bytes, _codec.MAX_ONE_RECORD), "compact" not in cfg.cleanup_policy,
+            cfg.codec == _codec.CODEC_NONE, cfg.fsync == "batch")
 
 
 def _split_columns(records):
@@ -70,7 +83,7 @@ class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
-                 "entry_synced", "dir_fd")
+                 "entry_synced", "dir_fd", "gen")
 
     def __init__(self, seg):
         self.seg = seg
@@ -85,6 +98,9 @@ class _Writer:
         self.next_offset = seg.base
         self.max_ts = None
         self.first_ts = None
+        # the append lock's generation counter (`FileLock.bump`) as this writer left it at the
+        # end of its last successful turn (None: none yet)
+        self.gen = None
 
     def check(self, exclusive=True):
         """Assert the writer's invariants: its position is within the file and, when no
@@ -106,26 +122,35 @@ class _Writer:
         self.seg.close()  # its read descriptor (a dup of fd)
 
 
-@wrap_public_methods(exclude=("prepare_batch", "append_prepared"))  # hot, no I/O / own wrapper
+@wrap_public_methods(exclude=("prepare_batch", "append_prepared", "append"))  # hot: no I/O / own wording
 class PartitionWriter:
     """The writing methods of `Partition` (which sets the attributes they use)."""
 
     def append(self, value, key=None, headers=(), timestamp_ms=None):
         """Append one record; return its offset. Prefer `append_batch` for throughput."""
-        if not headers and timestamp_ms is None and value.__class__ is bytes and \
-                (key is None or key.__class__ is bytes):
-            # the common case, without the columns of append_batch: same checks, same batch
-            cfg = self._topic.config
-            if (key is not None or "compact" not in cfg.cleanup_policy) and \
-                    len(value) + (len(key) if key is not None else 0) <= cfg.max_record_bytes:
-                prep = _codec.prepare_one(key, value, _now_ms(), cfg.codec, cfg.compression_level)
-                return self._append(prep, cfg.fsync == "batch").start
-        if headers:
-            headers = tuple(headers)
-            hs = [headers]
-        else:
-            hs = None
-        return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
+        try:  # (`append` is hot: its OS errors are worded here, not by a wrapper)
+            if not headers and timestamp_ms is None and value.__class__ is bytes and \
+                    (key is None or key.__class__ is bytes):
+                # the common case, without the columns of append_batch: same checks, same batch
+                cfg = self._topic.config
+                one = self._one
+                if one is None or one[0] is not cfg:
+                    one = self._one = _one_settings(cfg)
+                _cfg, limit, keyless_ok, plain, sync = one
+                if (len(value) if key is None else len(key) + len(value)) <= limit and \
+                        (keyless_ok or key is not None):
+                    if plain:  # encoded under the lock, once its offset is known: no Prepared
+                        return self._append(None, sync, cfg, key, value)
+                    return self._append(_codec.prepare_one(key, value, _now_ms(), cfg.codec,
+                                                           cfg.compression_level), sync, cfg)
+            if headers:
+                headers = tuple(headers)
+                hs = [headers]
+            else:
+                hs = None
+            return self.append_batch([(key, value)], timestamp_ms=timestamp_ms, _headers=hs).start
+        except OSError as e:
+            raise_storage_error(e, f"{type(self).__name__}.append()", self.dir)
 
     def append_batch(self, records, timestamp_ms=None, *, _headers=None, _producer=None):
         """Append records as one batch, all or nothing; return the `range` of their offsets.
@@ -245,49 +270,89 @@ class PartitionWriter:
         """Append a batch made by `prepare_batch` (all or nothing, visible to readers whole);
         return the `range` of its offsets. `fsync` ("never" | "batch") overrides the topic's
         setting when given. A prepared batch is appended once: its offsets are assigned here."""
-        return self._append(prep, (fsync or self._topic.config.fsync) == "batch")
-
-    def _append(self, prep, sync):
-        """`append_prepared` with the fsync setting decided (`sync`), for callers that word
-        OS errors themselves (the public methods' wrappers)."""
         cfg = self._topic.config
+        base = self._append(prep, (fsync or cfg.fsync) == "batch", cfg)
+        return range(base, base + prep.last_delta + 1)
+
+    def _append(self, prep, sync, cfg, key=None, value=None):
+        """One turn under the append lock: catch up with the log, roll if due, write one
+        batch; return its base offset. The batch is `prep`, sealed here with its base offset,
+        or (`prep` None) the one record `key`, `value` (bytes or None, bytes: no headers, no
+        compression, size checked by `append`), encoded here. `sync`: fdatasync it; `cfg`:
+        the topic's settings for this append. OS errors leave unworded: the callers are the
+        public methods, whose wrappers word them."""
         self._on_touch(self)
+        fl = self._flock
         with self._wlock:
-            self._check_usable()
+            if self._closed or fl.fd < 0:
+                # (fl.fd >= 0 means not forked either: a forked child's locks have no
+                # descriptor, fs.release_in_forked_child)
+                self._check_usable()
             try:
-                self._flock.acquire()
+                seen = fl.acquire_and_bump()
             except FileNotFoundError:
                 raise self._deleted() from None
             try:
-                w = self._sync_writer(sync)
-                length = prep.length
-                if w.pos > 0 and (w.pos + length > cfg.segment_bytes or
-                                  (cfg.segment_ms is not None and w.first_ts is not None and
-                                   _now_ms() - w.first_ts >= cfg.segment_ms)):
-                    w = self._roll(w, sync)
-                return self._write(w, prep, sync)
+                # caught up? A writer that finds the lock's counter as it left it at the end
+                # of its last turn knows that no other writer has appended, rolled or
+                # repaired since (they all bump it): it skips the look-up of a successor
+                # segment (a new directory entry name per append: the dearest system call of
+                # an append). Its segment file's size and links are still checked (one
+                # fstat): they catch a topic deleted under it, and damage from outside.
+                w = self._w
+                if w is None or w.gen != seen:
+                    w = self._sync_writer(sync)
+                else:
+                    st = os.fstat(w.fd)
+                    if st.st_size != w.pos or not st.st_nlink:
+                        w = self._sync_writer(sync)
+                base = w.next_offset
+                if prep is None:
+                    ts = _now_ms()
+                    parts, length = _codec.one_record_batch(base, key, value, ts)
+                else:
+                    length = prep.length
+                if w.pos and (w.pos + length > cfg.segment_bytes or cfg.segment_ms is not None):
+                    w = self._roll_if_due(w, length, cfg, sync)
+                    if w.next_offset != base:  # (a new segment is named by the old one's end)
+                        raise AssertionError(f"rolled from offset {base} to {w.next_offset}")
+                if prep is None:
+                    self._write(w, parts, length, 0, ts, sync)
+                else:
+                    self._write_prepared(w, prep, sync)
+                w.gen = seen + 1  # the counter as we leave it (past 2**64 it wraps: a miss, once)
+                return base
             finally:
-                self._flock.release()
+                fl.release()
+
+    def _roll_if_due(self, w, length, cfg, sync):
+        """`w`, or the writer of a new segment if a batch of `length` bytes does not fit in
+        w's segment (`segment_bytes`) or the segment is older than `segment_ms`."""
+        if w.pos and (w.pos + length > cfg.segment_bytes or
+                      (cfg.segment_ms is not None and w.first_ts is not None and
+                       _now_ms() - w.first_ts >= cfg.segment_ms)):
+            return self._roll(w, sync)
+        return w
 
     @staticmethod
-    def _write(w, prep, sync):
-        """Write a prepared batch at the writer's end (under the append lock): the batch with
-        one pwritev, fdatasync if `sync`, then its index entries. Returns its offsets.
+    def _write(w, parts, length, last_delta, max_ts, sync):
+        """Write a batch (`parts`: one bytes object or a list of buffers, `length` bytes in
+        all; its base offset `w.next_offset`, its last offset delta and max timestamp as
+        given) at the writer's end (under the append lock): with one pwrite(v), fdatasync if
+        `sync`, then its index entries.
 
         With `sync`, the segment's directory entry is fsynced too, once per writer: the
         segment may have been created by another process that died (or was killed) between
         creating it and fsyncing the directory; fdatasync of the file alone does not make
         its directory entry durable, so a power cut could remove the whole segment with the
         acknowledged batch in it."""
-        length = prep.length
         base = w.next_offset
-        head = _codec.seal(prep, base)
         pos = w.pos
         if sync and not w.entry_synced:
             fsync_dir(w.seg.dir)
             w.entry_synced = True
         try:
-            write_at(w.fd, [head, *prep.parts], pos, length)
+            write_at(w.fd, parts, pos, length)
             if sync:
                 os.fdatasync(w.fd)
         except BaseException:
@@ -298,11 +363,11 @@ class PartitionWriter:
                 pass
             raise
         w.pos = pos + length
-        w.next_offset = base + prep.last_delta + 1
+        w.next_offset = base + last_delta + 1
         if w.first_ts is None:
-            w.first_ts = prep.max_ts
-        if w.max_ts is None or prep.max_ts > w.max_ts:
-            w.max_ts = prep.max_ts
+            w.first_ts = max_ts
+        if w.max_ts is None or max_ts > w.max_ts:
+            w.max_ts = max_ts
         if crosses_interval(pos, length):
             e, te = index_entries(w.seg.base, base, pos, w.max_ts)
             try:
@@ -310,7 +375,12 @@ class PartitionWriter:
                 os.write(w.tidx_fd, te)
             except OSError:
                 pass  # indexes are hints: a missing entry costs a longer scan, not a wrong answer
-        return range(base, w.next_offset)
+
+    @classmethod
+    def _write_prepared(cls, w, prep, sync):
+        """`_write` of a prepared batch, sealed at the writer's end offset."""
+        cls._write(w, [_codec.seal(prep, w.next_offset), *prep.parts], prep.length, prep.last_delta,
+                   prep.max_ts, sync)
 
     # -- the newest segment: open, recover, roll (under the append lock) --------------------
     def _deleted(self):
@@ -376,7 +446,7 @@ class PartitionWriter:
         if resume is not None and resume > nxt:
             # the quarantined offsets were readable once: cover them with an empty batch so
             # that they are never given to other records
-            self._write(w, _codec.prepare_empty(resume - nxt - 1, w.max_ts or _now_ms()), True)
+            self._write_prepared(w, _codec.prepare_empty(resume - nxt - 1, w.max_ts or _now_ms()), True)
             batches.append((w.pos - HEADER_SIZE, _codec.peek(
                 w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
         return batches
