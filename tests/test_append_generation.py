@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -210,3 +211,50 @@ def test_a_long_lived_writer_meets_writers_killed_in_mid_append(tmp_path):
             assert got == list(range(len(got))), f"{tag}: records lost or reordered"
         assert len(_logs(p)) > 3
     assert_log_consistent(path, allow_warnings=False)
+
+
+_OLDER_VERSION_APPEND = (
+    "import sys, eventlog\n"
+    "from eventlog._os.fs import FileLock\n"
+    "def acquire_and_bump(self):  # as writers before the counter: the lock, never a bump\n"
+    "    self.acquire()\n"
+    "    return 0\n"
+    "FileLock.acquire_and_bump = acquire_and_bump\n"
+    "FileLock.bump = lambda self: 0\n"
+    "p = eventlog.open(sys.argv[1]).topic('t').partition(0)\n"
+    "print(p.append(sys.argv[2].encode()))\n")
+
+
+def _wait_until_directory_is_quiet(path):
+    # a writer trusts the directory's modification time only once it is older than
+    # _DIR_QUIET_NS (file times come from a coarse clock): wait for that condition
+    from eventlog.storage import writer
+    deadline = time.monotonic() + 60
+    while time.time_ns() - os.stat(path).st_mtime_ns <= writer._DIR_QUIET_NS:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_a_writer_follows_a_roll_by_a_writer_of_an_older_version(tmp_path):
+    # Writers of versions before the counter (0.1) take the append lock without bumping the
+    # counter. When one rolls because its record does not fit, our segment is untouched and
+    # the counter is as we left it: only the directory's modification time (the new segment
+    # file) tells us to look for a successor. Without that look, our next record would take
+    # an offset the other writer's segment already holds.
+    with eventlog.open(tmp_path) as lg:
+        p = lg.create_topic("t", segment_bytes=1024).partition(0)
+        assert p.append(b"a" * 100) == 0
+        _wait_until_directory_is_quiet(p.dir)
+        assert p.append(b"a" * 100) == 1  # looks at the directory, now quiet: trusted
+        assert p.append(b"a" * 100) == 2  # the fast road: counter, segment, directory unchanged
+        size = os.path.getsize(os.path.join(p.dir, _logs(p)[0]))
+        r = subprocess.run([sys.executable, "-c", _OLDER_VERSION_APPEND, str(tmp_path), "b" * 900],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["3"]
+        assert len(_logs(p)) == 2
+        assert os.path.getsize(os.path.join(p.dir, _logs(p)[0])) == size  # untouched
+        assert _counter(p) == 3  # as our last turn left it: the older writer did not bump
+        assert p.append(b"c") == 4
+        assert [r.value[:1] for r in p.read(0, 10)] == [b"a", b"a", b"a", b"b", b"c"]
+    assert_log_consistent(tmp_path)

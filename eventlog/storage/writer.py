@@ -38,6 +38,7 @@ Invariants:
 import bisect
 import logging
 import os
+import time
 from operator import itemgetter
 
 from eventlog.storage import codec as _codec
@@ -79,11 +80,17 @@ def _split_columns(records):
         return None
 
 
+# A directory modification time is trusted as "unchanged since" only once it is this old:
+# file times come from a coarse clock (a tick of 1 to 10 ms on Linux: HZ 1000 to 100), so a
+# file created in the same tick as the previous change could leave the time as it was.
+_DIR_QUIET_NS = 20_000_000
+
+
 class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
-                 "entry_synced", "dir_fd", "gen")
+                 "entry_synced", "dir_fd", "gen", "dir_mtime")
 
     def __init__(self, seg):
         self.seg = seg
@@ -101,6 +108,10 @@ class _Writer:
         # the append lock's generation counter (`FileLock.bump`) as this writer left it at the
         # end of its last successful turn (None: none yet)
         self.gen = None
+        # the partition directory's st_mtime_ns as it was before this writer's last look-up
+        # of a successor segment, if it was old enough to tell any later change from
+        # (_DIR_QUIET_NS); None: look again on the next turn
+        self.dir_mtime = None
 
     def check(self, exclusive=True):
         """Assert the writer's invariants: its position is within the file and, when no
@@ -294,17 +305,21 @@ class PartitionWriter:
                 raise self._deleted() from None
             try:
                 # caught up? A writer that finds the lock's counter as it left it at the end
-                # of its last turn knows that no other writer has appended, rolled or
-                # repaired since (they all bump it): it skips the look-up of a successor
-                # segment (a new directory entry name per append: the dearest system call of
-                # an append). Its segment file's size and links are still checked (one
-                # fstat): they catch a topic deleted under it, and damage from outside.
+                # of its last turn knows that no other writer of this version has appended,
+                # rolled or repaired since (they all bump it). Writers of older versions do
+                # not bump it, but their rolls create a file, which changes the directory's
+                # modification time, and their appends change our segment's size. With all
+                # three unchanged the writer skips the look-up of a successor segment (a new
+                # directory entry name per append: the dearest system call of an append).
+                # The segment's size and links also catch a topic deleted under the writer,
+                # and damage from outside.
                 w = self._w
-                if w is None or w.gen != seen:
+                if w is None or w.gen != seen or w.dir_mtime is None:
                     w = self._sync_writer(sync)
                 else:
                     st = os.fstat(w.fd)
-                    if st.st_size != w.pos or not st.st_nlink:
+                    if st.st_size != w.pos or not st.st_nlink or \
+                            os.fstat(w.dir_fd).st_mtime_ns != w.dir_mtime:
                         w = self._sync_writer(sync)
                 base = w.next_offset
                 if prep is None:
@@ -548,6 +563,10 @@ class PartitionWriter:
                 self._recover_into(w, w.pos, w.next_offset)
         if w is None:
             w = self._w = self._fresh_writer(sync)
+        # the directory's time before the look-up: a segment created after it changes it
+        # (unless within the same tick of a coarse file clock: hence the quiet interval)
+        mtime = os.fstat(w.dir_fd).st_mtime_ns
+        quiet = time.time_ns() - mtime > _DIR_QUIET_NS
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
             if not segment_exists(self.dir, w.next_offset, w.dir_fd):
@@ -556,6 +575,7 @@ class PartitionWriter:
             self._w = None
             w = self._w = self._open_writer(w.next_offset)
             self._recover_into(w, 0, w.seg.base)
+        w.dir_mtime = mtime if quiet else None
         return w
 
     def _roll(self, w, sync):
