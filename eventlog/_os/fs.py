@@ -31,11 +31,9 @@ import fcntl
 import functools
 import inspect
 import json
-import mmap
 import os
 import resource
 import secrets
-import struct
 import weakref
 
 from eventlog._os.clock import now_ms  # noqa: F401  (re-exported: the clock module owns it)
@@ -188,31 +186,16 @@ def read_json_or_none(path):
         return None
 
 
-_GEN = struct.Struct("<Q")
-_GEN_MASK = (1 << 64) - 1
-
-
 class FileLock:
     """An exclusive flock on a lock file that is never deleted. Re-entrant per object is NOT
     provided: callers pair acquire/release. The descriptor is opened lazily and may be closed
-    while unlocked (`close`) so idle partitions hold no descriptors.
+    while unlocked (`close`) so idle partitions hold no descriptors."""
 
-    The lock file may also carry a *generation counter* (`bump`): its first 8 bytes, a
-    little-endian u64 that a holder adds one to, seen by every process through a shared
-    mapping of the file (no system call to read or change it). A holder that finds the value
-    it left at the end of its own last turn knows that nobody who bumps has held the lock
-    since. The counter is a hint with one rule: every holder that changes what the lock
-    guards bumps it. A missing counter (a file shorter than 8 bytes, as created) is
-    extended with zeros; damaged bytes are just another value, which the holders read as
-    "someone else was here". The file must never be truncated while in use (a mapping of a
-    truncated file faults), as it is never deleted."""
-
-    __slots__ = ("path", "fd", "_map", "__weakref__")
+    __slots__ = ("path", "fd", "__weakref__")
 
     def __init__(self, path):
         self.path = path
         self.fd = -1
-        self._map = None
 
     def _open(self):
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -220,9 +203,6 @@ class FileLock:
 
     def _after_fork_in_child(self):
         fd, self.fd = self.fd, -1
-        m, self._map = self._map, None
-        if m is not None and m is not False:
-            m.close()       # the child's mapping (and the descriptor mmap keeps) only
         if fd >= 0:
             os.close(fd)    # the parent's lock (if held) stays the parent's alone
 
@@ -238,55 +218,7 @@ class FileLock:
     def release(self):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
-    def acquire_and_bump(self):
-        """`acquire()` (blocking), then `bump()`; return the counter's value before the bump
-        (one call on the hot path of every append)."""
-        if self.fd < 0:
-            self._open()
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        m = self._map
-        if m is None or m is False:
-            try:
-                return self.bump()
-            except BaseException:
-                self.release()  # (mapping the file failed: EMFILE, say) not left held
-                raise
-        v = _GEN.unpack_from(m)[0]
-        _GEN.pack_into(m, 0, (v + 1) & _GEN_MASK)
-        return v
-
-    def bump(self):
-        """Add one to the lock file's generation counter (see the class docstring) and
-        return the value it had; the counter is now that plus one (modulo 2**64). Only
-        while holding the lock. Where the file cannot be mapped, it is read and written
-        with pread/pwrite (the same bytes: the page cache is shared)."""
-        m = self._map
-        if m is None:
-            m = self._map = self._map_counter()
-        if m is False:
-            v = _GEN.unpack(os.pread(self.fd, 8, 0))[0]
-            n = os.pwrite(self.fd, _GEN.pack((v + 1) & _GEN_MASK), 0)
-            if n != 8:
-                raise OSError(errno.EIO, f"short write of the counter in {self.path}")
-            return v
-        v = _GEN.unpack_from(m)[0]
-        _GEN.pack_into(m, 0, (v + 1) & _GEN_MASK)
-        return v
-
-    def _map_counter(self):
-        if os.fstat(self.fd).st_size < _GEN.size:
-            os.ftruncate(self.fd, _GEN.size)   # zeros (we hold the lock: nobody maps it shorter)
-        try:
-            return mmap.mmap(self.fd, _GEN.size)
-        except (OSError, ValueError) as e:
-            if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
-                raise
-            return False    # a file system without shared mappings: pread/pwrite instead
-
     def close(self):
-        m, self._map = self._map, None
-        if m is not None and m is not False:
-            m.close()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -477,7 +477,6 @@ def repair_partition(topic, number, pdir, compacted, deep=False, wait=None):
             wait()
         lock.acquire()
     try:
-        lock.bump()  # repair changes segment files: every writer must look at them again
         _rep, scans = check_partition(topic, number, pdir, compacted, deep, locked=True)
         for k, s in enumerate(scans):
             name = os.path.basename(s.path)

@@ -267,9 +267,7 @@ class Partition(PartitionWriter, PartitionReader):
     def append_lock(self, held=False):
         """Hold the writers' append lock (flock on `append.lock`, through a descriptor of its
         own, so it excludes this process's writers too) for the `with` block. `held=True`: the
-        caller already holds it (the on_roll callback runs under the writer's lock). Taking it
-        bumps its generation counter (`FileLock.bump`), so every writer looks at the segment
-        files again before its next append."""
+        caller already holds it (the on_roll callback runs under the writer's lock)."""
         if held:
             yield self
             return
@@ -277,7 +275,6 @@ class Partition(PartitionWriter, PartitionReader):
         try:
             lk.acquire()
             try:
-                lk.bump()  # the holder may change segment files: writers must look again
                 yield self
             finally:
                 lk.release()

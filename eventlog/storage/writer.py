@@ -29,10 +29,11 @@ Invariants:
   the old one's end offset. Segments are created only under the append lock, so a writer's
   listing is complete.
 - The writer's position is its segment's size (`_Writer.check`, `Partition._check()`).
-- Every turn under the append lock bumps the lock file's generation counter
-  (`FileLock.bump`, docs/format.md); a writer that finds it as it left it, and its
-  segment file's size and links unchanged, is caught up without looking for a successor
-  segment (`_append`). Anything else sends it through the full catch-up
+- A writer that finds its segment file's size and links as it left them and the partition
+  directory's modification time as it was before its last look-up of a successor segment
+  (and older than _DIR_QUIET_NS then) is caught up without looking again (`_append`): every
+  other writer's append changes the size, every roll creates a file, and so does every
+  change by maintenance or repair. Anything else sends it through the full catch-up
   (`_sync_writer`).
 """
 import bisect
@@ -90,7 +91,7 @@ class _Writer:
     """The appending process's view of the newest segment (valid only under the lock)."""
 
     __slots__ = ("seg", "fd", "pos", "next_offset", "max_ts", "first_ts", "idx_fd", "tidx_fd",
-                 "entry_synced", "dir_fd", "gen", "dir_mtime")
+                 "entry_synced", "dir_fd", "dir_mtime")
 
     def __init__(self, seg):
         self.seg = seg
@@ -105,9 +106,6 @@ class _Writer:
         self.next_offset = seg.base
         self.max_ts = None
         self.first_ts = None
-        # the append lock's generation counter (`FileLock.bump`) as this writer left it at the
-        # end of its last successful turn (None: none yet)
-        self.gen = None
         # the partition directory's st_mtime_ns as it was before this writer's last look-up
         # of a successor segment, if it was old enough to tell any later change from
         # (_DIR_QUIET_NS); None: look again on the next turn
@@ -300,21 +298,18 @@ class PartitionWriter:
                 # descriptor, fs.release_in_forked_child)
                 self._check_usable()
             try:
-                seen = fl.acquire_and_bump()
+                fl.acquire()
             except FileNotFoundError:
                 raise self._deleted() from None
             try:
-                # caught up? A writer that finds the lock's counter as it left it at the end
-                # of its last turn knows that no other writer of this version has appended,
-                # rolled or repaired since (they all bump it). Writers of older versions do
-                # not bump it, but their rolls create a file, which changes the directory's
-                # modification time, and their appends change our segment's size. With all
-                # three unchanged the writer skips the look-up of a successor segment (a new
-                # directory entry name per append: the dearest system call of an append).
-                # The segment's size and links also catch a topic deleted under the writer,
-                # and damage from outside.
+                # caught up? Another writer's append changes our segment's size, its roll
+                # (and any change by maintenance or repair) creates a file, which changes
+                # the directory's modification time: with both as we left them, the writer
+                # skips the look-up of a successor segment (a new directory entry name per
+                # append: the dearest system call of an append). The segment's size and
+                # links also catch a topic deleted under the writer, and damage from outside.
                 w = self._w
-                if w is None or w.gen != seen or w.dir_mtime is None:
+                if w is None or w.dir_mtime is None:
                     w = self._sync_writer(sync)
                 else:
                     st = os.fstat(w.fd)
@@ -335,7 +330,6 @@ class PartitionWriter:
                     self._write(w, parts, length, 0, ts, sync)
                 else:
                     self._write_prepared(w, prep, sync)
-                w.gen = seen + 1  # the counter as we leave it (past 2**64 it wraps: a miss, once)
                 return base
             finally:
                 fl.release()
