@@ -31,7 +31,6 @@ from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError,
                      UnknownTopicError)
 from eventlog.record import RecordMetadata, TopicPartition
 
-_new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
 # The sender merges the sealed batches of a partition into one on-disk batch of at most this
 # many bytes of records. 256 KiB, measured (200,000 records of 100 bytes, 4 partitions, then
@@ -174,7 +173,7 @@ def _failed(tp, error):
     b = _Batch(tp, 0)
     b.error = error
     b.done = True
-    return _new(RecordFuture, (b, 0))
+    return RecordFuture((b, 0))
 
 
 class _TopicState:
@@ -337,12 +336,12 @@ class Producer:
             room = b.room - size  # starts at 0 with linger_ms=0: every record is sent at once
             b.room = room
             if room > 0:
-                return _new(RecordFuture, (b, i))
+                return RecordFuture((b, i))
             self._seal(ts, b)
         finally:
             lock.release()
         self._after_seal()
-        return _new(RecordFuture, (b, i))
+        return RecordFuture((b, i))
 
     def _set_slow(self, slow):
         """Turn send()'s fast path off (every send goes through _send) or back on. The fast
@@ -442,10 +441,10 @@ class Producer:
             b.keys.append(key)
             b.room -= size
             if b.room > 0:
-                return _new(RecordFuture, (b, i))
+                return RecordFuture((b, i))
             self._seal(ts, b)
         self._after_seal()
-        return _new(RecordFuture, (b, i))
+        return RecordFuture((b, i))
 
     def _new_batch(self, ts, partition, sticky):
         """(Under self._lock) start accumulating a batch for a partition."""
@@ -459,9 +458,12 @@ class Producer:
         return b
 
     def _after_seal(self):
-        """After a batch was sealed (outside the lock): wake the sender. (Backpressure is
-        applied by the next `send`, before it accepts its record: see _seal.)"""
-        self._wake.set()
+        """After a batch was sealed (outside the lock): wake the sender, unless it has been
+        woken already and not yet looked (it clears the event before it takes the ready
+        batches, so a batch sealed before that is taken). (Backpressure is applied by the
+        next `send`, before it accepts its record: see _seal.)"""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout=None):
         """Write everything sent so far and wait until it is in the log.
@@ -708,6 +710,9 @@ class Producer:
         by_tp = {}
         for b in ready:
             by_tp.setdefault(b.tp, []).append(b)
+        # each topic is looked up (a stat of its topic.json: deleted? settings changed?) once
+        # per round, not once per batch: one syscall, and one wait for the GIL, less per write
+        topics = {}
         for tp, bs in by_tp.items():
             limit = self._merge_limit(tp.topic)
             i = 0
@@ -719,7 +724,7 @@ class Producer:
                     group.append(bs[i])
                     size += bs[i].size - bs[i].room
                     i += 1
-                self._write_group(tp, group)
+                self._write_group(tp, group, topics)
 
     def _merge_limit(self, topic):
         """How many bytes of sealed batches may be merged into one on-disk batch of `topic`."""
@@ -728,11 +733,14 @@ class Producer:
             return _MAX_WRITE
         return min(_MAX_WRITE, ts.topic.config.segment_bytes // _SEGMENT_SHARE)
 
-    def _write_group(self, tp, group):
+    def _write_group(self, tp, group, topics):
         error = None
         base = None
         try:
-            part = self._log.topic(tp.topic).partition(tp.partition)
+            t = topics.get(tp.topic)
+            if t is None:
+                t = topics[tp.topic] = self._log.topic(tp.topic)
+            part = t.partition(tp.partition)
             if len(group) == 1:
                 b = group[0]
                 keys, values = b.keys, b.values
