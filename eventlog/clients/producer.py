@@ -196,7 +196,7 @@ def _failed(tp, error):
 class _TopicState:
     """What `send` needs of one topic, in one place (the hot path reads only this)."""
 
-    __slots__ = ("name", "topic", "count", "batches", "sticky", "keyed_ok", "max_record", "checked",
+    __slots__ = ("name", "topic", "count", "batches", "tps", "sticky", "keyed_ok", "max_record", "checked",
                  "cache", "lock", "eager", "pcache")
 
     def __init__(self, topic, hash_cache, lock, eager):
@@ -208,6 +208,9 @@ class _TopicState:
         self.topic = topic
         self.count = topic.config.partitions
         self.batches = [None] * self.count
+        # one TopicPartition per partition, shared by its batches: a new one per batch was
+        # one more object for the cyclic GC to count and traverse while the batch waits
+        self.tps = [TopicPartition(self.name, p) for p in range(self.count)]
         self.sticky = None
         self.keyed_ok = "compact" not in topic.config.cleanup_policy
         # compared with key + value + _RECORD_OVERHEAD: the partition's limit, key + value
@@ -465,7 +468,7 @@ class Producer:
 
     def _new_batch(self, ts, partition, sticky):
         """(Under self._lock) start accumulating a batch for a partition."""
-        b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(),
+        b = ts.batches[partition] = _Batch(ts.tps[partition], _now_ms(),
                                            0 if ts.eager else self.batch_size, self._clock.monotonic())
         b.sticky = sticky
         if not self._open and not ts.eager:
@@ -550,7 +553,7 @@ class Producer:
             assert 0 <= self._done_seq <= self._sent_seq
             current = {}
             for ts in self._topics.values():
-                assert len(ts.batches) == ts.count
+                assert len(ts.batches) == len(ts.tps) == ts.count
                 for p, b in enumerate(ts.batches):
                     if b is not None:
                         assert b.tp == TopicPartition(ts.name, p)
@@ -684,6 +687,7 @@ class Producer:
         if t.config.partitions != ts.count:
             with self._lock:
                 ts.batches.extend([None] * (t.config.partitions - ts.count))
+                ts.tps.extend(TopicPartition(ts.name, p) for p in range(ts.count, t.config.partitions))
                 ts.count = t.config.partitions
                 ts.pcache = {}  # placements depend on the partition count
         ts.max_record = t.config.max_record_bytes + _RECORD_OVERHEAD
