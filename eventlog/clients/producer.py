@@ -58,9 +58,12 @@ class _Batch:
     While open, its records are two lists (`keys`, `values`: `send` appends to them). When it
     is sealed (`lay_out`, under the producer's lock) they become two `codec.Column`s, the
     lengths and the bytes of the keys and of the values back to back, made in a few C-level
-    passes while the records are still in the CPU's caches; the sender then writes them
-    without touching a record object (by then long out of the caches: measured, ~110 ns less
-    sender CPU per record), and the batch no longer holds the caller's objects."""
+    passes while the records are still in the CPU's caches. The sender then writes them
+    without touching a record object (by then long out of the caches), and the sealed
+    batches waiting for it hold no lists of record objects for the cyclic GC to traverse.
+    Measured (1M keyed sends, 4 partitions, CPU time per record): sealing costs `send` ~30 ns,
+    the sender saves ~50-70 ns; with unique values (compare.sh's workload) the GC's share of
+    the run fell from ~4% to ~1%."""
 
     __slots__ = ("tp", "keys", "values", "kcol", "vcol", "n", "headers", "timestamps", "room", "size",
                  "created", "ts", "base", "error", "done", "_event", "callbacks", "sticky")
