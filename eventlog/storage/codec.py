@@ -163,10 +163,7 @@ def first_none(col):
         return 0
     if col.__class__ is Column:
         return col.lens.index(-1) if col.nulls else -1
-    for i, x in enumerate(col):
-        if x is None:
-            return i
-    return -1
+    return col.index(None) if None in col else -1
 
 
 def _checked_size(what, n):
