@@ -489,6 +489,15 @@ def test_equal_length_columns_cut_by_struct_are_byte_for_byte(monkeypatch, count
         assert [r[3] for r in got] == [bytes(v) for v in values]
         assert [r[2] for r in got] == ([None] * count if keys is None else
                                        [None if k is None else bytes(k) for k in keys])
+        # the same batch from columns laid out ahead: of the items (Struct calls when they
+        # have one length), joined from pieces, or copied into blobs (never Struct calls)
+        half = count // 2
+        for copy in (False, True):
+            kcol = None if keys is None else _codec.Column.join(
+                [_codec.Column.of(keys[:half], copy=copy), _codec.Column.of(keys[half:], copy=copy)])
+            vcol = _codec.Column.join(
+                [_codec.Column.of(values[:half], copy=copy), _codec.Column.of(values[half:], copy=copy)])
+            assert _whole(_codec.prepare(kcol, vcol, 3, codec=codec)) == joined
     assert _codec._SCRATCH_MIN <= _codec.prepare(keys, values, 3).section_len
 
 
@@ -501,3 +510,50 @@ def test_equal_lengths_of_a_str_are_refused_as_before():
         _codec.prepare(None, values, 3)
     values[17] = b"y" * 100
     assert _codec.decode(_whole(_codec.prepare(None, values, 3)))[17][3] == b"y" * 100
+
+
+@CODEC_SETTINGS
+@given(data=st.data(), codec=codecs)
+def test_columns_laid_out_ahead_encode_the_same_batch(data, codec):
+    # the producer lays out each sealed batch's keys and values (codec.Column.of, and
+    # Column.join for a merged batch); prepare must write byte for byte what it writes for
+    # the records themselves, with any mix of None keys and values, and headers
+    sizes = data.draw(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=4))
+    n = sum(sizes)
+    key_mode = data.draw(st.sampled_from(["none", "all", "mixed"]))
+    keys = ([None] * n if key_mode == "none" else
+            data.draw(st.lists(small_bytes if key_mode == "all" else maybe_bytes, min_size=n, max_size=n)))
+    values = data.draw(st.lists(maybe_bytes, min_size=n, max_size=n))
+    headers = data.draw(st.none() | st.lists(headers_one, min_size=n, max_size=n))
+    general = _codec.prepare(keys, values, 7, headers=headers, codec=codec)
+    kcols, vcols, i = [], [], 0
+    for s in sizes:
+        kcols.append(_codec.Column.of(keys[i:i + s]))
+        vcols.append(_codec.Column.of(values[i:i + s]))
+        i += s
+    kc = kcols[0] if len(kcols) == 1 else _codec.Column.join(kcols)
+    vc = vcols[0] if len(vcols) == 1 else _codec.Column.join(vcols)
+    laid = _codec.prepare(kc, vc, 7, headers=headers, codec=codec)
+    assert _whole(laid) == _whole(general)
+    assert (laid.length, laid.section_len, laid.attributes) == \
+        (general.length, general.section_len, general.attributes)
+    # columns joined from bytes (Column.of's default) leave the longest item uncomputed:
+    # max_record is then a bound (prepare_batch computes the exact sizes only when it is over)
+    assert general.max_record <= laid.max_record <= max(general.section_len, 0)
+    exact = _codec.prepare(_codec.Column.of(keys, copy=False), _codec.Column.of(values, copy=False), 7,
+                           headers=headers, codec=codec)
+    assert exact.max_record == general.max_record and _whole(exact) == _whole(general)
+    assert _codec.first_none(kc) == _codec.first_none(keys)
+    assert _codec.record_sizes(kc, vc, headers) == _codec.record_sizes(keys, values, headers)
+
+
+def test_large_sections_from_columns_laid_out_ahead():
+    # merged producer batches are built in the reused buffer too (and joined when zstd)
+    keys, values = _big(1000)
+    keys[3] = None
+    values[5] = None
+    for codec in (_codec.CODEC_NONE, _codec.CODEC_ZSTD):
+        general = _whole(_codec.prepare(keys, values, 3, codec=codec))
+        kc = _codec.Column.join([_codec.Column.of(keys[i:i + 141]) for i in range(0, 1000, 141)])
+        vc = _codec.Column.join([_codec.Column.of(values[i:i + 141]) for i in range(0, 1000, 141)])
+        assert _whole(_codec.prepare(kc, vc, 3, codec=codec)) == general

@@ -11,7 +11,8 @@ Invariants:
 - A future resolves only after its batch is in the log (and fsynced with fsync="batch"),
   with the record's offset, or with an EventLogError; never both, never twice.
 - Per record, `send` does a few list appends and builds one small tuple (`RecordFuture`);
-  everything costly (futures' events, metadata objects, encoding) is per batch or lazy.
+  everything costly (futures' events, metadata objects, encoding) is per batch or lazy. A
+  sealed batch holds its records laid out as columns (`_Batch.lay_out`), not their objects.
 """
 import atexit
 import os
@@ -31,7 +32,6 @@ from eventlog.errors import (BufferFullError, EventLogError, ForkedProcessError,
                      UnknownTopicError)
 from eventlog.record import RecordMetadata, TopicPartition
 
-_new = tuple.__new__
 _RECORD_OVERHEAD = 8  # bytes of length columns per record, for batch_size accounting
 # The sender merges the sealed batches of a partition into one on-disk batch of at most this
 # many bytes of records. 256 KiB, measured (200,000 records of 100 bytes, 4 partitions, then
@@ -53,15 +53,27 @@ _MAX_TS = (1 << 63) - 1
 
 
 class _Batch:
-    """Records accumulated for one partition, and, once written, their outcome."""
+    """Records accumulated for one partition, and, once written, their outcome.
 
-    __slots__ = ("tp", "keys", "values", "headers", "timestamps", "room", "size", "created", "ts",
-                 "base", "error", "done", "_event", "callbacks", "sticky")
+    While open, its records are two lists (`keys`, `values`: `send` appends to them). When it
+    is sealed (`lay_out`, under the producer's lock) they become two `codec.Column`s, the
+    lengths and the bytes of the keys and of the values back to back, made in a few C-level
+    passes while the records are still in the CPU's caches. The sender then writes them
+    without touching a record object (by then long out of the caches), and the sealed
+    batches waiting for it hold no lists of record objects for the cyclic GC to traverse.
+    Measured (1M keyed sends, 4 partitions, CPU time per record): sealing costs `send` ~30 ns,
+    the sender saves ~50-70 ns; with unique values (compare.sh's workload) the GC's share of
+    the run fell from ~4% to ~1%."""
+
+    __slots__ = ("tp", "keys", "values", "kcol", "vcol", "n", "headers", "timestamps", "room", "size",
+                 "created", "ts", "base", "error", "done", "_event", "callbacks", "sticky")
 
     def __init__(self, tp, now_ms, size=0, created=0.0):
         self.tp = tp
         self.keys = []
         self.values = []
+        self.kcol = self.vcol = None
+        self.n = 0  # records, once sealed
         # sparse, {record index: value}, only for records that have them: the fast path of
         # send() appends records without touching these, so they cannot be kept aligned lists
         self.headers = None
@@ -76,6 +88,13 @@ class _Batch:
         self._event = None
         self.callbacks = None
         self.sticky = False
+
+    def lay_out(self):
+        """(Sealing, under the producer's lock) turn the record lists into columns."""
+        self.n = len(self.values)
+        self.kcol = _codec.Column.of(self.keys)
+        self.vcol = _codec.Column.of(self.values)
+        self.keys = self.values = None
 
     def finish(self, base, error):
         self.base = base
@@ -174,13 +193,13 @@ def _failed(tp, error):
     b = _Batch(tp, 0)
     b.error = error
     b.done = True
-    return _new(RecordFuture, (b, 0))
+    return RecordFuture((b, 0))
 
 
 class _TopicState:
     """What `send` needs of one topic, in one place (the hot path reads only this)."""
 
-    __slots__ = ("name", "topic", "count", "batches", "sticky", "keyed_ok", "max_record", "checked",
+    __slots__ = ("name", "topic", "count", "batches", "tps", "sticky", "keyed_ok", "max_record", "checked",
                  "cache", "lock", "eager", "pcache")
 
     def __init__(self, topic, hash_cache, lock, eager):
@@ -192,6 +211,9 @@ class _TopicState:
         self.topic = topic
         self.count = topic.config.partitions
         self.batches = [None] * self.count
+        # one TopicPartition per partition, shared by its batches: a new one per batch was
+        # one more object for the cyclic GC to count and traverse while the batch waits
+        self.tps = [TopicPartition(self.name, p) for p in range(self.count)]
         self.sticky = None
         self.keyed_ok = "compact" not in topic.config.cleanup_policy
         # compared with key + value + _RECORD_OVERHEAD: the partition's limit, key + value
@@ -337,12 +359,12 @@ class Producer:
             room = b.room - size  # starts at 0 with linger_ms=0: every record is sent at once
             b.room = room
             if room > 0:
-                return _new(RecordFuture, (b, i))
+                return RecordFuture((b, i))
             self._seal(ts, b)
         finally:
             lock.release()
         self._after_seal()
-        return _new(RecordFuture, (b, i))
+        return RecordFuture((b, i))
 
     def _set_slow(self, slow):
         """Turn send()'s fast path off (every send goes through _send) or back on. The fast
@@ -442,14 +464,14 @@ class Producer:
             b.keys.append(key)
             b.room -= size
             if b.room > 0:
-                return _new(RecordFuture, (b, i))
+                return RecordFuture((b, i))
             self._seal(ts, b)
         self._after_seal()
-        return _new(RecordFuture, (b, i))
+        return RecordFuture((b, i))
 
     def _new_batch(self, ts, partition, sticky):
         """(Under self._lock) start accumulating a batch for a partition."""
-        b = ts.batches[partition] = _Batch(TopicPartition(ts.name, partition), _now_ms(),
+        b = ts.batches[partition] = _Batch(ts.tps[partition], _now_ms(),
                                            0 if ts.eager else self.batch_size, self._clock.monotonic())
         b.sticky = sticky
         if not self._open and not ts.eager:
@@ -459,9 +481,12 @@ class Producer:
         return b
 
     def _after_seal(self):
-        """After a batch was sealed (outside the lock): wake the sender. (Backpressure is
-        applied by the next `send`, before it accepts its record: see _seal.)"""
-        self._wake.set()
+        """After a batch was sealed (outside the lock): wake the sender, unless it has been
+        woken already and not yet looked (it clears the event before it takes the ready
+        batches, so a batch sealed before that is taken). (Backpressure is applied by the
+        next `send`, before it accepts its record: see _seal.)"""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout=None):
         """Write everything sent so far and wait until it is in the log.
@@ -531,7 +556,7 @@ class Producer:
             assert 0 <= self._done_seq <= self._sent_seq
             current = {}
             for ts in self._topics.values():
-                assert len(ts.batches) == ts.count
+                assert len(ts.batches) == len(ts.tps) == ts.count
                 for p, b in enumerate(ts.batches):
                     if b is not None:
                         assert b.tp == TopicPartition(ts.name, p)
@@ -539,13 +564,14 @@ class Producer:
             assert set(current) == set(self._open), (sorted(current), sorted(self._open))
             for tp, b in self._open.items():
                 assert current[tp] is b and not b.done and b.base is None
-                assert len(b.keys) == len(b.values)
+                assert len(b.keys) == len(b.values) and b.kcol is None
                 if b.headers is None:
                     used = sum((len(v) if v is not None else 0) + (len(k) if k is not None else 0)
                                + _RECORD_OVERHEAD for k, v in zip(b.keys, b.values))
                     assert b.size - b.room == used, (tp, b.size - b.room, used)
             for b in ready:
                 assert self._open.get(b.tp) is not b and not b.done
+                assert b.keys is None and len(b.kcol) == len(b.vcol) == b.n
 
     # -- send helpers (slow paths) ---------------------------------------------------------
 
@@ -613,11 +639,11 @@ class Producer:
         headers = tss = None
         if any_t and not own_t:
             any_t = False
-            tss = [(b.ts, len(b.values)) for b in group]
+            tss = [(b.ts, b.n) for b in group]
         if any_h:
             headers = []
             for b in group:
-                col = [()] * len(b.values)
+                col = [()] * b.n
                 if b.headers is not None:
                     for i, h in b.headers.items():
                         col[i] = h
@@ -625,7 +651,7 @@ class Producer:
         if any_t or own_t:
             tss = []
             for b in group:
-                col = [b.ts] * len(b.values)
+                col = [b.ts] * b.n
                 if b.timestamps is not None:
                     for i, t in b.timestamps.items():
                         col[i] = t
@@ -635,6 +661,7 @@ class Producer:
 
     def _seal(self, ts, b):
         """(Under self._lock) move an accumulating batch to the ready list."""
+        b.lay_out()
         ts.batches[b.tp.partition] = None
         self._open.pop(b.tp, None)
         self._ready.append(b)
@@ -663,6 +690,7 @@ class Producer:
         if t.config.partitions != ts.count:
             with self._lock:
                 ts.batches.extend([None] * (t.config.partitions - ts.count))
+                ts.tps.extend(TopicPartition(ts.name, p) for p in range(ts.count, t.config.partitions))
                 ts.count = t.config.partitions
                 ts.pcache = {}  # placements depend on the partition count
         ts.max_record = t.config.max_record_bytes + _RECORD_OVERHEAD
@@ -708,6 +736,9 @@ class Producer:
         by_tp = {}
         for b in ready:
             by_tp.setdefault(b.tp, []).append(b)
+        # each topic is looked up (a stat of its topic.json: deleted? settings changed?) once
+        # per round, not once per batch: one syscall, and one wait for the GIL, less per write
+        topics = {}
         for tp, bs in by_tp.items():
             limit = self._merge_limit(tp.topic)
             i = 0
@@ -719,7 +750,7 @@ class Producer:
                     group.append(bs[i])
                     size += bs[i].size - bs[i].room
                     i += 1
-                self._write_group(tp, group)
+                self._write_group(tp, group, topics)
 
     def _merge_limit(self, topic):
         """How many bytes of sealed batches may be merged into one on-disk batch of `topic`."""
@@ -728,19 +759,19 @@ class Producer:
             return _MAX_WRITE
         return min(_MAX_WRITE, ts.topic.config.segment_bytes // _SEGMENT_SHARE)
 
-    def _write_group(self, tp, group):
+    def _write_group(self, tp, group, topics):
         error = None
         base = None
         try:
-            part = self._log.topic(tp.topic).partition(tp.partition)
+            t = topics.get(tp.topic)
+            if t is None:
+                t = topics[tp.topic] = self._log.topic(tp.topic)
+            part = t.partition(tp.partition)
             if len(group) == 1:
-                b = group[0]
-                keys, values = b.keys, b.values
+                keys, values = group[0].kcol, group[0].vcol
             else:
-                keys, values = [], []
-                for b in group:
-                    keys += b.keys
-                    values += b.values
+                keys = _codec.Column.join([b.kcol for b in group])
+                values = _codec.Column.join([b.vcol for b in group])
             ts0 = group[0].ts
             headers, tss, runs = self._columns(group)
             prep = part.prepare_batch(keys, values, ts0, tss, headers, ts_runs=runs)
@@ -754,7 +785,7 @@ class Producer:
         for b in group:
             b.finish(base, error)
             if base is not None:
-                base += len(b.values)
+                base += b.n
             freed += b.size - b.room
         with self._lock:
             self._buffered -= freed

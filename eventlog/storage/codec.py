@@ -95,27 +95,88 @@ _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
 
 
-def _sizes(col):
-    """(lengths, has_none) of a column of bytes-like objects or None (length -1): one C-level
-    pass unless there are Nones. Raises TypeError for an item without len()."""
-    try:
-        return list(map(len, col)), False
-    except TypeError:  # Nones (or something that is not bytes: raised again, or when written)
-        return [-1 if x is None else len(x) for x in col], True
+class Column:
+    """A column of keys or of values, summarised for `prepare`: `count` items, `nulls` of
+    them None, `lens` (each item's length, -1 for None), `longest` (the largest length, or
+    None: not computed, `size` bounds it), and the present items' bytes, `size` in all, in
+    `parts` (buffers or the items themselves, back to back in order).
+
+    `prepare` makes one from a sequence of items; a caller may make one ahead (`of`, `join`)
+    and pass it instead of the sequence. The producer does when it seals a batch, while the
+    records are still in the CPU's caches: its sender then never touches the record objects
+    (by then long out of the caches), and the sealed batches waiting for it hold no lists of
+    them for the cyclic GC to traverse. The batch encoded is the same (with `longest` None,
+    the Prepared's `max_record` is a bound: see `prepare`)."""
+
+    __slots__ = ("count", "nulls", "lens", "longest", "size", "parts", "itemwise")
+
+    def __init__(self, count, nulls, lens, longest, size, parts, itemwise=False):
+        self.count = count
+        self.nulls = nulls
+        self.lens = lens
+        self.longest = longest
+        self.size = size
+        self.parts = parts
+        self.itemwise = itemwise  # `parts` are the present items, one each (not joined)
+
+    @classmethod
+    def of(cls, items, copy=True):
+        """The column of a sequence of bytes-like objects or None; TypeError for an item
+        without len(). With `copy`, the present items are joined into one bytes object (the
+        column holds no reference to them) and `longest` is left uncomputed; else `parts` is
+        the items themselves."""
+        n = len(items)
+        try:
+            lens = list(map(len, items))  # one C-level pass unless there are Nones
+            nulls = 0
+        except TypeError:  # Nones (or something that is not bytes: raised again, or when written)
+            if items.__class__ in (list, tuple) and items[0] is None and items.count(None) == n:
+                lens = [-1] * n  # no keys at all (the producer's unkeyed records)
+            else:
+                lens = [-1 if x is None else len(x) for x in items]
+            nulls = lens.count(-1)
+        present = [x for x in items if x is not None] if nulls else items
+        if copy:
+            blob = b"".join(present)
+            return cls(n, nulls, lens, None, len(blob), [blob] if blob else [])
+        if n and not nulls and lens.count(lens[0]) == n:  # one length for all: no max, no sum
+            return cls(n, 0, lens, lens[0], lens[0] * n, present, True)
+        return cls(n, nulls, lens, max(lens) if n else -1, sum(lens) + nulls, present, True)
+
+    @classmethod
+    def join(cls, columns):
+        """One column of the items of `columns`, in order (the items' bytes are not copied)."""
+        lens = []
+        parts = []
+        longest = -1
+        for c in columns:
+            lens += c.lens
+            parts += c.parts
+            if longest is not None:
+                longest = None if c.longest is None else max(longest, c.longest)
+        return cls(len(lens), sum(c.nulls for c in columns), lens, longest,
+                   sum(c.size for c in columns), parts, all(c.itemwise for c in columns))
+
+    def __len__(self):
+        return self.count
 
 
-def _blob_size(what, lens, has_none, uniform=False):
-    """The bytes a column of these lengths takes in the section (None takes none);
-    `uniform`: they are all lens[0]."""
-    n = lens[0] * len(lens) if uniform else sum(lens) + (lens.count(-1) if has_none else 0)
+def first_none(col):
+    """The index of the first None in a column (a sequence, a `Column`, or None: no items
+    at all, so 0), or -1."""
+    if col is None:
+        return 0
+    if col.__class__ is Column:
+        return col.lens.index(-1) if col.nulls else -1
+    return col.index(None) if None in col else -1
+
+
+def _checked_size(what, n):
+    """`n`, the bytes of a column's items, if within the limit of a section."""
     if n > MAX_SECTION_BYTES:
         raise ValueError(f"the {what}s of a batch are {n} bytes, over the limit of "
                          f"{MAX_SECTION_BYTES}: split the batch")
     return n
-
-
-def _present(col, has_none):
-    return [x for x in col if x is not None] if has_none else col
 
 
 # A record section is built in a reused buffer, not a new string per batch: glibc gives freed
@@ -405,7 +466,8 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     the expanded `timestamps` would be. `headers` is None or a sequence of per-record header
     tuples. `offset_deltas` (compaction only) gives each record's offset - base offset.
     `max_record` of the result is the largest key + value + headers size of one record, for
-    the caller's size limit.
+    the caller's size limit (only a bound, the bytes of all keys + values, if a `Column`
+    given for keys or values has not computed its `longest`).
     """
     count = len(values)
     if not count:
@@ -462,33 +524,35 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
             attrs |= UNIFORM_TS
         else:
             cols.append(_typed(array("q", map((-first_ts).__add__, timestamps)), "q"))
-    nulls = False
-    klens = None
-    knulls = False
+    kc = None
     if keys is None:
         attrs |= NO_KEYS
     else:
-        klens, knulls = _sizes(keys)
-        if knulls and klens.count(-1) == count:
+        kc = keys if keys.__class__ is Column else Column.of(keys, copy=False)
+        if kc.nulls == count:
             attrs |= NO_KEYS
-            klens = None
+            kc = None
         else:
-            nulls = knulls
+            kequal = not kc.nulls and kc.lens.count(kc.lens[0]) == count
+            cols.append(_pack_i32(kc.lens, kequal))
+    vc = values if values.__class__ is Column else Column.of(values, copy=False)
+    nulls = vc.nulls or (kc is not None and kc.nulls)
     # one length for all (no None: its -1 differs from any length but another None's)
-    kequal = klens is not None and not knulls and klens.count(klens[0]) == count
-    if klens is not None:
-        cols.append(_pack_i32(klens, kequal))
-    vlens, vnulls = _sizes(values)
-    nulls = nulls or vnulls
-    vequal = not vnulls and vlens.count(vlens[0]) == count
-    cols.append(_pack_i32(vlens, vequal))
-    max_record = (vlens[0] if vequal else max(vlens)) + (
-        0 if klens is None else klens[0] if kequal else max(klens))
+    vequal = not vc.nulls and vc.lens.count(vc.lens[0]) == count
+    cols.append(_pack_i32(vc.lens, vequal))
+    if vc.longest is None or (kc is not None and kc.longest is None):
+        max_record = vc.size + (kc.size if kc is not None else 0)  # a bound, exact for one record
+    else:
+        max_record = vc.longest + (kc.longest if kc is not None else 0)
     # the byte columns, after the length columns: (items, what, bytes)
     blobs = []
-    if klens is not None:
-        blobs.append((_present(keys, knulls), "key", _blob_size("key", klens, knulls, kequal)))
-    blobs.append((_present(values, vnulls), "value", _blob_size("value", vlens, vnulls, vequal)))
+    if kc is not None:
+        blobs.append((kc.parts, "key", _checked_size("key", kc.size)))
+    blobs.append((vc.parts, "value", _checked_size("value", vc.size)))
+    # Struct calls can cut the byte columns when their parts are the items themselves (not
+    # joined blobs), each of its column's one length
+    packable = (vequal and vc.itemwise and (kc is None or (kequal and kc.itemwise))
+                and len(blobs) == 1 + (kc is not None))
     if headers is not None and any(headers):
         attrs |= HAS_HEADERS
         encoded = [_encode_headers(h) if h else b"\x00\x00" for h in headers]
@@ -506,17 +570,16 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
         bio = _scratch()
         bio.writelines(cols)
         view = None
-        if vequal and (klens is None or kequal) and len(blobs) == 1 + (klens is not None):
-            # every item of the byte columns has its column's one length: Struct calls
+        if packable:
             start = bio.tell()
             bio.seek(section_len - 1)
             bio.write(b"\0")  # the buffer's full size, so the view below can be written
             view = bio.getbuffer()
             try:
                 pos = start
-                if klens is not None:
-                    pos = _pack_equal(view, pos, keys, klens[0])
-                _pack_equal(view, pos, values, vlens[0])
+                if kc is not None:
+                    pos = _pack_equal(view, pos, kc.parts, kc.lens[0])
+                _pack_equal(view, pos, vc.parts, vc.lens[0])
             except (struct.error, TypeError):  # an item that is not bytes or bytearray
                 view.release()
                 view = None
@@ -636,8 +699,13 @@ def gap_batch(base_offset, last_delta, timestamp_ms, length):
 def record_sizes(keys, values, headers=None):
     """Each record's key + value + encoded headers size in bytes (as bounded by
     `Prepared.max_record`); for error messages, so a per-record loop is fine."""
-    sizes = [(len(k) if k is not None else 0) + (len(v) if v is not None else 0)
-             for k, v in zip(keys if keys is not None else repeat(None), values)]
+    def lens(col):
+        if col is None:
+            return repeat(0)
+        if col.__class__ is Column:
+            return [n if n > 0 else 0 for n in col.lens]
+        return [len(x) if x is not None else 0 for x in col]
+    sizes = list(map(add, lens(keys), lens(values)))
     if headers is not None and any(headers):
         sizes = [n + (len(_encode_headers(h)) if h else 2) for n, h in zip(sizes, headers)]
     return sizes

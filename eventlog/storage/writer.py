@@ -229,7 +229,8 @@ class PartitionWriter:
                       ts_runs=None):
         """Encode records into a batch ready for `append_prepared`, checking them against the
         topic's settings (`cfg`, default `self.config`): the slow part of an append, done
-        without any lock. `keys` and `values` are sequences of bytes or None of one length;
+        without any lock. `keys` and `values` are sequences of bytes or None of one length (or
+        `codec.Column`s: the same laid out by the caller);
         `timestamp_ms` (int ms) applies to every record unless `timestamps` (a sequence of
         ints) gives each its own, or `ts_runs` does, run-length encoded (`(timestamp, count)`
         pairs, see `codec.prepare`); `headers`, when given, holds a sequence of
@@ -246,10 +247,11 @@ class PartitionWriter:
             self._explain_bad_records(keys, values, headers, e)
             raise
         if prep.attributes & (_codec.NO_KEYS | _codec.HAS_NULLS) and compacted_topic:
-            if None in keys:
+            missing = _codec.first_none(keys)
+            if missing >= 0:
                 raise InvalidArgumentError(
                     f"topic {self.topic!r} is compacted (cleanup_policy={cfg.cleanup_policy!r}): "
-                    f"every record needs a key, record {list(keys).index(None)} has key None")
+                    f"every record needs a key, record {missing} has key None")
         if prep.max_record > cfg.max_record_bytes:
             # max_record is a bound (largest key + largest value + largest headers); the
             # exact per-record sizes are only worth computing when it is over the limit
@@ -265,6 +267,8 @@ class PartitionWriter:
     def _explain_bad_records(keys, values, headers, err):
         ok = (bytes, bytearray, memoryview, type(None))
         for what, col in (("key", keys), ("value", values)):
+            if col is None or col.__class__ is _codec.Column:  # laid out by the caller: bytes only
+                continue
             for i, x in enumerate(col):
                 if not isinstance(x, ok):
                     raise InvalidTypeError(
