@@ -12,6 +12,7 @@ import time
 import pytest
 
 import eventlog
+from eventlog.storage import writer
 
 from log_checker import assert_log_consistent
 
@@ -19,12 +20,11 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def _wait_until_directory_is_quiet(path):
-    # a writer trusts the directory's modification time only once it is older than
-    # _DIR_QUIET_NS (file times come from a coarse clock): wait for that condition, so the
+    # a writer trusts the directory's modification time only once it is old enough
+    # (`dir_quiet_ns`: file times come from a coarse clock): wait for that condition, so the
     # next turns take the fast road
-    from eventlog.storage import writer
     deadline = time.monotonic() + 60
-    while time.time_ns() - os.stat(path).st_mtime_ns <= writer._DIR_QUIET_NS:
+    while time.time_ns() - (m := os.stat(path).st_mtime_ns) <= writer.dir_quiet_ns(m):
         assert time.monotonic() < deadline
         time.sleep(0.005)
 
@@ -157,3 +157,15 @@ def test_a_long_lived_writer_meets_writers_killed_in_mid_append(tmp_path):
             assert got == list(range(len(got))), f"{tag}: records lost or reordered"
         assert len(_logs(p)) > 3
     assert_log_consistent(path, allow_warnings=False)
+
+
+def test_a_directory_time_is_trusted_after_two_steps_of_its_clock():
+    tick = writer._TICK_NS
+    assert 1_000_000 <= tick <= 10_000_000
+    # a fine-grained time: two ticks of the coarse clock
+    assert writer.dir_quiet_ns(1_764_194_400_123_456_789) == 2 * tick
+    # a time in whole seconds (ext4 with 128-byte inodes, FAT's 2 s): two seconds at least
+    assert writer.dir_quiet_ns(1_764_194_400_000_000_000) == 2_000_000_000
+    assert writer.dir_quiet_ns(1_764_194_402_000_000_000) == 2_000_000_000
+    # whole hundredths of a second: 20 ms (or two ticks, if coarser)
+    assert writer.dir_quiet_ns(1_764_194_400_120_000_000) == 2 * max(tick, 10_000_000)

@@ -31,7 +31,7 @@ Invariants:
 - The writer's position is its segment's size (`_Writer.check`, `Partition._check()`).
 - A writer that finds its segment file's size and links as it left them and the partition
   directory's modification time as it was before its last look-up of a successor segment
-  (and older than _DIR_QUIET_NS then) is caught up without looking again (`_append`): every
+  (and old enough then: `dir_quiet_ns`) is caught up without looking again (`_append`): every
   other writer's append changes the size, every roll creates a file, and so does every
   change by maintenance or repair. Anything else sends it through the full catch-up
   (`_sync_writer`).
@@ -81,10 +81,28 @@ def _split_columns(records):
         return None
 
 
-# A directory modification time is trusted as "unchanged since" only once it is this old:
-# file times come from a coarse clock (a tick of 1 to 10 ms on Linux: HZ 1000 to 100), so a
-# file created in the same tick as the previous change could leave the time as it was.
-_DIR_QUIET_NS = 20_000_000
+# A directory modification time is trusted as "unchanged since" only once it is older than
+# two steps of the clock it comes from: file times are taken from a coarse clock (a tick of
+# 1 to 10 ms on Linux, HZ 1000 to 100: CLOCK_REALTIME_COARSE's resolution) and kept with the
+# file system's granularity (1 ns on ext4 with large inodes, xfs, btrfs, tmpfs; 1 s on ext4
+# with 128-byte inodes; 2 s on FAT), so a file created within the same step as the previous
+# change could leave the time as it was.
+try:
+    _TICK_NS = max(int(time.clock_getres(5) * 1e9), 1_000_000)  # 5: CLOCK_REALTIME_COARSE
+except (OSError, ValueError):
+    _TICK_NS = 10_000_000
+_TICK_NS = min(_TICK_NS, 10_000_000)  # (an implausible resolution: HZ 100 at most)
+
+
+def dir_quiet_ns(mtime_ns):
+    """How old the directory time `mtime_ns` must be before a writer trusts it: two steps of
+    the coarser of the clock's tick and the file system's granularity, which is read off the
+    time itself (a time that is a whole number of 10**k ns most likely comes from a clock of
+    that step: wrong only by being careful)."""
+    step = 1
+    while step < 1_000_000_000 and mtime_ns % (step * 10) == 0:
+        step *= 10
+    return 2 * max(_TICK_NS, step)
 
 
 class _Writer:
@@ -108,7 +126,7 @@ class _Writer:
         self.first_ts = None
         # the partition directory's st_mtime_ns as it was before this writer's last look-up
         # of a successor segment, if it was old enough to tell any later change from
-        # (_DIR_QUIET_NS); None: look again on the next turn
+        # (`dir_quiet_ns`); None: look again on the next turn
         self.dir_mtime = None
 
     def check(self, exclusive=True):
@@ -564,7 +582,7 @@ class PartitionWriter:
         # the directory's time before the look-up: a segment created after it changes it
         # (unless within the same tick of a coarse file clock: hence the quiet interval)
         mtime = os.fstat(w.dir_fd).st_mtime_ns
-        quiet = time.time_ns() - mtime > _DIR_QUIET_NS
+        quiet = time.time_ns() - mtime > dir_quiet_ns(mtime)
         # has another writer rolled to a newer segment? (it names it by our end offset)
         while w.next_offset != w.seg.base:
             if not segment_exists(self.dir, w.next_offset, w.dir_fd):
