@@ -161,7 +161,7 @@ def test_a_long_lived_writer_meets_writers_killed_in_mid_append(tmp_path):
 
 def test_a_directory_time_is_trusted_after_two_steps_of_its_clock():
     tick = writer._TICK_NS
-    assert 1_000_000 <= tick <= 10_000_000
+    assert tick >= 1_000_000
     # a fine-grained time: two ticks of the coarse clock
     assert writer.dir_quiet_ns(1_764_194_400_123_456_789) == 2 * tick
     # a time in whole seconds (ext4 with 128-byte inodes, FAT's 2 s): two seconds at least

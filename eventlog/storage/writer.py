@@ -39,6 +39,7 @@ Invariants:
 import bisect
 import logging
 import os
+import sys
 import time
 from operator import itemgetter
 
@@ -87,11 +88,12 @@ def _split_columns(records):
 # file system's granularity (1 ns on ext4 with large inodes, xfs, btrfs, tmpfs; 1 s on ext4
 # with 128-byte inodes; 2 s on FAT), so a file created within the same step as the previous
 # change could leave the time as it was.
-try:
-    _TICK_NS = max(int(time.clock_getres(5) * 1e9), 1_000_000)  # 5: CLOCK_REALTIME_COARSE
-except (OSError, ValueError):
-    _TICK_NS = 10_000_000
-_TICK_NS = min(_TICK_NS, 10_000_000)  # (an implausible resolution: HZ 100 at most)
+_TICK_NS = 10_000_000  # elsewhere, or if the coarse clock cannot be asked
+if sys.platform.startswith("linux"):
+    try:
+        _TICK_NS = max(int(time.clock_getres(5) * 1e9), 1_000_000)  # 5: CLOCK_REALTIME_COARSE
+    except OSError:
+        pass
 
 
 def dir_quiet_ns(mtime_ns):
