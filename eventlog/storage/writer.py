@@ -346,8 +346,10 @@ class PartitionWriter:
                     parts, length = _codec.one_record_batch(base, key, value, ts)
                 else:
                     length = prep.length
-                if w.pos and (w.pos + length > cfg.segment_bytes or cfg.segment_ms is not None):
-                    w = self._roll_if_due(w, length, cfg, sync)
+                if w.pos and (w.pos + length > cfg.segment_bytes or
+                              (cfg.segment_ms is not None and w.first_ts is not None and
+                               _now_ms() - w.first_ts >= cfg.segment_ms)):
+                    w = self._roll(w, sync)
                     if w.next_offset != base:  # (a new segment is named by the old one's end)
                         raise AssertionError(f"rolled from offset {base} to {w.next_offset}")
                 if prep is None:
@@ -357,15 +359,6 @@ class PartitionWriter:
                 return base
             finally:
                 fl.release()
-
-    def _roll_if_due(self, w, length, cfg, sync):
-        """`w`, or the writer of a new segment if a batch of `length` bytes does not fit in
-        w's segment (`segment_bytes`) or the segment is older than `segment_ms`."""
-        if w.pos and (w.pos + length > cfg.segment_bytes or
-                      (cfg.segment_ms is not None and w.first_ts is not None and
-                       _now_ms() - w.first_ts >= cfg.segment_ms)):
-            return self._roll(w, sync)
-        return w
 
     @staticmethod
     def _write(w, parts, length, last_delta, max_ts, sync):
