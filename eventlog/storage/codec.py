@@ -97,9 +97,10 @@ _I64_MAX = (1 << 63) - 1
 
 class Column:
     """A column of keys or of values, summarised for `prepare`: `count` items, `nulls` of
-    them None, `lens` (each item's length, -1 for None), `longest` (the largest length, or
-    None: not computed, `size` bounds it), and the present items' bytes, `size` in all, in
-    `parts` (buffers or the items themselves, back to back in order).
+    them None, `lens` (each item's length, -1 for None), `itemsize` (the one length every
+    item has, or -1: None items or several lengths), `longest` (the largest length, or None:
+    not computed, `size` bounds it), and the present items' bytes, `size` in all, in `parts`
+    (buffers or, if `itemwise`, the items themselves, back to back in order).
 
     `prepare` makes one from a sequence of items; a caller may make one ahead (`of`, `join`)
     and pass it instead of the sequence. The producer does when it seals a batch, while the
@@ -108,16 +109,17 @@ class Column:
     them for the cyclic GC to traverse. The batch encoded is the same (with `longest` None,
     the Prepared's `max_record` is a bound: see `prepare`)."""
 
-    __slots__ = ("count", "nulls", "lens", "longest", "size", "parts", "itemwise")
+    __slots__ = ("count", "nulls", "lens", "itemsize", "longest", "size", "parts", "itemwise")
 
-    def __init__(self, count, nulls, lens, longest, size, parts, itemwise=False):
+    def __init__(self, count, nulls, lens, itemsize, longest, size, parts, itemwise):
         self.count = count
         self.nulls = nulls
         self.lens = lens
+        self.itemsize = itemsize
         self.longest = longest
         self.size = size
         self.parts = parts
-        self.itemwise = itemwise  # `parts` are the present items, one each (not joined)
+        self.itemwise = itemwise
 
     @classmethod
     def of(cls, items, copy=True):
@@ -136,12 +138,14 @@ class Column:
                 lens = [-1 if x is None else len(x) for x in items]
             nulls = lens.count(-1)
         present = [x for x in items if x is not None] if nulls else items
+        itemsize = lens[0] if n and not nulls and lens.count(lens[0]) == n else -1
         if copy:
             blob = b"".join(present)
-            return cls(n, nulls, lens, None, len(blob), [blob] if blob else [])
-        if n and not nulls and lens.count(lens[0]) == n:  # one length for all: no max, no sum
-            return cls(n, 0, lens, lens[0], lens[0] * n, present, True)
-        return cls(n, nulls, lens, max(lens) if n else -1, sum(lens) + nulls, present, True)
+            return cls(n, nulls, lens, itemsize, itemsize if itemsize >= 0 else None, len(blob),
+                       [blob] if blob else [], False)
+        if itemsize >= 0:  # one length for all: no max, no sum
+            return cls(n, 0, lens, itemsize, itemsize, itemsize * n, present, True)
+        return cls(n, nulls, lens, -1, max(lens) if n else -1, sum(lens) + nulls, present, True)
 
     @classmethod
     def join(cls, columns):
@@ -154,7 +158,9 @@ class Column:
             parts += c.parts
             if longest is not None:
                 longest = None if c.longest is None else max(longest, c.longest)
-        return cls(len(lens), sum(c.nulls for c in columns), lens, longest,
+        sizes = {c.itemsize for c in columns}  # one length for all iff every column has the same
+        itemsize = sizes.pop() if len(sizes) == 1 else -1
+        return cls(len(lens), sum(c.nulls for c in columns), lens, itemsize, longest,
                    sum(c.size for c in columns), parts, all(c.itemwise for c in columns))
 
     def __len__(self):
@@ -533,13 +539,10 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
             attrs |= NO_KEYS
             kc = None
         else:
-            kequal = not kc.nulls and kc.lens.count(kc.lens[0]) == count
-            cols.append(_pack_i32(kc.lens, kequal))
+            cols.append(_pack_i32(kc.lens, kc.itemsize >= 0))
     vc = values if values.__class__ is Column else Column.of(values, copy=False)
     nulls = vc.nulls or (kc is not None and kc.nulls)
-    # one length for all (no None: its -1 differs from any length but another None's)
-    vequal = not vc.nulls and vc.lens.count(vc.lens[0]) == count
-    cols.append(_pack_i32(vc.lens, vequal))
+    cols.append(_pack_i32(vc.lens, vc.itemsize >= 0))
     if vc.longest is None or (kc is not None and kc.longest is None):
         max_record = vc.size + (kc.size if kc is not None else 0)  # a bound, exact for one record
     else:
@@ -551,7 +554,7 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     blobs.append((vc.parts, "value", _checked_size("value", vc.size)))
     # Struct calls can cut the byte columns when their parts are the items themselves (not
     # joined blobs), each of its column's one length
-    packable = (vequal and vc.itemwise and (kc is None or (kequal and kc.itemwise))
+    packable = (vc.itemsize >= 0 and vc.itemwise and (kc is None or (kc.itemsize >= 0 and kc.itemwise))
                 and len(blobs) == 1 + (kc is not None))
     if headers is not None and any(headers):
         attrs |= HAS_HEADERS
@@ -578,8 +581,8 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
             try:
                 pos = start
                 if kc is not None:
-                    pos = _pack_equal(view, pos, kc.parts, kc.lens[0])
-                _pack_equal(view, pos, vc.parts, vc.lens[0])
+                    pos = _pack_equal(view, pos, kc.parts, kc.itemsize)
+                _pack_equal(view, pos, vc.parts, vc.itemsize)
             except (struct.error, TypeError):  # an item that is not bytes or bytearray
                 view.release()
                 view = None
