@@ -128,11 +128,18 @@ class Log:
             if not isinstance(version, int) or version > FORMAT_VERSION:
                 raise EventLogError(f"{path} uses format version {version!r}; this eventlog "
                                     f"reads up to {FORMAT_VERSION}: upgrade eventlog")
+        made = False
         for sub in ("topics", "groups"):
             try:
                 os.mkdir(os.path.join(path, sub))
+                made = True
             except FileExistsError:
                 pass
+        if made:
+            # their entries must survive a power cut before anything durable is put under
+            # them: topics made and records acknowledged with fsync="batch", offsets committed
+            # with a syncing store (which syncs only the directories it makes itself)
+            fsync_dir(path)
 
     def _init_leftover(self, name):
         """True for what initialising a log leaves in its directory before the marker is in

@@ -781,7 +781,9 @@ def _install_sync_recorder(log_path):
             d = os.readlink(f"/proc/self/fd/{target}")
             t = time.monotonic_ns()  # one clock for all processes: the cut applies syncs in time order
             ents = {e.name: e.inode() for e in os.scandir(d)}
-            line = f"D {t} " + json.dumps([d, ents]) + "\n"
+            # the directory by inode, as the disk knows it: its path may change later (a
+            # topic is built under a temporary name and renamed into place)
+            line = f"D {t} " + json.dumps([st.st_dev, st.st_ino, d, ents]) + "\n"
         else:
             line = f"F {st.st_dev} {st.st_ino} {st.st_size}\n"
         os.write(fd, line.encode())
@@ -868,11 +870,12 @@ def _read_acks(paths):
 
 
 def _snapshot(root):
-    """{dir: {name: inode}} and {(dev, ino): size} of everything under root (the baseline
-    that was durable before the writers started)."""
+    """{(dev, ino) of a dir: {name: inode}} and {(dev, ino): size} of everything under root
+    (the baseline that was durable before the writers started)."""
     dirs, sizes = {}, {}
     for d, _subdirs, files in os.walk(root):
-        dirs[d] = {e.name: e.inode() for e in os.scandir(d)}
+        st = os.stat(d)
+        dirs[(st.st_dev, st.st_ino)] = {e.name: e.inode() for e in os.scandir(d)}
         for n in files:
             st = os.stat(os.path.join(d, n))
             sizes[(st.st_dev, st.st_ino)] = st.st_size
@@ -899,10 +902,12 @@ def power_cut(root, baseline, sync_logs, rng):
                 k = (int(dev), int(ino))
                 sizes[k] = max(sizes.get(k, 0), int(size))
     # directory syncs of all writers in time order: a later sync of a directory (by any
-    # process) makes its entries as they were then durable, replacing an earlier one's
+    # process) makes its entries as they were then durable, replacing an earlier one's.
+    # Directories are known by inode (a sync makes the entries of the directory durable,
+    # whatever it is called later), as in the baseline.
     for _t, doc in sorted(dsyncs, key=lambda x: x[0]):
-        d, ents = json.loads(doc)
-        dirs.setdefault(d, {}).update(ents)
+        dev, ino, _d, ents = json.loads(doc)
+        dirs.setdefault((dev, ino), {}).update(ents)
     variant = rng.choice(("drop", "drop", "zero", "prefix", "garble"))
     cut = removed = 0
     replaced = {}  # (dev, ino) -> a hard link to a file some os.replace replaced
@@ -912,15 +917,17 @@ def power_cut(root, baseline, sync_logs, rng):
             dev, ino = n.split("-")
             replaced[(int(dev), int(ino))] = os.path.join(kd, n)
     for d, subdirs, files in os.walk(root):
+        dst = os.stat(d)
+        synced = dirs.get((dst.st_dev, dst.st_ino), {})
         for n in list(subdirs):  # a directory whose entry was never synced is gone, with all in it
-            if dirs.get(d, {}).get(n) != os.stat(os.path.join(d, n)).st_ino:
+            if synced.get(n) != os.stat(os.path.join(d, n)).st_ino:
                 shutil.rmtree(os.path.join(d, n))
                 subdirs.remove(n)
                 removed += 1
         for n in files:
             f = os.path.join(d, n)
             st = os.stat(f)
-            synced_ino = dirs.get(d, {}).get(n)
+            synced_ino = synced.get(n)
             if synced_ino != st.st_ino:
                 os.unlink(f)   # its directory entry was never synced
                 removed += 1

@@ -155,3 +155,41 @@ def test_power_cut_with_one_writer_is_clean(tmp_path, die):
     rc, acks, sync = _writer(tmp_path, path, 0, die=die, at=3, batches=50, size=300)
     assert rc == -9 and acks
     _check_after_power_cut(path, baseline, [sync], acks)
+
+
+# A process that makes the log from nothing: opens an empty directory, creates the topic with
+# fsync="batch" (or the Log's fsync="batch") and acknowledges one batch.
+_FRESH = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, {root!r})
+    from stress import crash_trials as ct
+    import eventlog
+    spec = json.loads(sys.argv[1])
+    ct._install_sync_recorder(spec["sync_log"])
+    with eventlog.open(spec["path"], **spec["open"]) as lg:
+        p = lg.create_topic("t", **spec["create"]).partition(0)
+        r = p.append_batch([(None, b"w0-%d" % k) for k in range(5)])
+        with open(spec["ack"], "w") as ack:
+            ack.write(json.dumps([r.start, r.stop, 0, 0]) + "\\n")
+""").format(root=ROOT)
+
+
+@pytest.mark.parametrize("where", ["topic", "log"])
+def test_records_acknowledged_in_a_topic_created_just_before_survive_a_power_cut(tmp_path, where):
+    """A log made from an empty directory, a topic created with fsync="batch" (on the topic,
+    or for the whole Log), one batch acknowledged, then the power fails: every directory on
+    the way to the segment (topics/ in the log's root, the topic, the partition) must have
+    been synced, or the cut removes it with the acknowledged records in it."""
+    path = str(tmp_path / "log")
+    os.makedirs(path)
+    baseline = ct._snapshot(path)  # only the empty directory itself was durable
+    spec = {"path": path, "sync_log": str(tmp_path / "sync"), "ack": str(tmp_path / "ack"),
+            "open": {"fsync": "batch"} if where == "log" else {},
+            "create": {"fsync": "batch"} if where == "topic" else {}}
+    proc = subprocess.run([sys.executable, "-c", _FRESH, json.dumps(spec)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with open(spec["ack"]) as f:
+        acks = [json.loads(ln) for ln in f]
+    assert acks == [[0, 5, 0, 0]]
+    _check_after_power_cut(path, baseline, [spec["sync_log"]], acks)
