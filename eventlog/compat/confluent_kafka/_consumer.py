@@ -595,12 +595,11 @@ class Consumer(CommitsMixin):
         return _cluster_metadata(self._ref.log, topic)
 
     def memberid(self):
-        g = getattr(self._c, "_group", None)
-        return g.member_id if g is not None else None
+        return self._c.group_metadata().member_id or None  # librdkafka: None until joined
 
     def consumer_group_metadata(self):
-        g = getattr(self._c, "_group", None)
-        return _ConsumerGroupMetadata(self._group, g.generation if g else -1, g.member_id if g else "")
+        g = self._c.group_metadata()
+        return _ConsumerGroupMetadata(self._group, g.generation_id, g.member_id)
 
     def set_sasl_credentials(self, username, password):
         pass

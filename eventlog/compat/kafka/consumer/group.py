@@ -14,7 +14,7 @@ from eventlog.compat.kafka._shared import _LEADER_EPOCH, _check_configs, _deser,
 from eventlog.compat.kafka.coordinator.assignors._builtin import RangePartitionAssignor, RoundRobinPartitionAssignor, _strategy
 from eventlog.compat.kafka.errors import IllegalStateError, KafkaConfigurationError, KafkaError
 from eventlog.compat.kafka.future import Future
-from eventlog.compat.kafka.structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp,
+from eventlog.compat.kafka.structs import (ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, MemberState,
                        TopicPartition)
 from eventlog.compat.kafka.version import __version__
 from eventlog.compat.kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -588,11 +588,11 @@ class KafkaConsumer:
     def group_metadata(self):
         if self.config["group_id"] is None:
             return ConsumerGroupMetadata(group_id=None)
-        g = getattr(self._c, "_group", None)
-        if g is None:
+        g = self._c.group_metadata()
+        if not g.member_id:  # not a member (assigned partitions, or not joined yet)
             return ConsumerGroupMetadata(self.config["group_id"], -1, "", self.config["group_instance_id"])
-        return ConsumerGroupMetadata(self.config["group_id"], g.generation, g.member_id or "",
-                                     self.config["group_instance_id"], "<stable>")
+        return ConsumerGroupMetadata(self.config["group_id"], g.generation_id, g.member_id,
+                                     self.config["group_instance_id"], MemberState.STABLE)
 
     def metrics(self, raw=False):
         return {}
