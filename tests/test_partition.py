@@ -295,6 +295,52 @@ def test_single_batch_larger_than_segment_and_read_chunk(log):
     assert [x.value for x in p.read(r.start + 399, 5)] == [big[-1][1], b"z"]
 
 
+@pytest.mark.parametrize("records", [1150, 2100, 3000])  # batches of ~0.55, ~1.05, 1.5 READ_CHUNK
+def test_a_replay_reads_each_byte_of_the_log_about_once(log, records):
+    """Batches a little over the read size (the producer's merged batches are) were read
+    twice: a read that ends inside a batch is read again from the batch's start. The reader
+    sizes its reads from the batches it has seen (counted here by wrapping Segment.pread).
+    (`Partition.read` starts from an offset each call, so it re-reads the batch it stopped
+    in: a consumer keeps the rest of that batch for its next poll.)"""
+    from eventlog.storage import segment as _segment
+    p = log.create_topic("t", segment_bytes=64 << 20).partition(0)
+    for i in range(12):
+        p.append_batch([(b"k%07d" % j, os.urandom(100)) for j in range(records)])
+    size = sum(os.path.getsize(os.path.join(p.dir, f)) for f in files(p, ".log"))
+    assert size > 12 * records * 100
+    got = []
+    real = _segment.Segment.pread
+
+    def counted(self, n, pos):
+        buf = real(self, n, pos)
+        got.append(len(buf))
+        return buf
+
+    _segment.Segment.pread = counted
+    n = 0
+    try:
+        with log.consumer(group_id=None, auto_offset_reset="earliest") as c:
+            c.assign([eventlog.TopicPartition("t", 0)])
+            while n < 12 * records:
+                recs = c.poll(timeout=5, max_records=10000)
+                assert recs
+                n += len(recs)
+    finally:
+        _segment.Segment.pread = real
+    assert n == 12 * records
+    assert sum(got) < 1.25 * size, (sum(got), size, len(got))
+
+
+def test_read_size_holds_whole_batches():
+    from eventlog.storage.reader import read_size
+    from eventlog.storage.segment import READ_CHUNK
+    for length in list(range(1, 5000, 37)) + list(range(READ_CHUNK // 5, 20 * READ_CHUNK, 9973)):
+        r = read_size(length)
+        assert READ_CHUNK <= r <= 16 * READ_CHUNK
+        if length <= 15 * READ_CHUNK:
+            assert r >= length + length // 16  # one batch of this size, and a little more, in one read
+
+
 def test_segment_ms_rolls_on_record_time(log):
     p = log.create_topic("t", segment_ms=60_000).partition(0)
     now = int(time.time() * 1000)

@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 from eventlog._os.fs import FileLock, check_usable, fork_generation, read_json, atomic_write_json
 from eventlog._os.fs import wrap_public_methods
-from eventlog.storage.segment import Segment, list_segment_bases, remove_segment_files, segment_exists
+from eventlog.storage.segment import READ_CHUNK, Segment, list_segment_bases, remove_segment_files, segment_exists
 from eventlog.storage.reader import PartitionReader
 from eventlog.storage.writer import PartitionWriter
 from eventlog.errors import ForkedProcessError, InvalidArgumentError, LogClosedError, OffsetOutOfRangeError
@@ -66,6 +66,7 @@ class Partition(PartitionWriter, PartitionReader):
         self._one = None         # the topic settings the single-record append uses (writer)
         self._segs = OrderedDict()  # base -> Segment (read side), least recently used first
         self._bases = []         # sorted bases from the last listing
+        self._read_chunk = READ_CHUNK  # how much readers ask for at once (reader.read_size)
         self._fork = fork_generation()
         self._closed = False
         self._log_dir = os.path.dirname(os.path.dirname(topic.dir))

@@ -28,6 +28,18 @@ from eventlog.record import Record
 
 _new = tuple.__new__
 _HUGE = 1 << 62
+_SMALL_BATCH = READ_CHUNK // 4  # batches up to this size are read READ_CHUNK at a time
+_CHUNK_MAX = 16 * READ_CHUNK
+
+
+def read_size(length):
+    """How much a reader asks for at once after a valid batch of `length` bytes: a whole number
+    of such batches, with 1/16 to spare (the next may be a little bigger), about READ_CHUNK or
+    one batch if more. A read that ends inside a batch is read again from that batch's start,
+    so a fixed READ_CHUNK just under the size of a log's batches read nearly every byte twice
+    (the producer's merged batches are ~270 KiB: measured, 47.5 MB read to replay 24.8)."""
+    k = (READ_CHUNK + (length >> 1)) // length or 1
+    return max(READ_CHUNK, min(_CHUNK_MAX, k * (length + (length >> 4))))
 
 
 def repair_command(log_dir, topic):
@@ -241,7 +253,10 @@ class PartitionReader:
             limit, txn_limit, headers_only = st.limit, st.txn_limit, st.batches
             peek, check, decode, continues = _codec.peek, _codec.check, _codec.decode_columns, _codec.continues
             got_bytes = 0
-            want = READ_CHUNK  # how much to read at st.pos (more for a batch bigger than that)
+            # how much to read at st.pos (more for a batch bigger than that): sized from the
+            # last batch this partition's readers saw (a hint: a race between threads is harmless)
+            chunk = self._read_chunk
+            want = 0  # more than `chunk` to read at st.pos: a batch bigger than that starts there
             retried_at = settled_at = None
             while need > 0 and got_bytes < max_bytes:
                 seg = st.seg
@@ -253,15 +268,14 @@ class PartitionReader:
                     seg = st.seg
                 try:
                     # never ask for more than the file holds: a damaged length could be huge
-                    buf = seg.pread(want if want == READ_CHUNK or st.pos + want <= seg.size() else READ_CHUNK,
-                                    st.pos)
+                    buf = seg.pread(want if want > chunk and st.pos + want <= seg.size() else chunk, st.pos)
                 except FileNotFoundError:
                     # removed by retention, or not created yet (an empty partition)
                     st.seg = None
                     if not self._locate(st) or not os.path.exists(st.seg.path):
                         break
                     continue
-                want = READ_CHUNK
+                want = 0
                 n = len(buf)
                 p = 0
                 at = st.pos  # the file position of buf[0]
@@ -274,7 +288,7 @@ class PartitionReader:
                     length = info.length
                     if p + length > n:
                         if p:
-                            want = max(length, READ_CHUNK)
+                            want = length
                             break  # read on from this batch's start
                         if at + length > seg.size():
                             break  # not all there (yet)
@@ -288,6 +302,10 @@ class PartitionReader:
                         break
                     if (b != expect and not continues(info, expect)) or not check(buf, p, info):
                         break
+                    if length > _SMALL_BATCH:
+                        self._read_chunk = chunk = read_size(length)
+                    elif chunk != READ_CHUNK:
+                        self._read_chunk = chunk = READ_CHUNK
                     if headers_only is not None:  # headers only: no decoding
                         headers_only.append(info)
                         p += length
