@@ -477,6 +477,26 @@ class PartitionWriter:
                 w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
         return batches
 
+    def _catch_up(self, w, size):
+        """Catch the live writer `w` up with the batches other live writers appended to its
+        segment since it last held the lock (it ends at `size` now). When their headers
+        chain from w's end to exactly `size` and the last batch's CRC matches
+        (`Segment.header_chain`), that is all it checks; anything else (a torn or damaged
+        tail, garbage) goes through the full check and recovery, `_recover_into`. Why the
+        headers suffice here, and only here (not when a writer first opens a segment):
+        docs/format.md, "What a writer checks"."""
+        got = w.seg.header_chain(w.pos, w.next_offset, size)
+        if got is None:
+            self._recover_into(w, w.pos, w.next_offset)
+            return
+        w.next_offset, mx = got
+        w.pos = size
+        if w.max_ts is None or mx > w.max_ts:
+            w.max_ts = mx
+        if w.first_ts is None:
+            head = w.seg.header_at(0)
+            w.first_ts = head.max_timestamp if head is not None else None
+
     def _resync(self, w, pos, at, nxt, max_ts):
         """Fill the damaged bytes [pos, pos + at[0]) of w's segment with a gap covering the
         offsets from `nxt` to the base of the valid batch `at` = (distance, info) that follows
@@ -571,7 +591,7 @@ class PartitionWriter:
                 w.close()
                 self._w = w = None
             elif st.st_size != w.pos:
-                self._recover_into(w, w.pos, w.next_offset)
+                self._catch_up(w, st.st_size)
         if w is None:
             w = self._w = self._fresh_writer(sync)
         # the directory's time before the look-up: a segment created after it changes it
