@@ -18,7 +18,9 @@ the same files open and go on appending to them.
 
 Invariants: bytes of a `.log` file before the last valid batch never change while the
 segment exists (compaction replaces whole files by rename); a reader accepts a batch only
-when it is whole, its CRC matches and its base offset continues the sequence.
+when it is whole, its CRC matches and its base offset continues the sequence. A live writer
+catching up with other writers' appends (`header_chain`) checks their headers and the last
+batch's CRC only (docs/format.md, "What a writer checks"); readers still check every batch.
 
 Damage: bytes past the last valid batch are a *torn tail* when no CRC-valid batch starts
 anywhere in them (an interrupted write: cut quietly) and *corruption* otherwise (valid data

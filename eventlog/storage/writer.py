@@ -6,13 +6,16 @@ newest segment.
 Invariants:
 - Offsets are dense and increase by one per record across every process: they are assigned
   under the append lock (`flock` on `append.lock` plus a thread lock) after the writer has
-  caught up with the true end of the log (it reads forward from where it last wrote,
-  validating what others wrote).
+  caught up with the true end of the log (it reads forward from where it last wrote: the
+  headers of what others appended must chain to the file's end and the last batch's CRC
+  match, else every batch is checked as below; `_catch_up`, docs/format.md "What a writer
+  checks").
 - One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
   a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
   as `StorageError` subclasses (`_fs.storage_errors`).
-- A writer opening the newest segment trusts its valid chain of batches from position 0,
-  never an index entry alone.
+- A writer opening the newest segment (and the first writer of every process, so after a
+  power cut) trusts its valid chain of batches from position 0, every CRC checked, never an
+  index entry alone.
 - A writer that finds an invalid tail under the lock cuts it off quietly (crash recovery)
   when no valid batch follows it. When valid data follows (corruption) it resynchronises:
   the first CRC-valid batch after the damage whose base offset continues the sequence past
