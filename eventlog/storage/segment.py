@@ -434,7 +434,7 @@ class Segment:
                 return None
             if info is None or not _codec.continues(info, next_offset):
                 return None
-            last = (pos, info)
+            last = (pos, info, buf, off)
             if max_ts is None or info.max_timestamp > max_ts:
                 max_ts = info.max_timestamp
             # the next header is near when batches are small: read ahead a chunk then
@@ -443,8 +443,10 @@ class Segment:
             next_offset = info.next_offset
         if last is None or pos != end:
             return None
-        lpos, info = last
-        if not _codec.check(os.pread(fd, info.length, lpos), 0, info):
+        lpos, info, buf, off = last
+        if off + info.length > len(buf):  # the last batch is not all in the last read: read it
+            buf, off = os.pread(fd, info.length, lpos), 0
+        if not _codec.check(buf, off, info):
             return None
         return next_offset, max_ts
 
