@@ -180,8 +180,9 @@ class PartitionReader:
             f"{self.topic}[{self.partition}]: {what} at position {pos} of {seg.path}, where offset "
             f"{offset} should start: the log cannot be read past it. Run "
             f"`{repair_command(self._log_dir, self.topic)}` to move the damaged bytes to a "
-            "quarantine file beside the segment (a later append does it too, for the newest "
-            "segment); the offsets they held are then skipped")
+            "quarantine file beside the segment (a writer opening the newest segment, as every "
+            "process does on its first append, does it too); the offsets they held are then "
+            "skipped")
 
     def _settle(self, seg, pos, expect):
         """Slow path of a reader at `pos` of the newest segment with bytes past it that are

@@ -18,7 +18,9 @@ the same files open and go on appending to them.
 
 Invariants: bytes of a `.log` file before the last valid batch never change while the
 segment exists (compaction replaces whole files by rename); a reader accepts a batch only
-when it is whole, its CRC matches and its base offset continues the sequence.
+when it is whole, its CRC matches and its base offset continues the sequence. A live writer
+catching up with other writers' appends (`header_chain`) checks their headers and the last
+batch's CRC only (docs/format.md, "What a writer checks"); readers still check every batch.
 
 Damage: bytes past the last valid batch are a *torn tail* when no CRC-valid batch starts
 anywhere in them (an interrupted write: cut quietly) and *corruption* otherwise (valid data
@@ -44,6 +46,7 @@ INDEX_INTERVAL = 4096
 _IDX = struct.Struct("<II")
 _TIDX = struct.Struct("<qII")
 READ_CHUNK = 1 << 18  # 256 KiB: how much a reader asks for at once
+_HEAD_CHUNK = 4096    # how much `header_chain` reads after a batch at least this long
 
 
 SEGMENT_EXTS = (".log", ".index", ".timeindex")
@@ -402,6 +405,50 @@ class Segment:
             if limit is not None and len(batches) >= limit:
                 break
         return pos, next_offset, max_ts, batches
+
+    def header_chain(self, pos, next_offset, end):
+        """(next_offset, max_ts) just past the batches from `pos` to exactly `end` if their
+        headers chain there and the last one's CRC matches, else None (the caller scans).
+
+        The check of a live writer catching up with batches other live writers appended
+        (docs/format.md, "What a writer checks"): each header is plausible (`codec.peek`)
+        and continues the offsets (`codec.continues`), the last batch ends exactly at `end`
+        and is whole and CRC-valid; the batches before it are not CRC-checked (readers
+        check every batch they decode). Reads headers only, not the bytes between them:
+        small reads past a big batch, a whole chunk after small ones."""
+        fd = self.open()
+        buf = b""
+        buf_pos = pos
+        max_ts = None
+        chunk = _HEAD_CHUNK
+        last = None
+        while pos < end:
+            off = pos - buf_pos
+            if len(buf) - off < HEADER_SIZE:
+                buf = os.pread(fd, min(chunk, end - pos), pos)
+                buf_pos = pos
+                off = 0
+            try:
+                info = _codec.peek(buf, off)
+            except CorruptBatchError:
+                return None
+            if info is None or not _codec.continues(info, next_offset):
+                return None
+            last = (pos, info, buf, off)
+            if max_ts is None or info.max_timestamp > max_ts:
+                max_ts = info.max_timestamp
+            # the next header is near when batches are small: read ahead a chunk then
+            chunk = READ_CHUNK if info.length < _HEAD_CHUNK else _HEAD_CHUNK
+            pos += info.length
+            next_offset = info.next_offset
+        if last is None or pos != end:
+            return None
+        lpos, info, buf, off = last
+        if off + info.length > len(buf):  # the last batch is not all in the last read: read it
+            buf, off = os.pread(fd, info.length, lpos), 0
+        if not _codec.check(buf, off, info):
+            return None
+        return next_offset, max_ts
 
     def rebuild_indexes(self, idx_fd, tidx_fd):
         """Rewrite both index files in place from the log (up to the last valid batch) through

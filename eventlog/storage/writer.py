@@ -6,13 +6,16 @@ newest segment.
 Invariants:
 - Offsets are dense and increase by one per record across every process: they are assigned
   under the append lock (`flock` on `append.lock` plus a thread lock) after the writer has
-  caught up with the true end of the log (it reads forward from where it last wrote,
-  validating what others wrote).
+  caught up with the true end of the log (it reads forward from where it last wrote: the
+  headers of what others appended must chain to the file's end and the last batch's CRC
+  match, else every batch is checked as below; `_catch_up`, docs/format.md "What a writer
+  checks").
 - One `append_batch` is one batch, written with one `pwritev` (`_fs.write_at`, which continues
   a short write): readers see all of it or none. A failed write is cut back; OS refusals leave
   as `StorageError` subclasses (`_fs.storage_errors`).
-- A writer opening the newest segment trusts its valid chain of batches from position 0,
-  never an index entry alone.
+- A writer opening the newest segment (and the first writer of every process, so after a
+  power cut) trusts its valid chain of batches from position 0, every CRC checked, never an
+  index entry alone.
 - A writer that finds an invalid tail under the lock cuts it off quietly (crash recovery)
   when no valid batch follows it. When valid data follows (corruption) it resynchronises:
   the first CRC-valid batch after the damage whose base offset continues the sequence past
@@ -477,6 +480,26 @@ class PartitionWriter:
                 w.seg.pread(HEADER_SIZE, w.pos - HEADER_SIZE))))
         return batches
 
+    def _catch_up(self, w, size):
+        """Catch the live writer `w` up with the batches other live writers appended to its
+        segment since it last held the lock (it ends at `size` now). When their headers
+        chain from w's end to exactly `size` and the last batch's CRC matches
+        (`Segment.header_chain`), that is all it checks; anything else (a torn or damaged
+        tail, garbage) goes through the full check and recovery, `_recover_into`. Why the
+        headers suffice here, and only here (not when a writer first opens a segment):
+        docs/format.md, "What a writer checks"."""
+        got = w.seg.header_chain(w.pos, w.next_offset, size)
+        if got is None:
+            self._recover_into(w, w.pos, w.next_offset)
+            return
+        w.next_offset, mx = got
+        w.pos = size
+        if w.max_ts is None or mx > w.max_ts:
+            w.max_ts = mx
+        if w.first_ts is None:
+            head = w.seg.header_at(0)
+            w.first_ts = head.max_timestamp if head is not None else None
+
     def _resync(self, w, pos, at, nxt, max_ts):
         """Fill the damaged bytes [pos, pos + at[0]) of w's segment with a gap covering the
         offsets from `nxt` to the base of the valid batch `at` = (distance, info) that follows
@@ -571,7 +594,7 @@ class PartitionWriter:
                 w.close()
                 self._w = w = None
             elif st.st_size != w.pos:
-                self._recover_into(w, w.pos, w.next_offset)
+                self._catch_up(w, st.st_size)
         if w is None:
             w = self._w = self._fresh_writer(sync)
         # the directory's time before the look-up: a segment created after it changes it
