@@ -337,12 +337,12 @@ class PartitionWriter:
                 # links also catch a topic deleted under the writer, and damage from outside.
                 w = self._w
                 if w is None or w.dir_mtime is None:
-                    w = self._sync_writer(sync)
+                    w = self._sync_writer()
                 else:
                     st = os.fstat(w.fd)
                     if st.st_size != w.pos or not st.st_nlink or \
                             os.fstat(w.dir_fd).st_mtime_ns != w.dir_mtime:
-                        w = self._sync_writer(sync)
+                        w = self._sync_writer()
                 base = w.next_offset
                 if prep is None:
                     ts = _now_ms()
@@ -549,12 +549,12 @@ class PartitionWriter:
         if (cur.st_ino, cur.st_dev) != (held.st_ino, held.st_dev):
             raise self._deleted()
 
-    def _fresh_writer(self, sync=False):
-        """A writer for the newest segment, found from the directory and checked from its
-        last index entry on (so reopening costs time proportional to the damaged tail)."""
+    def _fresh_writer(self):
+        """A writer for the newest segment, found from the directory and checked from
+        position 0 (every batch: see docs/format.md, "What a writer checks")."""
         self._check_lock_file()
         bases = self._list_bases()  # complete: segments are only created under the lock we hold
-        if not bases:  # (with `sync`, _write fsyncs the new segment's directory entry)
+        if not bases:  # (with fsync="batch", _write fsyncs the new segment's directory entry)
             return self._open_writer(self._persisted_start())
         w = self._open_writer(bases[-1])
         try:
@@ -582,7 +582,7 @@ class PartitionWriter:
             raise
         return w
 
-    def _sync_writer(self, sync=False):
+    def _sync_writer(self):
         """Bring the writer state up to the true end of the log (others may have appended,
         rolled, or crashed mid-write since we last held the lock)."""
         w = self._w
@@ -596,7 +596,7 @@ class PartitionWriter:
             elif st.st_size != w.pos:
                 self._catch_up(w, st.st_size)
         if w is None:
-            w = self._w = self._fresh_writer(sync)
+            w = self._w = self._fresh_writer()
         # the directory's time before the look-up: a segment created after it changes it
         # (unless within the same tick of a coarse file clock: hence the quiet interval)
         mtime = os.fstat(w.dir_fd).st_mtime_ns
