@@ -914,3 +914,26 @@ def test_partitions_for(log):
         assert p.partitions_for("t") == [0, 1, 2]
         with pytest.raises(UnknownTopicError):
             p.partitions_for("nope")
+
+
+def test_the_producers_lock_excludes_other_threads():
+    # send's lock is a _Mutex (a SimpleQueue token: half the cost of threading.Lock per
+    # send); it must exclude like one, also when the holder gives the GIL away inside
+    from eventlog.clients.producer import _Mutex
+    m = _Mutex()
+    count = [0]
+
+    def work():
+        for _ in range(500):
+            with m:
+                c = count[0]
+                time.sleep(0)  # another thread runs here; without exclusion it loses updates
+                count[0] = c + 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert count[0] == 2000
+    assert m.q.qsize() == 1  # the one token is back

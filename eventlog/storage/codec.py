@@ -207,6 +207,9 @@ def _checked_size(what, n):
 # small ones too (below _SCRATCH_MIN, joining is as cheap and keeps no view).
 _SCRATCH_MIN = 16 << 10
 _SCRATCH_MAX = 512 << 10
+# a section of laid-out columns (`Column`s of joined bytes) is written without a copy when
+# their parts are at most this many buffers (os.pwritev takes at most IOV_MAX, 1024 on Linux)
+_DIRECT_PARTS = 128
 _scratch_local = threading.local()
 
 
@@ -578,7 +581,20 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     if section_len > MAX_SECTION_BYTES:
         raise ValueError(f"a batch of {count} records and {section_len} bytes is over the limit of "
                          f"{MAX_RECORDS} records and {MAX_SECTION_BYTES} bytes: split it")
-    if _SCRATCH_MIN <= section_len <= _SCRATCH_MAX:
+    # columns laid out ahead (`Column.of` with copy: a few joined bytes objects) are written
+    # as they are, one buffer each of the pwritev: copying them again into one buffer is a
+    # pass over every record's bytes for nothing (the producer's merged batches)
+    direct = (len(blobs) == 1 + (kc is not None) and not vc.itemwise and (kc is None or not kc.itemwise)
+              and len(vc.parts) + (len(kc.parts) if kc is not None else 0) <= _DIRECT_PARTS)
+    if direct:
+        for col, _w, n in blobs:
+            if not all(p.__class__ is bytes for p in col) or sum(map(len, col)) != n:
+                direct = False  # not flat byte strings: checked on the general road below
+                break
+    if direct:
+        for col, _w, _n in blobs:
+            cols += col
+    elif _SCRATCH_MIN <= section_len <= _SCRATCH_MAX:
         bio = _scratch()
         bio.writelines(cols)
         view = None
