@@ -233,7 +233,9 @@ class _TopicState:
         self.cache = hash_cache if hash_cache is not None else {}
         self.lock = lock.q  # the producer's _Mutex, as send's fast path takes it
         self.eager = eager
-        self.pcache = {}  # key -> partition for the current partition count (default partitioner)
+        # key -> (partition for the current partition count (default partitioner), the key's
+        # size + _RECORD_OVERHEAD): send's fast path then takes one len() per record
+        self.pcache = {}
         self.name = topic.name
         self.topic = topic
         self.count = topic.config.partitions
@@ -363,10 +365,11 @@ class Producer:
                 return self._send(topic, value, key, headers, partition, timestamp_ms)
             size = len(value) + _RECORD_OVERHEAD
         elif key.__class__ is bytes:
-            p = ts.pcache.get(key)
-            if p is None:
+            placed = ts.pcache.get(key)
+            if placed is None:
                 return self._send(topic, value, key, headers, partition, timestamp_ms)
-            size = len(value) + len(key) + _RECORD_OVERHEAD
+            p, size = placed  # the key's partition, and its size + _RECORD_OVERHEAD
+            size += len(value)
         else:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
         if size > ts.max_record:
@@ -454,7 +457,7 @@ class Producer:
                         pc = ts.pcache
                         if len(pc) >= 100_000:
                             pc.clear()
-                        pc[key] = partition
+                        pc[key] = (partition, len(key) + _RECORD_OVERHEAD)
             else:
                 try:
                     partition = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
