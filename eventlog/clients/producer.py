@@ -811,8 +811,12 @@ class Producer:
         except Exception as e:  # I/O errors and the like
             error = EventLogError(f"writing to {tp.topic}[{tp.partition}] failed: {type(e).__name__}: {e}")
             error.__cause__ = e
+        keys = values = prep = None
         freed = 0
         for b in group:
+            # the records' bytes are written (or failed): a future the user keeps holds the
+            # batch, not its copy of every record, and the memory is reused by the next seals
+            b.kcol = b.vcol = None
             b.finish(base, error)
             if base is not None:
                 base += b.n
