@@ -147,8 +147,9 @@ class Column:
                 lens = [-1 if x is None else len(x) for x in items]
             nulls = lens.count(-1)
         present = [x for x in items if x is not None] if nulls else items
-        itemsize = lens[0] if n and not nulls and lens.count(lens[0]) == n else -1
-        packed = _pack_i32(lens, itemsize >= 0) if n else b""
+        uniform = n and lens.count(lens[0]) == n  # also all None: one pack, repeated
+        itemsize = lens[0] if uniform and not nulls else -1
+        packed = _pack_i32(lens, uniform) if n else b""
         if copy:
             blob = b"".join(present)
             return cls(n, nulls, packed, itemsize, itemsize if itemsize >= 0 else None, len(blob),
