@@ -914,3 +914,52 @@ def test_partitions_for(log):
         assert p.partitions_for("t") == [0, 1, 2]
         with pytest.raises(UnknownTopicError):
             p.partitions_for("nope")
+
+
+def test_the_producers_lock_excludes_other_threads():
+    # send's lock is a _Mutex (a SimpleQueue token: half the cost of threading.Lock per
+    # send); it must exclude like one, also when the holder gives the GIL away inside
+    from eventlog.clients.producer import _Mutex
+    m = _Mutex()
+    count = [0]
+
+    def work():
+        for _ in range(500):
+            with m:
+                c = count[0]
+                time.sleep(0)  # another thread runs here; without exclusion it loses updates
+                count[0] = c + 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert count[0] == 2000
+    assert m.q.qsize() == 1  # the one token is back
+
+
+def test_kept_futures_do_not_keep_the_written_records_bytes(tmp_path):
+    # a sealed batch holds a copy of its records' bytes until the sender has written it;
+    # a future kept afterwards (users keep them, e.g. in a list to check later) must not
+    # keep that copy alive: 2,000 futures of 10 KB records would otherwise hold 20 MB
+    import gc
+    import tracemalloc
+    log = eventlog.open(str(tmp_path))
+    log.create_topic("t", partitions=2)
+    with log.producer(linger_ms=60_000) as pr:
+        pr.send("t", value=b"warm", key=b"k0")
+        pr.flush(30)
+        tracemalloc.start()
+        try:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            futures = [pr.send("t", value=os.urandom(10_000), key=b"k%d" % (i % 7)) for i in range(2000)]
+            pr.flush(30)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len({(m.partition, m.offset) for m in (f.result(0) for f in futures)}) == 2000
+    assert held < 2_000_000, held
+    log.close()

@@ -16,6 +16,7 @@ Invariants:
 """
 import atexit
 import os
+import queue
 import threading
 import time
 import weakref
@@ -188,6 +189,32 @@ class RecordFuture(tuple):
 _cb_lock = threading.Lock()
 
 
+class _Mutex:
+    """The producer's lock: a mutex whose uncontended acquire + release cost about half of
+    `threading.Lock`'s (measured, CPython 3.11: ~31 against ~70 ns), paid on every `send`.
+
+    It is a `queue.SimpleQueue`, `q`, holding one token: taking it (`q.get()`) acquires,
+    putting it back (`q.put(True)`) releases. SimpleQueue.get/put are argument-clinic calls
+    that touch no OS lock while the token is there; `threading.Lock.acquire` parses its
+    arguments with the generic keyword parser and reads the monotonic clock (for a deadline)
+    even when the lock is free. One token, so at most one holder; like Lock, it is not
+    reentrant, and a blocked acquire releases the GIL. The hot path (`send`) calls
+    `q.get()` / `q.put(True)` itself; everything else uses `with`."""
+
+    __slots__ = ("q",)
+
+    def __init__(self):
+        self.q = queue.SimpleQueue()
+        self.q.put(True)
+
+    def __enter__(self):
+        self.q.get()
+        return True
+
+    def __exit__(self, *exc):
+        self.q.put(True)
+
+
 def _failed(tp, error):
     """A future already failed with `error` (nothing was queued)."""
     b = _Batch(tp, 0)
@@ -204,9 +231,11 @@ class _TopicState:
 
     def __init__(self, topic, hash_cache, lock, eager):
         self.cache = hash_cache if hash_cache is not None else {}
-        self.lock = lock
+        self.lock = lock.q  # the producer's _Mutex, as send's fast path takes it
         self.eager = eager
-        self.pcache = {}  # key -> partition for the current partition count (default partitioner)
+        # key -> (partition for the current partition count (default partitioner), the key's
+        # size + _RECORD_OVERHEAD): send's fast path then takes one len() per record
+        self.pcache = {}
         self.name = topic.name
         self.topic = topic
         self.count = topic.config.partitions
@@ -269,7 +298,7 @@ class Producer:
         self._hash_cache = self._partitioner.hash_cache if self._default else None
         self._kser = key_serializer
         self._vser = value_serializer
-        self._lock = threading.Lock()
+        self._lock = _Mutex()
         self._wake = threading.Event()
         self._space = threading.Condition(threading.Lock())
         self._done_cv = threading.Condition(threading.Lock())
@@ -336,16 +365,17 @@ class Producer:
                 return self._send(topic, value, key, headers, partition, timestamp_ms)
             size = len(value) + _RECORD_OVERHEAD
         elif key.__class__ is bytes:
-            p = ts.pcache.get(key)
-            if p is None:
+            placed = ts.pcache.get(key)
+            if placed is None:
                 return self._send(topic, value, key, headers, partition, timestamp_ms)
-            size = len(value) + len(key) + _RECORD_OVERHEAD
+            p, size = placed  # the key's partition, and its size + _RECORD_OVERHEAD
+            size += len(value)
         else:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
         if size > ts.max_record:
             return self._send(topic, value, key, headers, partition, timestamp_ms)
         lock = ts.lock
-        lock.acquire()  # acquire/release in try/finally: ~50 ns cheaper than `with`
+        lock.get()  # take the _Mutex's token; in try/finally: ~50 ns cheaper than `with`
         try:
             b = ts.batches[p]
             if b is None:
@@ -362,7 +392,7 @@ class Producer:
                 return RecordFuture((b, i))
             self._seal(ts, b)
         finally:
-            lock.release()
+            lock.put(True)  # give the token back
         self._after_seal()
         return RecordFuture((b, i))
 
@@ -427,7 +457,7 @@ class Producer:
                         pc = ts.pcache
                         if len(pc) >= 100_000:
                             pc.clear()
-                        pc[key] = partition
+                        pc[key] = (partition, len(key) + _RECORD_OVERHEAD)
             else:
                 try:
                     partition = _partitioners.check_partition(self._partitioner(key, n), n, self._partitioner)
@@ -781,8 +811,12 @@ class Producer:
         except Exception as e:  # I/O errors and the like
             error = EventLogError(f"writing to {tp.topic}[{tp.partition}] failed: {type(e).__name__}: {e}")
             error.__cause__ = e
+        keys = values = prep = None
         freed = 0
         for b in group:
+            # the records' bytes are written (or failed): a future the user keeps holds the
+            # batch, not its copy of every record, and the memory is reused by the next seals
+            b.kcol = b.vcol = None
             b.finish(base, error)
             if base is not None:
                 base += b.n

@@ -97,29 +97,38 @@ _I64_MAX = (1 << 63) - 1
 
 class Column:
     """A column of keys or of values, summarised for `prepare`: `count` items, `nulls` of
-    them None, `lens` (each item's length, -1 for None), `itemsize` (the one length every
-    item has, or -1: None items or several lengths), `longest` (the largest length, or None:
-    not computed, `size` bounds it), and the present items' bytes, `size` in all, in `parts`
-    (buffers or, if `itemwise`, the items themselves, back to back in order).
+    them None, `packed` (each item's length, -1 for None, as the section's i32 length column:
+    `lens` unpacks it), `itemsize` (the one length every item has, or -1: None items or
+    several lengths), `longest` (the largest length, or None: not computed, `size` bounds
+    it), and the present items' bytes, `size` in all, in `parts` (buffers or, if `itemwise`,
+    the items themselves, back to back in order).
 
     `prepare` makes one from a sequence of items; a caller may make one ahead (`of`, `join`)
     and pass it instead of the sequence. The producer does when it seals a batch, while the
     records are still in the CPU's caches: its sender then never touches the record objects
     (by then long out of the caches), and the sealed batches waiting for it hold no lists of
-    them for the cyclic GC to traverse. The batch encoded is the same (with `longest` None,
-    the Prepared's `max_record` is a bound: see `prepare`)."""
+    them for the cyclic GC to traverse. The lengths are kept packed (bytes, not a list of
+    ints) for the same reason: a sealed batch's columns are a few flat objects that the GC
+    does not traverse (or, the parts tuple, soon stops tracking), `join` concatenates them
+    without a per-record step, and `prepare` writes them as they are. The batch encoded is
+    the same (with `longest` None, the Prepared's `max_record` is a bound: see `prepare`)."""
 
-    __slots__ = ("count", "nulls", "lens", "itemsize", "longest", "size", "parts", "itemwise")
+    __slots__ = ("count", "nulls", "packed", "itemsize", "longest", "size", "parts", "itemwise")
 
-    def __init__(self, count, nulls, lens, itemsize, longest, size, parts, itemwise):
+    def __init__(self, count, nulls, packed, itemsize, longest, size, parts, itemwise):
         self.count = count
         self.nulls = nulls
-        self.lens = lens
+        self.packed = packed
         self.itemsize = itemsize
         self.longest = longest
         self.size = size
         self.parts = parts
         self.itemwise = itemwise
+
+    @property
+    def lens(self):
+        """Each item's length (-1 for None), as a list."""
+        return _i32_array(self.packed).tolist()
 
     @classmethod
     def of(cls, items, copy=True):
@@ -138,29 +147,30 @@ class Column:
                 lens = [-1 if x is None else len(x) for x in items]
             nulls = lens.count(-1)
         present = [x for x in items if x is not None] if nulls else items
-        itemsize = lens[0] if n and not nulls and lens.count(lens[0]) == n else -1
+        uniform = n and lens.count(lens[0]) == n  # also all None: one pack, repeated
+        itemsize = lens[0] if uniform and not nulls else -1
+        packed = _pack_i32(lens, uniform) if n else b""
         if copy:
             blob = b"".join(present)
-            return cls(n, nulls, lens, itemsize, itemsize if itemsize >= 0 else None, len(blob),
-                       [blob] if blob else [], False)
+            return cls(n, nulls, packed, itemsize, itemsize if itemsize >= 0 else None, len(blob),
+                       (blob,) if blob else (), False)
         if itemsize >= 0:  # one length for all: no max, no sum
-            return cls(n, 0, lens, itemsize, itemsize, itemsize * n, present, True)
-        return cls(n, nulls, lens, -1, max(lens) if n else -1, sum(lens) + nulls, present, True)
+            return cls(n, 0, packed, itemsize, itemsize, itemsize * n, present, True)
+        return cls(n, nulls, packed, -1, max(lens) if n else -1, sum(lens) + nulls, present, True)
 
     @classmethod
     def join(cls, columns):
         """One column of the items of `columns`, in order (the items' bytes are not copied)."""
-        lens = []
         parts = []
         longest = -1
         for c in columns:
-            lens += c.lens
             parts += c.parts
             if longest is not None:
                 longest = None if c.longest is None else max(longest, c.longest)
         sizes = {c.itemsize for c in columns}  # one length for all iff every column has the same
         itemsize = sizes.pop() if len(sizes) == 1 else -1
-        return cls(len(lens), sum(c.nulls for c in columns), lens, itemsize, longest,
+        return cls(sum(c.count for c in columns), sum(c.nulls for c in columns),
+                   b"".join([c.packed for c in columns]), itemsize, longest,
                    sum(c.size for c in columns), parts, all(c.itemwise for c in columns))
 
     def __len__(self):
@@ -198,6 +208,9 @@ def _checked_size(what, n):
 # small ones too (below _SCRATCH_MIN, joining is as cheap and keeps no view).
 _SCRATCH_MIN = 16 << 10
 _SCRATCH_MAX = 512 << 10
+# a section of laid-out columns (`Column`s of joined bytes) is written without a copy when
+# their parts are at most this many buffers (os.pwritev takes at most IOV_MAX, 1024 on Linux)
+_DIRECT_PARTS = 128
 _scratch_local = threading.local()
 
 
@@ -539,10 +552,10 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
             attrs |= NO_KEYS
             kc = None
         else:
-            cols.append(_pack_i32(kc.lens, kc.itemsize >= 0))
+            cols.append(kc.packed)
     vc = values if values.__class__ is Column else Column.of(values, copy=False)
     nulls = vc.nulls or (kc is not None and kc.nulls)
-    cols.append(_pack_i32(vc.lens, vc.itemsize >= 0))
+    cols.append(vc.packed)
     if vc.longest is None or (kc is not None and kc.longest is None):
         max_record = vc.size + (kc.size if kc is not None else 0)  # a bound, exact for one record
     else:
@@ -569,7 +582,20 @@ def prepare(keys, values, timestamp_ms, *, timestamps=None, headers=None,
     if section_len > MAX_SECTION_BYTES:
         raise ValueError(f"a batch of {count} records and {section_len} bytes is over the limit of "
                          f"{MAX_RECORDS} records and {MAX_SECTION_BYTES} bytes: split it")
-    if _SCRATCH_MIN <= section_len <= _SCRATCH_MAX:
+    # columns laid out ahead (`Column.of` with copy: a few joined bytes objects) are written
+    # as they are, one buffer each of the pwritev: copying them again into one buffer is a
+    # pass over every record's bytes for nothing (the producer's merged batches)
+    direct = (len(blobs) == 1 + (kc is not None) and not vc.itemwise and (kc is None or not kc.itemwise)
+              and len(vc.parts) + (len(kc.parts) if kc is not None else 0) <= _DIRECT_PARTS)
+    if direct:
+        for col, _w, n in blobs:
+            if not all(p.__class__ is bytes for p in col) or sum(map(len, col)) != n:
+                direct = False  # not flat byte strings: checked on the general road below
+                break
+    if direct:
+        for col, _w, _n in blobs:
+            cols += col
+    elif _SCRATCH_MIN <= section_len <= _SCRATCH_MAX:
         bio = _scratch()
         bio.writelines(cols)
         view = None
