@@ -36,7 +36,6 @@ Invariants: `decode` either returns every record of a batch or raises `CorruptBa
 (never another exception, never part of a batch); it never allocates more than the section
 length the (CRC-checked) header announces, and that is bounded by MAX_SECTION_BYTES.
 """
-import functools
 import io
 import struct
 import sys
@@ -256,16 +255,35 @@ def _pack_i32(lens, uniform=False):
     return struct.pack(f"<{len(lens)}i", *lens)
 
 
+# Structs of runs of "Ns" fields cut equal-length items out of a record section (decoding)
+# or write them into one (encoding) in one C-level call. One cache holds them all, keyed by
+# their runs, and bounded by the fields it holds (a Struct keeps ~64 bytes per field): when
+# it is full it starts over.
+_fields_cache = {}
+_fields_held = 0
+_FIELDS_MAX = 1 << 17
+
+
+def _fields(*runs):
+    """The Struct of `count` fields of `size` bytes ("<" + "{size}s" * count) for each
+    (count, size) of `runs`, in order."""
+    global _fields_held
+    s = _fields_cache.get(runs)
+    if s is None:
+        n = sum(count for count, _size in runs)
+        if _fields_held + n > _FIELDS_MAX:
+            _fields_cache.clear()
+            _fields_held = 0
+        s = _fields_cache[runs] = struct.Struct("<" + "".join(f"{size}s" * count for count, size in runs))
+        _fields_held += n
+    return s
+
+
 # Columns whose items all have one length (the common case: fixed-size keys and values) are
-# cut into the section by Struct calls of _EQUAL_CHUNK "Ns" fields each: ~10 ns a record for
+# written into the section by Struct calls of _EQUAL_CHUNK fields each: ~10 ns a record for
 # keys and values together, against ~30 for BytesIO.writelines (which takes a buffer of each
-# item) and ~80 for b"".join of a new string. The Structs are cached by (items, size).
+# item) and ~80 for b"".join of a new string.
 _EQUAL_CHUNK = 256
-
-
-@functools.lru_cache(maxsize=256)
-def _equal_struct(n, size):
-    return struct.Struct("<" + f"{size}s" * n)
 
 
 def _pack_equal(view, pos, col, size):
@@ -276,14 +294,14 @@ def _pack_equal(view, pos, col, size):
     count = len(col)
     i = 0
     if count >= _EQUAL_CHUNK:
-        full = _equal_struct(_EQUAL_CHUNK, size)
+        full = _fields((_EQUAL_CHUNK, size))
         step = full.size
         while count - i >= _EQUAL_CHUNK:
             full.pack_into(view, pos, *col[i:i + _EQUAL_CHUNK])
             pos += step
             i += _EQUAL_CHUNK
     if i < count:
-        rest = _equal_struct(count - i, size)
+        rest = _fields((count - i, size))
         rest.pack_into(view, pos, *(col[i:] if i else col))
         pos += rest.size
     return pos
@@ -803,9 +821,6 @@ def check(buf, pos, info):
     return zlib.crc32(memoryview(buf)[pos + 12:end]) == crc
 
 
-_struct_cache = {}
-
-
 def _lengths(section, p, count):
     """A column of `count` i32 lengths at section[p:]: (array, (min, sum, uniform)).
     Equal lengths (the common case) are recognised with one memory comparison, so their
@@ -828,15 +843,9 @@ def _split(blob, lens, count, uniform=None):
         return ()
     first = lens[0]
     if uniform if uniform is not None else lens.count(first) == count:
-        key = (first, count)
-        s = _struct_cache.get(key)
-        if s is None:
-            if len(_struct_cache) > 256:
-                _struct_cache.clear()
-            s = _struct_cache[key] = struct.Struct("<" + f"{first}s" * count)
         if first == 0:
             return (b"",) * count
-        return s.unpack_from(blob, 0)
+        return _fields((count, first)).unpack_from(blob, 0)
     return struct.unpack_from("<" + "s".join(map(str, lens)) + "s", blob, 0)
 
 
@@ -863,24 +872,6 @@ def decode_columns(buf, pos, info):
 
 # attributes the fast path of `_decode_columns` does not handle (the general path does)
 _GENERAL = CODEC_MASK | OFFSET_DELTAS | HAS_NULLS | HAS_HEADERS
-_layouts = {}          # (count, key length or -1: no keys, value length) -> Struct
-_layout_records = 0    # records the cached layouts cover (their memory is about 64 bytes each)
-_LAYOUT_RECORDS_MAX = 1 << 16
-
-
-def _layout(count, klen, vlen):
-    """The Struct that cuts `count` keys of `klen` bytes (none if klen < 0) and `count`
-    values of `vlen` bytes out of a record section, in one C-level call."""
-    global _layout_records
-    key = (count, klen, vlen)
-    s = _layouts.get(key)
-    if s is None:
-        if _layout_records + count > _LAYOUT_RECORDS_MAX:
-            _layouts.clear()
-            _layout_records = 0
-        s = _layouts[key] = struct.Struct("<" + (f"{klen}s" * count if klen >= 0 else "") + f"{vlen}s" * count)
-        _layout_records += count
-    return s
 
 
 def _decode_columns(buf, pos, info):
@@ -980,7 +971,8 @@ def _decode_equal_lengths(buf, p, info):
     p += n4
     if vlen < 0 or p + count * (vlen + max(klen, 0)) != end:
         return None
-    kv = _layout(count, klen, vlen).unpack_from(buf, p)
+    # `count` keys of klen bytes (none if klen < 0), then `count` values of vlen bytes
+    kv = (_fields((count, klen), (count, vlen)) if klen >= 0 else _fields((count, vlen))).unpack_from(buf, p)
     base = info.base_offset
     if klen < 0:
         return range(base, base + count), timestamps, repeat(None, count), kv, repeat((), count)
