@@ -9,7 +9,12 @@ With --replay, also how fast `Consumer.poll(max_records=10000)` reads back a top
 producer wrote at default settings (4 partitions, keyed): the on-disk batches are the
 producer's merged batches, so this shows what their size costs readers.
 
-    python bench/producer.py [--records 1000000] [--linger0-records 20000] [--repeat 1] [--replay]
+Values come from a pool of 4096 (they stay in the CPU's caches); with --unique every record
+has its own value, made before the timing starts, as in ../shared/bench/compare.sh (the
+producer then touches each value's bytes for the first time, as applications with fresh
+data do: slower, and closer to what users see).
+
+    python bench/producer.py [--records 1000000] [--linger0-records 20000] [--repeat 1] [--replay] [--unique]
 """
 import argparse
 import os
@@ -26,9 +31,17 @@ import eventlog  # noqa: E402
 VALUE_SIZE = 100
 
 
-def run_case(base, name, n, partitions, keyed, compression, linger_ms, repeat):
+def make_values(n, unique):
+    """n values of VALUE_SIZE bytes: from a pool of 4096, or each its own (`unique`)."""
+    if unique:
+        blob = os.urandom(VALUE_SIZE * n)
+        return [blob[i:i + VALUE_SIZE] for i in range(0, VALUE_SIZE * n, VALUE_SIZE)]
     vals = [os.urandom(VALUE_SIZE // 2).hex().encode() for _ in range(4096)]
-    values = [vals[i % 4096] for i in range(n)]
+    return [vals[i % 4096] for i in range(n)]
+
+
+def run_case(base, name, n, partitions, keyed, compression, linger_ms, repeat, unique=False):
+    values = make_values(n, unique)
     keys = [b"user%04d" % (i % 1000) for i in range(n)] if keyed else None
     times = []
     for r in range(repeat):
@@ -59,10 +72,10 @@ def run_case(base, name, n, partitions, keyed, compression, linger_ms, repeat):
     return rps
 
 
-def run_replay(base, n, repeat):
+def run_replay(base, n, repeat, unique=False):
     """Produce n keyed records to 4 partitions at default settings, then time polling them
     all back from the start (median of `repeat`)."""
-    vals = [os.urandom(VALUE_SIZE // 2).hex().encode() for _ in range(4096)]
+    values = make_values(n, unique)
     times = []
     for r in range(repeat):
         d = tempfile.mkdtemp(dir=base)
@@ -70,7 +83,7 @@ def run_replay(base, n, repeat):
             log.create_topic("t", partitions=4)
             with log.producer() as p:
                 for i in range(n):
-                    p.send("t", vals[i % 4096], b"user%04d" % (i % 1000))
+                    p.send("t", values[i], b"user%04d" % (i % 1000))
         with eventlog.open(d) as log:
             batches = sum(part.check().batches for part in log.topic("t").partitions)
             c = log.consumer(group_id=None, auto_offset_reset="earliest")
@@ -95,10 +108,12 @@ def main():
     ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     ap.add_argument("--replay", action="store_true", help="also time polling back a producer-written topic")
     ap.add_argument("--only", default=None, help="run only the cases whose name contains this text")
+    ap.add_argument("--unique", action="store_true", help="a value of its own per record (compare.sh's workload)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="eventlog-bench-producer-", dir=args.dir)
     try:
-        print(f"producer.send -> flush, {VALUE_SIZE}-byte values, median of {args.repeat}; MB/s counts value bytes")
+        print(f"producer.send -> flush, {VALUE_SIZE}-byte values ({'unique' if args.unique else 'a pool of 4096'}), "
+              f"median of {args.repeat}; MB/s counts value bytes")
         for linger, n in ((5, args.records), (0, args.linger0_records)):
             for compression in ("none", "zstd"):
                 for partitions in (1, 4):
@@ -106,9 +121,10 @@ def main():
                         name = (f"linger_ms={linger} p={partitions} {'keyed' if keyed else 'unkeyed':<7s} "
                                 f"{compression}")
                         if args.only is None or args.only in name:
-                            run_case(base, name, n, partitions, keyed, compression, linger, args.repeat)
+                            run_case(base, name, n, partitions, keyed, compression, linger, args.repeat,
+                                     args.unique)
         if args.replay:
-            run_replay(base, args.records, args.repeat)
+            run_replay(base, args.records, args.repeat, args.unique)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
