@@ -134,6 +134,17 @@ class _Writer:
         # (`dir_quiet_ns`); None: look again on the next turn
         self.dir_mtime = None
 
+    def checked_to(self, pos, next_offset, max_ts):
+        """Take the end a check of the segment found: the valid data ends at `pos` and
+        `next_offset`; `max_ts` is the largest timestamp of the batches checked (None: none)."""
+        self.pos = pos
+        self.next_offset = next_offset
+        if max_ts is not None and (self.max_ts is None or max_ts > self.max_ts):
+            self.max_ts = max_ts
+        if self.first_ts is None and pos > 0:
+            head = self.seg.header_at(0)
+            self.first_ts = head.max_timestamp if head is not None else None
+
     def check(self, exclusive=True):
         """Assert the writer's invariants: its position is within the file and, when no
         other writer can have appended since (`exclusive`), equal to the file size."""
@@ -465,13 +476,7 @@ class PartitionWriter:
             self._cut_indexes(w, pos)
         if resynced:  # entries of the damaged batches point inside the gap now
             seg.rebuild_indexes(w.idx_fd, w.tidx_fd)
-        w.pos = pos
-        w.next_offset = nxt
-        if mx is not None and (w.max_ts is None or mx > w.max_ts):
-            w.max_ts = mx
-        if w.first_ts is None and pos > 0:
-            head = seg.header_at(0)
-            w.first_ts = head.max_timestamp if head is not None else None
+        w.checked_to(pos, nxt, mx)
         if resume is not None and resume > nxt:
             # the quarantined offsets were readable once: cover them with an empty batch so
             # that they are never given to other records
@@ -492,13 +497,7 @@ class PartitionWriter:
         if got is None:
             self._recover_into(w, w.pos, w.next_offset)
             return
-        w.next_offset, mx = got
-        w.pos = size
-        if w.max_ts is None or mx > w.max_ts:
-            w.max_ts = mx
-        if w.first_ts is None:
-            head = w.seg.header_at(0)
-            w.first_ts = head.max_timestamp if head is not None else None
+        w.checked_to(size, *got)
 
     def _resync(self, w, pos, at, nxt, max_ts):
         """Fill the damaged bytes [pos, pos + at[0]) of w's segment with a gap covering the
